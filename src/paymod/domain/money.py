@@ -1,0 +1,77 @@
+"""Exact money: Decimal amounts and ISO 4217 precision (babel), never float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+
+from babel.numbers import get_currency_precision
+
+# An amount's integer part stays well inside NUMERIC and every provider's limits.
+MAX_AMOUNT = Decimal(10) ** 15
+
+
+class AmountError(ValueError):
+    """An input that is not a valid amount (the message names what is wrong)."""
+
+
+@lru_cache(maxsize=512)
+def currency_precision(currency_code: str) -> int:
+    """Decimal digits of a currency: USD 2, JPY 0, KWD 3, unknown codes 2."""
+    return int(get_currency_precision(currency_code.upper()))
+
+
+@lru_cache(maxsize=512)
+def _quantum(currency_code: str) -> Decimal:
+    return Decimal(1).scaleb(-currency_precision(currency_code))
+
+
+def round_amount(amount: Decimal, currency_code: str) -> Decimal:
+    """Rounds half-up to the currency's precision (JPY to units, unlike Medusa 2.21)."""
+    return amount.quantize(_quantum(currency_code), rounding=ROUND_HALF_UP)
+
+
+def minor_unit(currency_code: str) -> Decimal:
+    """One minor unit: the refund guard's tolerance (USD 0.01, JPY 1, KWD 0.001)."""
+    return _quantum(currency_code)
+
+
+def to_amount(value: object, field: str = "amount") -> Decimal:
+    """Parses an input amount exactly; floats go through their shortest repr, bools are refused."""
+    if isinstance(value, bool) or value is None:
+        raise AmountError(f"{field} must be a number")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float | str):
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise AmountError(f"{field} must be a number") from None
+    elif isinstance(value, dict) and "value" in value:
+        # Medusa's raw BigNumber shape {"value": "12.5", "precision": 20}
+        return to_amount(value["value"], field)
+    else:
+        raise AmountError(f"{field} must be a number")
+    if not amount.is_finite():
+        raise AmountError(f"{field} must be a finite number")
+    if abs(amount) >= MAX_AMOUNT:
+        raise AmountError(f"{field} is too large")
+    return amount.normalize() if amount == amount.to_integral_value() else amount
+
+
+def normalize_currency_code(value: object) -> str:
+    """Lower-cases a currency code, refusing what is not a 3-letter string."""
+    if not isinstance(value, str):
+        raise AmountError("Currency code needs to be a string")
+    code = value.strip().lower()
+    if len(code) != 3 or not code.isalpha() or not code.isascii():
+        raise AmountError(f"Currency code {value!r} is not a 3-letter ISO 4217 code")
+    return code
+
+
+def raw_amount(amount: Decimal) -> dict[str, object]:
+    """Medusa's raw BigNumber shape: the exact decimal string and a precision of 20."""
+    text = format(amount.normalize(), "f") if amount != 0 else "0"
+    return {"value": text, "precision": 20}

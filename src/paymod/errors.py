@@ -1,0 +1,27 @@
+"""paymod's errors (defined in the pure domain layer, re-exported here)."""
+
+from paymod.domain.errors import (
+    ConflictError,
+    InvalidDataError,
+    NotAllowedError,
+    NotFoundError,
+    PaymentAuthorizationError,
+    PaymentRequiresMoreError,
+    PaymodError,
+    ProviderError,
+    RetryableProviderError,
+    UnexpectedStateError,
+)
+
+__all__ = [
+    "ConflictError",
+    "InvalidDataError",
+    "NotAllowedError",
+    "NotFoundError",
+    "PaymentAuthorizationError",
+    "PaymentRequiresMoreError",
+    "PaymodError",
+    "ProviderError",
+    "RetryableProviderError",
+    "UnexpectedStateError",
+]

@@ -1,0 +1,115 @@
+"""The database: engine set-up per dialect, transactions, and the errors they turn into.
+
+PostgreSQL is the production engine; SQLite (WAL, `BEGIN IMMEDIATE` for writes) is the embedded
+default. Write transactions on SQLite take the database's write lock up front, which serializes the
+capture and refund guards the way `SELECT ... FOR UPDATE` does on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from paymod.domain.errors import ConflictError
+from paymod.persistence.types import dumps
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./paymod.db"
+LOCK_TIMEOUT_MS = 3000
+CONFLICT_MESSAGE = "The request conflicted with another request. You may retry the request with the provided Idempotency-Key."
+
+
+def normalize_url(database_url: str | URL) -> URL:
+    """Accepts plain `sqlite://` and `postgresql://` URLs and picks the async drivers."""
+    url = make_url(database_url)
+    if url.drivername in ("sqlite", "sqlite+pysqlite"):
+        url = url.set(drivername="sqlite+aiosqlite")
+    elif url.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+asyncpg")
+    if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ValueError(
+            f"unsupported database URL {url.render_as_string()!r}: use sqlite:// or postgresql://"
+        )
+    return url
+
+
+def _is_lock_failure(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in ("55P03", "40001", "40P01") or "database is locked" in text or "lock timeout" in text
+
+
+class Database:
+    """One engine and the transactions paymod runs on it."""
+
+    def __init__(self, database_url: str | URL, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = normalize_url(database_url)
+        self.dialect = "sqlite" if self.url.drivername.startswith("sqlite") else "postgresql"
+        kwargs: dict[str, Any] = {"echo": echo, "json_serializer": dumps}
+        if self.dialect == "postgresql":
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_pre_ping=False,
+                connect_args={"server_settings": {"lock_timeout": str(LOCK_TIMEOUT_MS)}},
+            )
+        else:
+            if self.url.database in (None, "", ":memory:"):
+                raise ValueError("paymod needs a SQLite file (an in-memory database is not shared)")
+            kwargs.update(poolclass=NullPool, connect_args={"timeout": LOCK_TIMEOUT_MS / 1000 * 10})
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+        self._writer = self.engine.execution_options(paymod_write=True)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed on success, rolled back on any error."""
+        try:
+            async with self._writer.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            if _is_lock_failure(exc):
+                raise ConflictError(CONFLICT_MESSAGE) from exc
+            raise
+        except DBAPIError as exc:
+            if _is_lock_failure(exc):
+                raise ConflictError(CONFLICT_MESSAGE) from exc
+            raise
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction (a consistent snapshot, no write lock)."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let paymod emit BEGIN itself, so writes can take the lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_MS * 10}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("paymod_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,307 @@
+"""Generic repository over a Core table: typed filters, paging, soft delete, row locks.
+
+Rows travel as plain dicts keyed by column name; the service layer turns them into DTOs.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    Select,
+    Table,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paymod.domain.errors import InvalidDataError, NotFoundError
+from paymod.domain.ids import new_id
+from paymod.persistence.types import Amount
+
+Row = dict[str, Any]
+
+_OPERATORS = {"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$like", "$ilike"}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FindConfig:
+    """Medusa's find config: paging, order, relations and soft-deleted rows."""
+
+    skip: int = 0
+    take: int | None = None
+    order: Mapping[str, str] = field(default_factory=dict)
+    relations: Sequence[str] = ()
+    select: Sequence[str] = ()
+    with_deleted: bool = False
+
+    @classmethod
+    def of(cls, config: FindConfig | Mapping[str, Any] | None) -> FindConfig:
+        if config is None:
+            return cls()
+        if isinstance(config, FindConfig):
+            return config
+        unknown = set(config) - {"skip", "take", "order", "relations", "select", "with_deleted"}
+        if unknown:
+            raise InvalidDataError(f"Unknown find config option(s): {', '.join(sorted(unknown))}")
+        skip = config.get("skip") or 0
+        take = config.get("take")
+        if (
+            not isinstance(skip, int)
+            or skip < 0
+            or (take is not None and (not isinstance(take, int) or take < 0))
+        ):
+            raise InvalidDataError("skip and take must be non-negative integers")
+        return cls(
+            skip=skip,
+            take=take,
+            order=dict(config.get("order") or {}),
+            relations=tuple(config.get("relations") or ()),
+            select=tuple(config.get("select") or ()),
+            with_deleted=bool(config.get("with_deleted", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    name: str
+    table: Table
+    prefix: str | None
+    searchable: tuple[str, ...] = ()
+    filterable: tuple[str, ...] = ()
+
+    def column(self, name: str) -> Any:
+        try:
+            return self.table.c[name]
+        except KeyError:
+            raise InvalidDataError(f"{self.name} has no field {name!r}") from None
+
+
+class Repository:
+    """Reads and writes the rows of one entity."""
+
+    def __init__(self, entity: Entity, dialect: str) -> None:
+        self.entity = entity
+        self.table = entity.table
+        self.dialect = dialect
+        self._has_deleted_at = "deleted_at" in self.table.c
+
+    # -- writes ---------------------------------------------------------------------------
+    async def insert(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
+        if not rows:
+            return []
+        now = utc_now()
+        values = []
+        for row in rows:
+            value = dict(row)
+            if self.entity.prefix and not value.get("id"):
+                value["id"] = new_id(self.entity.prefix)
+            if "created_at" in self.table.c:
+                value.setdefault("created_at", now)
+            if "updated_at" in self.table.c:
+                value.setdefault("updated_at", now)
+            values.append(value)
+        result = await conn.execute(insert(self.table).returning(*self.table.c), values)
+        return [dict(r) for r in result.mappings()]
+
+    async def update(self, conn: AsyncConnection, id: str, values: Mapping[str, Any]) -> Row:
+        rows = await self.update_where(conn, self.table.c.id == id, values)
+        if not rows:
+            raise self.not_found(id)
+        return rows[0]
+
+    async def update_where(
+        self, conn: AsyncConnection, where: ColumnElement[bool], values: Mapping[str, Any]
+    ) -> list[Row]:
+        changes = dict(values)
+        if "updated_at" in self.table.c:
+            changes.setdefault("updated_at", utc_now())
+        stmt = update(self.table).where(where).values(changes).returning(*self.table.c)
+        return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+    async def delete(self, conn: AsyncConnection, ids: Sequence[str]) -> list[str]:
+        if not ids:
+            return []
+        stmt = delete(self.table).where(self.table.c.id.in_(ids)).returning(self.table.c.id)
+        return list((await conn.execute(stmt)).scalars())
+
+    async def soft_delete(self, conn: AsyncConnection, ids: Sequence[str]) -> list[str]:
+        now = utc_now()
+        stmt = (
+            update(self.table)
+            .where(self.table.c.id.in_(ids), self.table.c.deleted_at.is_(None))
+            .values(deleted_at=now, updated_at=now)
+            .returning(self.table.c.id)
+        )
+        return list((await conn.execute(stmt)).scalars())
+
+    async def restore(self, conn: AsyncConnection, ids: Sequence[str]) -> list[str]:
+        stmt = (
+            update(self.table)
+            .where(self.table.c.id.in_(ids), self.table.c.deleted_at.is_not(None))
+            .values(deleted_at=None, updated_at=utc_now())
+            .returning(self.table.c.id)
+        )
+        return list((await conn.execute(stmt)).scalars())
+
+    # -- reads ----------------------------------------------------------------------------
+    def not_found(self, id: object) -> NotFoundError:
+        return NotFoundError(f"{self.entity.name} with id: {id} was not found")
+
+    async def get(
+        self, conn: AsyncConnection, id: str, *, lock: bool = False, with_deleted: bool = False
+    ) -> Row:
+        stmt = select(self.table).where(self.table.c.id == id)
+        if self._has_deleted_at and not with_deleted:
+            stmt = stmt.where(self.table.c.deleted_at.is_(None))
+        if lock:
+            stmt = stmt.with_for_update()
+        row = (await conn.execute(stmt)).mappings().first()
+        if row is None:
+            raise self.not_found(id)
+        return dict(row)
+
+    async def find(
+        self,
+        conn: AsyncConnection,
+        filters: Mapping[str, Any] | None = None,
+        config: FindConfig | None = None,
+    ) -> list[Row]:
+        config = config or FindConfig()
+        stmt: Select[Any] = select(self.table).where(self.where(filters, with_deleted=config.with_deleted))
+        stmt = stmt.order_by(*self._order(config.order))
+        if config.skip:
+            stmt = stmt.offset(config.skip)
+        if config.take is not None:
+            stmt = stmt.limit(config.take)
+        return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+    async def count(
+        self, conn: AsyncConnection, filters: Mapping[str, Any] | None = None, *, with_deleted: bool = False
+    ) -> int:
+        stmt = (
+            select(func.count()).select_from(self.table).where(self.where(filters, with_deleted=with_deleted))
+        )
+        return int((await conn.execute(stmt)).scalar_one())
+
+    def _order(self, order: Mapping[str, str]) -> list[Any]:
+        clauses = []
+        for name, direction in order.items():
+            column = self.entity.column(name)
+            text = str(direction).upper()
+            if text not in ("ASC", "DESC"):
+                raise InvalidDataError(f"Order direction for {name!r} must be ASC or DESC")
+            clauses.append(column.desc() if text == "DESC" else column.asc())
+        if "created_at" in self.table.c and "created_at" not in order:
+            clauses.append(self.table.c.created_at.asc())
+        clauses.append(self.table.c[next(iter(self.table.primary_key.columns)).name].asc())
+        return clauses
+
+    # -- filters --------------------------------------------------------------------------
+    def where(self, filters: Mapping[str, Any] | None, *, with_deleted: bool = False) -> ColumnElement[bool]:
+        clauses: list[ColumnElement[bool]] = []
+        if self._has_deleted_at and not with_deleted and not _mentions(filters, "deleted_at"):
+            clauses.append(self.table.c.deleted_at.is_(None))
+        if filters:
+            clauses.append(self._where(filters))
+        return and_(true(), *clauses)
+
+    def _where(self, filters: Mapping[str, Any]) -> ColumnElement[bool]:
+        clauses: list[ColumnElement[bool]] = []
+        for key, value in filters.items():
+            if key == "$and":
+                clauses.append(and_(true(), *(self._where(f) for f in _filter_list(key, value))))
+            elif key == "$or":
+                parts = [self._where(f) for f in _filter_list(key, value)]
+                clauses.append(or_(*parts) if parts else true())
+            elif key == "q":
+                clauses.append(self._search(value))
+            else:
+                clauses.append(self._condition(key, value))
+        return and_(true(), *clauses)
+
+    def _search(self, value: Any) -> ColumnElement[bool]:
+        if not self.entity.searchable:
+            # Medusa's q on entities without searchable fields matches the id.
+            return self.table.c.id.ilike(f"%{value}%")
+        pattern = f"%{value}%"
+        return or_(*(self.table.c[c].ilike(pattern) for c in self.entity.searchable))
+
+    def _comparable(self, column: Any) -> Any:
+        # SQLite keeps amounts as exact strings; compare them as numbers.
+        if isinstance(column.type, Amount) and self.dialect == "sqlite":
+            return cast(column, Numeric)
+        return column
+
+    def _condition(self, key: str, value: Any) -> ColumnElement[bool]:
+        column = self.entity.column(key)
+        target = self._comparable(column)
+        if value is None:
+            return column.is_(None)  # type: ignore[no-any-return]
+        if isinstance(value, list | tuple | set | frozenset):
+            return column.in_(list(value))  # type: ignore[no-any-return]
+        if isinstance(value, Mapping):
+            clauses = []
+            for op, operand in value.items():
+                if op not in _OPERATORS:
+                    raise InvalidDataError(f"Unknown filter operator {op!r} on {key!r}")
+                clauses.append(_apply(column, target, op, operand))
+            return and_(true(), *clauses)
+        return column == value  # type: ignore[no-any-return]
+
+
+_COMPARISONS = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
+
+
+def _apply(column: Any, target: Any, op: str, operand: Any) -> ColumnElement[bool]:
+    if op == "$eq":
+        return column.is_(None) if operand is None else column == operand  # type: ignore[no-any-return]
+    if op == "$ne":
+        return column.is_not(None) if operand is None else column != operand  # type: ignore[no-any-return]
+    if op in ("$in", "$nin"):
+        clause = column.in_(list(operand))
+        return not_(clause) if op == "$nin" else clause  # type: ignore[no-any-return]
+    if op == "$like":
+        return column.like(operand)  # type: ignore[no-any-return]
+    if op == "$ilike":
+        return column.ilike(operand)  # type: ignore[no-any-return]
+    if target is not column:
+        operand = cast(literal(str(operand)), Numeric)
+    return _COMPARISONS[op](target, operand)  # type: ignore[no-any-return]
+
+
+def _filter_list(key: str, value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, Mapping) for v in value):
+        raise InvalidDataError(f"{key} takes a list of filters")
+    return list(value)
+
+
+def _mentions(filters: Mapping[str, Any] | None, key: str) -> bool:
+    if not filters:
+        return False
+    for k, v in filters.items():
+        if k == key:
+            return True
+        if k in ("$and", "$or") and isinstance(v, list | tuple):
+            if any(isinstance(f, Mapping) and _mentions(f, key) for f in v):
+                return True
+    return False

@@ -1,0 +1,41 @@
+"""Payment providers: the interface every provider implements, and the built-in ones."""
+
+from paymod.providers.base import (
+    AccountHolderInput,
+    AccountHolderOutput,
+    AuthorizePaymentOutput,
+    CapturePaymentInput,
+    InitiatePaymentInput,
+    InitiatePaymentOutput,
+    PaymentMethodInput,
+    PaymentMethodOutput,
+    PaymentProvider,
+    ProviderContext,
+    ProviderInput,
+    ProviderOutput,
+    RefundPaymentInput,
+    StatusOutput,
+    UpdatePaymentInput,
+    WebhookActionResult,
+    WebhookPayload,
+)
+
+__all__ = [
+    "AccountHolderInput",
+    "AccountHolderOutput",
+    "AuthorizePaymentOutput",
+    "CapturePaymentInput",
+    "InitiatePaymentInput",
+    "InitiatePaymentOutput",
+    "PaymentMethodInput",
+    "PaymentMethodOutput",
+    "PaymentProvider",
+    "ProviderContext",
+    "ProviderInput",
+    "ProviderOutput",
+    "RefundPaymentInput",
+    "StatusOutput",
+    "UpdatePaymentInput",
+    "WebhookActionResult",
+    "WebhookPayload",
+]

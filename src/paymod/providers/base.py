@@ -1,0 +1,185 @@
+"""The provider interface (reference section 4) with typed inputs and outputs.
+
+A provider subclasses `PaymentProvider`, sets `identifier`, and implements the async methods. The
+module calls them outside any database lock and always passes `context.idempotency_key`, stable
+across retries of the same logical operation, so a provider can forward it to its API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
+
+Data = dict[str, Any]
+
+
+@dataclass(slots=True)
+class ProviderContext:
+    idempotency_key: str | None = None
+    customer: Mapping[str, Any] | None = None
+    account_holder: Mapping[str, Any] | None = None
+    extra: Data = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ProviderInput:
+    data: Data = field(default_factory=dict)
+    context: ProviderContext = field(default_factory=ProviderContext)
+
+
+@dataclass(slots=True)
+class InitiatePaymentInput(ProviderInput):
+    amount: Decimal = Decimal(0)
+    currency_code: str = ""
+
+
+@dataclass(slots=True)
+class UpdatePaymentInput(ProviderInput):
+    amount: Decimal = Decimal(0)
+    currency_code: str = ""
+
+
+@dataclass(slots=True)
+class CapturePaymentInput(ProviderInput):
+    """The amount to capture now (Medusa leaves it out; paymod always tells the provider)."""
+
+    amount: Decimal = Decimal(0)
+    currency_code: str = ""
+
+
+@dataclass(slots=True)
+class RefundPaymentInput(ProviderInput):
+    amount: Decimal = Decimal(0)
+    currency_code: str = ""
+    reason: str | None = None
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class ProviderOutput:
+    data: Data | None = None
+
+
+@dataclass(slots=True)
+class InitiatePaymentOutput(ProviderOutput):
+    id: str = ""
+    status: PaymentSessionStatus | None = None
+
+
+@dataclass(slots=True)
+class StatusOutput(ProviderOutput):
+    status: PaymentSessionStatus | None = None
+
+
+@dataclass(slots=True)
+class AuthorizePaymentOutput(ProviderOutput):
+    status: PaymentSessionStatus = PaymentSessionStatus.AUTHORIZED
+
+
+@dataclass(slots=True)
+class AccountHolderInput(ProviderInput):
+    pass
+
+
+@dataclass(slots=True)
+class AccountHolderOutput(ProviderOutput):
+    id: str = ""
+
+
+@dataclass(slots=True)
+class PaymentMethodInput(ProviderInput):
+    pass
+
+
+@dataclass(slots=True)
+class PaymentMethodOutput(ProviderOutput):
+    id: str = ""
+
+
+@dataclass(slots=True)
+class WebhookPayload:
+    data: Mapping[str, Any]
+    raw_data: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(slots=True)
+class WebhookActionResult:
+    action: PaymentAction
+    session_id: str | None = None
+    amount: Decimal | None = None
+    event_id: str | None = None
+    data: Data = field(default_factory=dict)
+
+
+class PaymentProvider:
+    """Base class of every payment provider; optional methods raise NotImplementedError."""
+
+    identifier: ClassVar[str] = ""
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: Data = dict(options or {})
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> None:
+        """Raises ValueError naming what is wrong with the configured options."""
+
+    async def close(self) -> None:
+        """Releases clients and connections."""
+
+    # -- required ------------------------------------------------------------------------
+    async def initiate_payment(self, input: InitiatePaymentInput) -> InitiatePaymentOutput:
+        raise NotImplementedError
+
+    async def update_payment(self, input: UpdatePaymentInput) -> StatusOutput:
+        raise NotImplementedError
+
+    async def delete_payment(self, input: ProviderInput) -> ProviderOutput:
+        raise NotImplementedError
+
+    async def authorize_payment(self, input: ProviderInput) -> AuthorizePaymentOutput:
+        raise NotImplementedError
+
+    async def capture_payment(self, input: CapturePaymentInput) -> ProviderOutput:
+        raise NotImplementedError
+
+    async def refund_payment(self, input: RefundPaymentInput) -> ProviderOutput:
+        raise NotImplementedError
+
+    async def retrieve_payment(self, input: ProviderInput) -> ProviderOutput:
+        raise NotImplementedError
+
+    async def cancel_payment(self, input: ProviderInput) -> ProviderOutput:
+        raise NotImplementedError
+
+    async def get_payment_status(self, input: ProviderInput) -> StatusOutput:
+        raise NotImplementedError
+
+    async def get_webhook_action_and_data(self, payload: WebhookPayload) -> WebhookActionResult:
+        return WebhookActionResult(action=PaymentAction.NOT_SUPPORTED)
+
+    # -- optional: account holders and saved payment methods -------------------------------
+    async def create_account_holder(self, input: AccountHolderInput) -> AccountHolderOutput:
+        raise NotImplementedError
+
+    async def retrieve_account_holder(self, input: AccountHolderInput) -> AccountHolderOutput:
+        raise NotImplementedError
+
+    async def update_account_holder(self, input: AccountHolderInput) -> ProviderOutput:
+        raise NotImplementedError
+
+    async def delete_account_holder(self, input: AccountHolderInput) -> ProviderOutput:
+        raise NotImplementedError
+
+    async def list_payment_methods(self, input: PaymentMethodInput) -> list[PaymentMethodOutput]:
+        raise NotImplementedError
+
+    async def save_payment_method(self, input: PaymentMethodInput) -> PaymentMethodOutput:
+        raise NotImplementedError
+
+    async def delete_payment_method(self, input: PaymentMethodInput) -> ProviderOutput:
+        raise NotImplementedError

@@ -1,0 +1,217 @@
+"""A scripted provider for tests, yours and ours (identifier `testing`).
+
+The session's `data["scenario"]` decides what happens, like Stripe's test cards:
+
+- `authorized` (default): authorization succeeds.
+- `captured`: the provider captures on authorization (auto-capture).
+- `requires_more`: 3-D Secure; authorizes once `data["action_completed"]` is true.
+- `pending_authorization`: an async method; authorizes once `data["payment_received"]` is true.
+- `decline`: authorization answers status `error` with a `decline_code`.
+- `provider_error`: authorization raises `ProviderError`.
+- `timeout`: authorization raises `RetryableProviderError` (the outcome is unknown).
+- `initiate_error`, `capture_error`, `refund_error`, `cancel_error`: that call raises `ProviderError`.
+
+Webhooks are JSON bodies `{"id", "action", "session_id", "amount"}` signed with the HMAC-SHA256 of
+the raw body, hex, in header `x-testing-signature`, under the `webhook_secret` option.
+Every call is counted per (method, idempotency key) in `calls`, so tests can prove a retry reused
+its key and the provider was asked once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from paymod.domain.errors import ProviderError, RetryableProviderError
+from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
+from paymod.providers.base import (
+    AccountHolderInput,
+    AccountHolderOutput,
+    AuthorizePaymentOutput,
+    CapturePaymentInput,
+    InitiatePaymentInput,
+    InitiatePaymentOutput,
+    PaymentMethodInput,
+    PaymentMethodOutput,
+    PaymentProvider,
+    ProviderInput,
+    ProviderOutput,
+    RefundPaymentInput,
+    StatusOutput,
+    UpdatePaymentInput,
+    WebhookActionResult,
+    WebhookPayload,
+)
+
+SIGNATURE_HEADER = "x-testing-signature"
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The `x-testing-signature` value for a webhook body."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class TestingPaymentProvider(PaymentProvider):
+    identifier = "testing"
+    __test__ = False  # not a pytest class
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.calls: Counter[tuple[str, str | None]] = Counter()
+        self._methods: dict[str, dict[str, Data]] = {}
+
+    def _count(self, method: str, input: ProviderInput) -> str:
+        self.calls[(method, input.context.idempotency_key)] += 1
+        return str(input.data.get("scenario", "authorized"))
+
+    def count(self, method: str) -> int:
+        return sum(n for (m, _), n in self.calls.items() if m == method)
+
+    def _status(self, data: Mapping[str, Any]) -> PaymentSessionStatus:
+        scenario = data.get("scenario", "authorized")
+        if scenario == "captured":
+            return PaymentSessionStatus.CAPTURED
+        if scenario == "requires_more" and not data.get("action_completed"):
+            return PaymentSessionStatus.REQUIRES_MORE
+        if scenario == "pending_authorization" and not data.get("payment_received"):
+            return PaymentSessionStatus.PENDING_AUTHORIZATION
+        if scenario == "decline":
+            return PaymentSessionStatus.ERROR
+        return PaymentSessionStatus.AUTHORIZED
+
+    async def initiate_payment(self, input: InitiatePaymentInput) -> InitiatePaymentOutput:
+        if self._count("initiate_payment", input) == "initiate_error":
+            raise ProviderError("Create session error")
+        reference = f"tst_{uuid.uuid4().hex[:16]}"
+        data = {**input.data, "reference": reference, "amount": str(input.amount)}
+        return InitiatePaymentOutput(id=reference, data=data, status=PaymentSessionStatus.PENDING)
+
+    async def update_payment(self, input: UpdatePaymentInput) -> StatusOutput:
+        self._count("update_payment", input)
+        return StatusOutput(data={**input.data, "amount": str(input.amount)})
+
+    async def delete_payment(self, input: ProviderInput) -> ProviderOutput:
+        self._count("delete_payment", input)
+        return ProviderOutput(data={**input.data, "deleted": True})
+
+    async def authorize_payment(self, input: ProviderInput) -> AuthorizePaymentOutput:
+        scenario = self._count("authorize_payment", input)
+        if scenario == "provider_error":
+            raise ProviderError("The testing provider failed to authorize the payment.")
+        if scenario == "timeout":
+            raise RetryableProviderError("The testing provider timed out; the outcome is unknown.")
+        status = self._status(input.data)
+        data = dict(input.data)
+        if status == PaymentSessionStatus.ERROR:
+            data["decline_code"] = "card_declined"
+        if status == PaymentSessionStatus.REQUIRES_MORE:
+            data["next_action"] = {"type": "redirect_to_url", "url": "https://testing.invalid/3ds"}
+        return AuthorizePaymentOutput(data=data, status=status)
+
+    async def capture_payment(self, input: CapturePaymentInput) -> ProviderOutput:
+        if self._count("capture_payment", input) == "capture_error":
+            raise ProviderError("The testing provider failed to capture the payment.")
+        captured = _decimal(input.data.get("amount_captured")) + input.amount
+        return ProviderOutput(data={**input.data, "amount_captured": str(captured)})
+
+    async def refund_payment(self, input: RefundPaymentInput) -> ProviderOutput:
+        if self._count("refund_payment", input) == "refund_error":
+            raise ProviderError("The testing provider failed to refund the payment.")
+        refunded = _decimal(input.data.get("amount_refunded")) + input.amount
+        return ProviderOutput(data={**input.data, "amount_refunded": str(refunded)})
+
+    async def retrieve_payment(self, input: ProviderInput) -> ProviderOutput:
+        self._count("retrieve_payment", input)
+        return ProviderOutput(data=dict(input.data))
+
+    async def cancel_payment(self, input: ProviderInput) -> ProviderOutput:
+        if self._count("cancel_payment", input) == "cancel_error":
+            raise ProviderError("The testing provider failed to cancel the payment.")
+        return ProviderOutput(data={**input.data, "canceled": True})
+
+    async def get_payment_status(self, input: ProviderInput) -> StatusOutput:
+        self._count("get_payment_status", input)
+        return StatusOutput(data=dict(input.data), status=self._status(input.data))
+
+    async def get_webhook_action_and_data(self, payload: WebhookPayload) -> WebhookActionResult:
+        secret = str(self.options.get("webhook_secret", ""))
+        headers = {k.lower(): v for k, v in payload.headers.items()}
+        signature = headers.get(SIGNATURE_HEADER, "")
+        if not secret or not hmac.compare_digest(sign(payload.raw_data, secret), signature):
+            raise ProviderError("The webhook signature is invalid.", code="invalid_signature")
+        try:
+            body = json.loads(payload.raw_data)
+            action = PaymentAction(body["action"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(f"The webhook body is invalid: {exc}", code="invalid_webhook") from exc
+        amount = body.get("amount")
+        return WebhookActionResult(
+            action=action,
+            session_id=body.get("session_id"),
+            amount=None if amount is None else _decimal(amount),
+            event_id=body.get("id"),
+            data=body,
+        )
+
+    async def create_account_holder(self, input: AccountHolderInput) -> AccountHolderOutput:
+        self._count("create_account_holder", input)
+        customer = input.context.customer or {}
+        if not customer.get("id"):
+            raise ProviderError("No customer in context")
+        external_id = f"tcus_{customer['id']}"
+        return AccountHolderOutput(id=external_id, data={"id": external_id, "email": customer.get("email")})
+
+    async def retrieve_account_holder(self, input: AccountHolderInput) -> AccountHolderOutput:
+        holder = input.context.account_holder or {}
+        return AccountHolderOutput(id=str(holder.get("external_id", "")), data=dict(holder.get("data") or {}))
+
+    async def update_account_holder(self, input: AccountHolderInput) -> ProviderOutput:
+        self._count("update_account_holder", input)
+        holder = input.context.account_holder or {}
+        customer = input.context.customer or {}
+        return ProviderOutput(data={**(holder.get("data") or {}), "email": customer.get("email")})
+
+    async def delete_account_holder(self, input: AccountHolderInput) -> ProviderOutput:
+        self._count("delete_account_holder", input)
+        holder = input.context.account_holder or {}
+        self._methods.pop(str(holder.get("external_id")), None)
+        return ProviderOutput(data={})
+
+    async def list_payment_methods(self, input: PaymentMethodInput) -> list[PaymentMethodOutput]:
+        holder = input.context.account_holder or {}
+        saved = self._methods.get(str(holder.get("external_id")), {})
+        return [PaymentMethodOutput(id=pm_id, data=data) for pm_id, data in saved.items()]
+
+    async def save_payment_method(self, input: PaymentMethodInput) -> PaymentMethodOutput:
+        self._count("save_payment_method", input)
+        holder = input.context.account_holder or {}
+        pm_id = f"tpm_{uuid.uuid4().hex[:16]}"
+        self._methods.setdefault(str(holder.get("external_id")), {})[pm_id] = {"id": pm_id, **input.data}
+        return PaymentMethodOutput(id=pm_id, data={"id": pm_id, **input.data})
+
+    async def delete_payment_method(self, input: PaymentMethodInput) -> ProviderOutput:
+        pm_id = str(input.data.get("id"))
+        for saved in self._methods.values():
+            saved.pop(pm_id, None)
+        return ProviderOutput(data={"id": pm_id, "deleted": True})
+
+
+Data = dict[str, Any]
+
+
+def _decimal(value: object) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ProviderError(f"Invalid amount {value!r}") from None
+
+
+services = [TestingPaymentProvider]

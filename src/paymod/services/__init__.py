@@ -1,0 +1,1 @@
+"""The service layer: `PaymentModule`, the module's public API."""

@@ -1,0 +1,137 @@
+"""Typed results of the module, with the reference's field names. Amounts are Decimal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from paymod.domain.money import raw_amount
+
+
+class DTO(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=False)
+
+
+class _Timestamps(DTO):
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class _Amount(DTO):
+    amount: Decimal
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def raw_amount(self) -> dict[str, Any]:
+        return raw_amount(self.amount)
+
+
+class PaymentProviderDTO(_Timestamps):
+    id: str
+    is_enabled: bool = True
+
+
+class RefundReasonDTO(_Timestamps):
+    id: str
+    label: str
+    code: str
+    description: str | None = None
+    metadata: dict[str, Any] | None = None
+    refunds: list[RefundDTO] | None = None
+
+
+class CaptureDTO(_Amount, _Timestamps):
+    id: str
+    payment_id: str
+    created_by: str | None = None
+    metadata: dict[str, Any] | None = None
+    payment: PaymentDTO | None = None
+
+
+class RefundDTO(_Amount, _Timestamps):
+    id: str
+    payment_id: str
+    refund_reason_id: str | None = None
+    note: str | None = None
+    created_by: str | None = None
+    metadata: dict[str, Any] | None = None
+    payment: PaymentDTO | None = None
+    refund_reason: RefundReasonDTO | None = None
+
+
+class PaymentDTO(_Amount, _Timestamps):
+    id: str
+    currency_code: str
+    provider_id: str
+    data: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    captured_at: datetime | None = None
+    canceled_at: datetime | None = None
+    payment_collection_id: str
+    payment_session_id: str
+    captures: list[CaptureDTO] | None = None
+    refunds: list[RefundDTO] | None = None
+    payment_session: PaymentSessionDTO | None = None
+    payment_collection: PaymentCollectionDTO | None = None
+
+
+class PaymentSessionDTO(_Amount, _Timestamps):
+    id: str
+    currency_code: str
+    provider_id: str
+    data: dict[str, Any]
+    context: dict[str, Any] | None = None
+    status: str
+    authorized_at: datetime | None = None
+    payment_collection_id: str
+    metadata: dict[str, Any] | None = None
+    payment: PaymentDTO | None = None
+    payment_collection: PaymentCollectionDTO | None = None
+
+
+class PaymentCollectionDTO(_Amount, _Timestamps):
+    id: str
+    currency_code: str
+    authorized_amount: Decimal | None = None
+    captured_amount: Decimal | None = None
+    refunded_amount: Decimal | None = None
+    completed_at: datetime | None = None
+    status: str
+    metadata: dict[str, Any] | None = None
+    payment_providers: list[PaymentProviderDTO] | None = None
+    payment_sessions: list[PaymentSessionDTO] | None = None
+    payments: list[PaymentDTO] | None = None
+
+
+class AccountHolderDTO(_Timestamps):
+    id: str
+    provider_id: str
+    external_id: str
+    email: str | None = None
+    data: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+
+
+class PaymentMethodDTO(DTO):
+    id: str
+    data: dict[str, Any] | None = None
+    provider_id: str
+
+
+class WebhookActionData(DTO):
+    session_id: str
+    amount: Decimal | None = None
+
+
+class WebhookActionAndData(DTO):
+    action: str
+    data: WebhookActionData | None = None
+    event_id: str | None = None
+
+
+for _model in (RefundReasonDTO, CaptureDTO, RefundDTO, PaymentDTO, PaymentSessionDTO, PaymentCollectionDTO):
+    _model.model_rebuild()

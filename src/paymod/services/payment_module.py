@@ -1,0 +1,1268 @@
+"""`PaymentModule`: Medusa's payment module service, in snake_case, async.
+
+Every change that moves money runs in one transaction holding row locks on the payment and the
+collection; provider calls are made outside those transactions. A collection's status and totals
+are derived by `domain.rules.derive_collection` after every authorize, capture, refund and cancel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paymod.domain import rules
+from paymod.domain.errors import (
+    InvalidDataError,
+    NotAllowedError,
+    NotFoundError,
+    PaymodError,
+)
+from paymod.domain.ids import ACCOUNT_HOLDER, PAYMENT_SESSION, new_id
+from paymod.domain.money import AmountError, normalize_currency_code, to_amount
+from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus
+from paymod.persistence import entities as e
+from paymod.persistence import tables as t
+from paymod.persistence.database import DEFAULT_DATABASE_URL, Database
+from paymod.persistence.migrate import upgrade
+from paymod.persistence.repository import Entity, FindConfig, Repository, Row, utc_now
+from paymod.providers.base import (
+    AccountHolderInput,
+    CapturePaymentInput,
+    InitiatePaymentInput,
+    PaymentMethodInput,
+    PaymentProvider,
+    ProviderContext,
+    ProviderInput,
+    RefundPaymentInput,
+    UpdatePaymentInput,
+    WebhookPayload,
+)
+from paymod.providers.registry import ProviderConfig, ProviderRegistry, load_providers
+from paymod.services.dto import (
+    AccountHolderDTO,
+    CaptureDTO,
+    PaymentCollectionDTO,
+    PaymentDTO,
+    PaymentMethodDTO,
+    PaymentProviderDTO,
+    PaymentSessionDTO,
+    RefundDTO,
+    RefundReasonDTO,
+    WebhookActionAndData,
+    WebhookActionData,
+)
+
+D = TypeVar("D", bound=BaseModel)
+Filters = Mapping[str, Any]
+Config = FindConfig | Mapping[str, Any] | None
+
+_AUTHORIZED = {PaymentSessionStatus.AUTHORIZED, PaymentSessionStatus.CAPTURED}
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleOptions:
+    """`webhook_delay` in seconds and `webhook_retries`; unlike Medusa, 0 means 0."""
+
+    webhook_delay: float = 5.0
+    webhook_retries: int = 3
+
+    @classmethod
+    def of(cls, options: Mapping[str, Any] | None) -> ModuleOptions:
+        options = dict(options or {})
+        delay = options.pop("webhook_delay", 5.0)
+        retries = options.pop("webhook_retries", 3)
+        if options:
+            raise InvalidDataError(f"Unknown module option(s): {', '.join(sorted(options))}")
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+            raise InvalidDataError("webhook_delay must be a number of seconds >= 0")
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise InvalidDataError("webhook_retries must be an integer >= 0")
+        return cls(webhook_delay=float(delay), webhook_retries=retries)
+
+
+def _as_mapping(value: Any, what: str) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    if not isinstance(value, Mapping):
+        raise InvalidDataError(f"{what} must be an object")
+    return dict(value)
+
+
+def _required(data: Mapping[str, Any], entity: str, field: str) -> Any:
+    value = data.get(field)
+    if value is None or value == "":
+        raise InvalidDataError(f"Value for {entity}.{field} is required, 'undefined' found")
+    return value
+
+
+def _amount(value: Any, field: str = "amount", *, positive: bool = False) -> Decimal:
+    try:
+        amount = to_amount(value, field)
+    except AmountError as exc:
+        raise InvalidDataError(str(exc), code="invalid_amount") from None
+    if amount < 0 or (positive and amount == 0):
+        raise InvalidDataError(f"{field} must be {'greater than 0' if positive else 'at least 0'}")
+    return amount
+
+
+def _currency(value: Any) -> str:
+    try:
+        return normalize_currency_code(value)
+    except AmountError as exc:
+        raise InvalidDataError(str(exc), code="invalid_currency_code") from None
+
+
+def _optional_object(data: Mapping[str, Any], field: str) -> dict[str, Any] | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidDataError(f"{field} must be an object")
+    return dict(value)
+
+
+def _optional_text(data: Mapping[str, Any], field: str) -> str | None:
+    value = data.get(field)
+    if value is not None and not isinstance(value, str):
+        raise InvalidDataError(f"{field} must be a string")
+    return value
+
+
+def _context(context: Mapping[str, Any] | None, idempotency_key: str | None) -> ProviderContext:
+    context = dict(context or {})
+    return ProviderContext(
+        idempotency_key=context.pop("idempotency_key", None) or idempotency_key,
+        customer=context.pop("customer", None),
+        account_holder=context.pop("account_holder", None),
+        extra=context,
+    )
+
+
+class PaymentModule:
+    """The payment module. Build it with `await PaymentModule.connect(...)`."""
+
+    def __init__(self, database: Database, providers: ProviderRegistry, options: ModuleOptions) -> None:
+        self.database = database
+        self.providers = providers
+        self.options = options
+        self._repos = {name: Repository(entity, database.dialect) for name, entity in e.ENTITIES.items()}
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @classmethod
+    async def connect(
+        cls,
+        database_url: str | None = None,
+        *,
+        providers: Sequence[ProviderConfig] = (),
+        options: Mapping[str, Any] | None = None,
+        migrate: bool = True,
+        pool_size: int = 10,
+    ) -> PaymentModule:
+        registry = load_providers(providers)
+        module_options = ModuleOptions.of(options)
+        database = Database(database_url or DEFAULT_DATABASE_URL, pool_size=pool_size)
+        try:
+            if migrate:
+                await upgrade(database.engine)
+            module = cls(database, registry, module_options)
+            await module._sync_providers()
+        except BaseException:
+            await database.close()
+            raise
+        return module
+
+    async def close(self) -> None:
+        await self.providers.close()
+        await self.database.close()
+
+    async def __aenter__(self) -> PaymentModule:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _sync_providers(self) -> None:
+        """Registers configured providers as enabled and disables those no longer configured."""
+        ids = self.providers.ids
+        now = utc_now()
+        table = t.payment_provider
+        async with self.database.write() as conn:
+            existing = set((await conn.execute(select(table.c.id))).scalars())
+            new = [{"id": i, "is_enabled": True, "created_at": now, "updated_at": now} for i in ids if i not in existing]
+            if new:
+                await conn.execute(insert(table), new)
+            await conn.execute(
+                update(table).where(table.c.id.in_(ids), table.c.is_enabled.is_(False)).values(
+                    is_enabled=True, updated_at=now
+                )
+            )
+            await conn.execute(
+                update(table).where(table.c.id.not_in(ids), table.c.is_enabled.is_(True)).values(
+                    is_enabled=False, updated_at=now
+                )
+            )
+
+    def provider(self, provider_id: str) -> PaymentProvider:
+        return self.providers.get(provider_id)
+
+    def _repo(self, entity: Entity) -> Repository:
+        return self._repos[entity.name]
+
+    # -- generic reads --------------------------------------------------------------------
+    async def _load(self, conn: AsyncConnection, entity: str, rows: list[Row], relations: Sequence[str]) -> None:
+        tree: dict[str, list[str]] = {}
+        for path in relations:
+            head, _, rest = path.partition(".")
+            tree.setdefault(head, [])
+            if rest:
+                tree[head].append(rest)
+        for name, nested in tree.items():
+            relation = e.RELATIONS[entity].get(name)
+            if relation is None:
+                raise InvalidDataError(f"{entity} has no relation {name!r}")
+            keys = sorted({r[relation.local] for r in rows if r.get(relation.local) is not None})
+            repo = self._repos[relation.target]
+            if not keys:
+                children: list[Row] = []
+            elif relation.through is not None:
+                assert relation.through_target is not None
+                pivot = relation.through
+                stmt = select(pivot.c[relation.remote], pivot.c[relation.through_target]).where(
+                    pivot.c[relation.remote].in_(keys)
+                )
+                links = (await conn.execute(stmt)).all()
+                targets = await repo.find(conn, {"id": sorted({link[1] for link in links})}) if links else []
+                by_id = {c["id"]: c for c in targets}
+                children = [{**by_id[link[1]], "__parent": link[0]} for link in links if link[1] in by_id]
+            else:
+                children = await repo.find(conn, {relation.remote: keys})
+            if nested:
+                await self._load(conn, relation.target, children, nested)
+            remote = "__parent" if relation.through is not None else relation.remote
+            grouped: dict[Any, list[Row]] = {}
+            for child in children:
+                grouped.setdefault(child[remote], []).append(child)
+            for row in rows:
+                found = grouped.get(row.get(relation.local), [])
+                row[name] = found if relation.many else (found[0] if found else None)
+
+    async def _retrieve(self, entity: Entity, dto: type[D], id: str, config: Config = None) -> D:
+        if not isinstance(id, str) or not id:
+            raise InvalidDataError(f"{entity.name} id must be a non-empty string")
+        cfg = FindConfig.of(config)
+        async with self.database.read() as conn:
+            row = await self._repo(entity).get(conn, id, with_deleted=cfg.with_deleted)
+            await self._load(conn, entity.name, [row], cfg.relations)
+        return dto.model_validate(row)
+
+    async def _list(self, entity: Entity, dto: type[D], filters: Filters | None, config: Config) -> list[D]:
+        cfg = FindConfig.of(config)
+        async with self.database.read() as conn:
+            rows = await self._repo(entity).find(conn, filters, cfg)
+            await self._load(conn, entity.name, rows, cfg.relations)
+        return [dto.model_validate(r) for r in rows]
+
+    async def _list_and_count(
+        self, entity: Entity, dto: type[D], filters: Filters | None, config: Config
+    ) -> tuple[list[D], int]:
+        cfg = FindConfig.of(config)
+        async with self.database.read() as conn:
+            repo = self._repo(entity)
+            rows = await repo.find(conn, filters, cfg)
+            count = await repo.count(conn, filters, with_deleted=cfg.with_deleted)
+            await self._load(conn, entity.name, rows, cfg.relations)
+        return [dto.model_validate(r) for r in rows], count
+
+    # -- payment collections --------------------------------------------------------------
+    @overload
+    async def create_payment_collections(self, data: Mapping[str, Any]) -> PaymentCollectionDTO: ...
+    @overload
+    async def create_payment_collections(self, data: Sequence[Mapping[str, Any]]) -> list[PaymentCollectionDTO]: ...
+    async def create_payment_collections(
+        self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
+        single = isinstance(data, Mapping | BaseModel)
+        items = [data] if single else list(data)  # type: ignore[list-item]
+        rows = [self._collection_values(_as_mapping(item, "payment collection")) for item in items]
+        async with self.database.write() as conn:
+            created = await self._repo(e.PAYMENT_COLLECTION).insert(conn, rows)
+        result = [
+            PaymentCollectionDTO.model_validate(
+                {**row, "payment_providers": [], "payment_sessions": [], "payments": []}
+            )
+            for row in created
+        ]
+        return result[0] if single else result
+
+    def _collection_values(self, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+        unknown = set(data) - {"id", "currency_code", "amount", "metadata", "status"}
+        if unknown:
+            raise InvalidDataError(f"Unknown payment collection field(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        if not partial or "currency_code" in data:
+            values["currency_code"] = _currency(_required(data, "PaymentCollection", "currency_code"))
+        if not partial or "amount" in data:
+            values["amount"] = _amount(_required(data, "PaymentCollection", "amount"))
+        if "metadata" in data:
+            values["metadata"] = _optional_object(data, "metadata")
+        if data.get("id"):
+            values["id"] = str(data["id"])
+        if "status" in data:
+            try:
+                values["status"] = PaymentCollectionStatus(data["status"]).value
+            except ValueError:
+                raise InvalidDataError(f"Invalid payment collection status {data['status']!r}") from None
+        return values
+
+    @overload
+    async def update_payment_collections(self, id_or_selector: str, data: Mapping[str, Any]) -> PaymentCollectionDTO: ...
+    @overload
+    async def update_payment_collections(
+        self, id_or_selector: Filters, data: Mapping[str, Any]
+    ) -> list[PaymentCollectionDTO]: ...
+    async def update_payment_collections(
+        self, id_or_selector: str | Filters, data: Mapping[str, Any]
+    ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
+        """Updates one collection by id (returns it) or every collection a selector matches (a list)."""
+        values = self._collection_values(_as_mapping(data, "update"), partial=True)
+        values.pop("id", None)
+        repo = self._repo(e.PAYMENT_COLLECTION)
+        async with self.database.write() as conn:
+            if isinstance(id_or_selector, str):
+                row = await repo.update(conn, id_or_selector, values) if values else await repo.get(conn, id_or_selector)
+                return PaymentCollectionDTO.model_validate(row)
+            ids = [r["id"] for r in await repo.find(conn, id_or_selector)]
+            if not ids:
+                return []
+            rows = await repo.update_where(conn, t.payment_collection.c.id.in_(ids), values)
+        return [PaymentCollectionDTO.model_validate(r) for r in rows]
+
+    @overload
+    async def upsert_payment_collections(self, data: Mapping[str, Any]) -> PaymentCollectionDTO: ...
+    @overload
+    async def upsert_payment_collections(self, data: Sequence[Mapping[str, Any]]) -> list[PaymentCollectionDTO]: ...
+    async def upsert_payment_collections(
+        self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
+        single = isinstance(data, Mapping | BaseModel)
+        items = [_as_mapping(i, "payment collection") for i in ([data] if single else list(data))]  # type: ignore[list-item]
+        repo = self._repo(e.PAYMENT_COLLECTION)
+        results: list[Row] = []
+        async with self.database.write() as conn:
+            for item in items:
+                existing = None
+                if item.get("id"):
+                    found = await repo.find(conn, {"id": item["id"]})
+                    existing = found[0] if found else None
+                if existing is not None:
+                    values = self._collection_values(item, partial=True)
+                    values.pop("id", None)
+                    results.append(await repo.update(conn, existing["id"], values) if values else existing)
+                else:
+                    results.extend(await repo.insert(conn, [self._collection_values(item)]))
+        dtos = [PaymentCollectionDTO.model_validate(r) for r in results]
+        return dtos[0] if single else dtos
+
+    async def delete_payment_collections(self, ids: str | Sequence[str]) -> None:
+        """Hard delete; sessions, payments, captures and refunds go with the collection."""
+        id_list = [ids] if isinstance(ids, str) else list(ids)
+        async with self.database.write() as conn:
+            await self._repo(e.PAYMENT_COLLECTION).delete(conn, id_list)
+
+    async def soft_delete_payment_collections(self, ids: str | Sequence[str]) -> None:
+        id_list = [ids] if isinstance(ids, str) else list(ids)
+        async with self.database.write() as conn:
+            await self._cascade_soft_delete(conn, id_list, restore=False)
+
+    async def restore_payment_collections(self, ids: str | Sequence[str]) -> None:
+        id_list = [ids] if isinstance(ids, str) else list(ids)
+        async with self.database.write() as conn:
+            await self._cascade_soft_delete(conn, id_list, restore=True)
+
+    async def _cascade_soft_delete(self, conn: AsyncConnection, ids: list[str], *, restore: bool) -> None:
+        now = None if restore else utc_now()
+        state = t.payment_collection.c.deleted_at.is_not(None) if restore else t.payment_collection.c.deleted_at.is_(None)
+        for table, column in (
+            (t.payment_session, t.payment_session.c.payment_collection_id),
+            (t.payment, t.payment.c.payment_collection_id),
+        ):
+            await conn.execute(update(table).where(column.in_(ids)).values(deleted_at=now))
+        payment_ids = select(t.payment.c.id).where(t.payment.c.payment_collection_id.in_(ids))
+        for table in (t.capture, t.refund):
+            await conn.execute(update(table).where(table.c.payment_id.in_(payment_ids)).values(deleted_at=now))
+        await conn.execute(
+            update(t.payment_collection).where(t.payment_collection.c.id.in_(ids), state).values(deleted_at=now)
+        )
+
+    @overload
+    async def complete_payment_collections(self, ids: str) -> PaymentCollectionDTO: ...
+    @overload
+    async def complete_payment_collections(self, ids: Sequence[str]) -> list[PaymentCollectionDTO]: ...
+    async def complete_payment_collections(
+        self, ids: str | Sequence[str]
+    ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
+        """Stamps `completed_at` (Medusa's behaviour: no status change, no validation)."""
+        id_list = [ids] if isinstance(ids, str) else list(ids)
+        repo = self._repo(e.PAYMENT_COLLECTION)
+        async with self.database.write() as conn:
+            rows = [await repo.update(conn, i, {"completed_at": utc_now()}) for i in id_list]
+        dtos = [PaymentCollectionDTO.model_validate(r) for r in rows]
+        return dtos[0] if isinstance(ids, str) else dtos
+
+    async def retrieve_payment_collection(self, id: str, config: Config = None) -> PaymentCollectionDTO:
+        return await self._retrieve(e.PAYMENT_COLLECTION, PaymentCollectionDTO, id, config)
+
+    async def list_payment_collections(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> list[PaymentCollectionDTO]:
+        return await self._list(e.PAYMENT_COLLECTION, PaymentCollectionDTO, filters, config)
+
+    async def list_and_count_payment_collections(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> tuple[list[PaymentCollectionDTO], int]:
+        return await self._list_and_count(e.PAYMENT_COLLECTION, PaymentCollectionDTO, filters, config)
+
+    # -- collection status ----------------------------------------------------------------
+    async def _recompute_collection(self, conn: AsyncConnection, collection_id: str) -> Row:
+        """Re-derives status and totals under a lock on the collection row (serializes recomputes)."""
+        repo = self._repo(e.PAYMENT_COLLECTION)
+        collection = await repo.get(conn, collection_id, lock=True)
+        s, p, c, r = t.payment_session, t.payment, t.capture, t.refund
+        sessions = (
+            await conn.execute(
+                select(s.c.id, s.c.status, s.c.amount, s.c.currency_code).where(
+                    s.c.payment_collection_id == collection_id, s.c.deleted_at.is_(None)
+                )
+            )
+        ).all()
+        payments = (
+            await conn.execute(
+                select(p.c.id, p.c.payment_session_id, p.c.currency_code, p.c.canceled_at).where(
+                    p.c.payment_collection_id == collection_id, p.c.deleted_at.is_(None)
+                )
+            )
+        ).all()
+        captures: dict[str, list[Decimal]] = {row.id: [] for row in payments}
+        refunds: dict[str, list[Decimal]] = {row.id: [] for row in payments}
+        if payments:
+            live = [row.id for row in payments]
+            movements = select(c.c.payment_id, c.c.amount, select(1).scalar_subquery().label("kind")).where(
+                c.c.payment_id.in_(live), c.c.deleted_at.is_(None)
+            ).union_all(
+                select(r.c.payment_id, r.c.amount, select(2).scalar_subquery().label("kind")).where(
+                    r.c.payment_id.in_(live), r.c.deleted_at.is_(None)
+                )
+            )
+            for payment_id, amount, kind in (await conn.execute(movements)).all():
+                (captures if kind == 1 else refunds)[payment_id].append(Decimal(str(amount)))
+        canceled_sessions = {row.payment_session_id for row in payments if row.canceled_at is not None}
+        totals = rules.derive_collection(
+            amount=collection["amount"],
+            currency_code=collection["currency_code"],
+            sessions=[
+                rules.SessionFacts(
+                    status=row.status,
+                    amount=row.amount,
+                    currency_code=row.currency_code,
+                    payment_canceled=row.id in canceled_sessions,
+                )
+                for row in sessions
+            ],
+            payments=[
+                rules.PaymentFacts(
+                    currency_code=row.currency_code,
+                    canceled=row.canceled_at is not None,
+                    captures=captures[row.id],
+                    refunds=refunds[row.id],
+                )
+                for row in payments
+            ],
+        )
+        values: dict[str, Any] = {
+            "status": totals.status.value,
+            "authorized_amount": totals.authorized_amount,
+            "captured_amount": totals.captured_amount,
+            "refunded_amount": totals.refunded_amount,
+        }
+        if totals.completed:
+            values["completed_at"] = utc_now()
+        return await repo.update(conn, collection_id, values)
+
+    # -- payment sessions -----------------------------------------------------------------
+    async def create_payment_session(self, payment_collection_id: str, data: Mapping[str, Any]) -> PaymentSessionDTO:
+        """Creates a session and initiates the payment with its provider.
+
+        The session id is minted first and is the provider's idempotency key; the row is written
+        once the provider answered, so a provider failure writes nothing.
+        """
+        data = _as_mapping(data, "payment session")
+        provider_id = _required(data, "PaymentSession", "provider_id")
+        provider = self.provider(provider_id)
+        amount = _amount(_required(data, "PaymentSession", "amount"))
+        currency_code = _currency(_required(data, "PaymentSession", "currency_code"))
+        input_data = _optional_object(data, "data") or {}
+        context = _optional_object(data, "context")
+        metadata = _optional_object(data, "metadata")
+        async with self.database.read() as conn:
+            collection = await self._repo(e.PAYMENT_COLLECTION).get(conn, payment_collection_id)
+            await self._check_provider_enabled(conn, provider_id)
+        if currency_code != collection["currency_code"]:
+            raise InvalidDataError(
+                f"Payment session currency {currency_code} does not match the payment collection currency "
+                f"{collection['currency_code']}."
+            )
+        session_id = str(data.get("id") or new_id(PAYMENT_SESSION))
+        result = await provider.initiate_payment(
+            InitiatePaymentInput(
+                data={**input_data, "session_id": session_id},
+                context=_context(context, session_id),
+                amount=amount,
+                currency_code=currency_code,
+            )
+        )
+        status = PaymentSessionStatus(result.status or PaymentSessionStatus.PENDING)
+        try:
+            async with self.database.write() as conn:
+                rows = await self._repo(e.PAYMENT_SESSION).insert(
+                    conn,
+                    [
+                        {
+                            "id": session_id,
+                            "payment_collection_id": payment_collection_id,
+                            "provider_id": provider_id,
+                            "amount": amount,
+                            "currency_code": currency_code,
+                            "data": {**input_data, **(result.data or {})},
+                            "context": context,
+                            "metadata": metadata,
+                            "status": status.value,
+                        }
+                    ],
+                )
+        except BaseException:
+            # Unlike Medusa, the provider gets its own data back, so it can cancel what it created.
+            await self._quietly(provider.delete_payment(ProviderInput(data=dict(result.data or {}))))
+            raise
+        return PaymentSessionDTO.model_validate(rows[0])
+
+    async def _check_provider_enabled(self, conn: AsyncConnection, provider_id: str) -> None:
+        row = (
+            await conn.execute(select(t.payment_provider.c.is_enabled).where(t.payment_provider.c.id == provider_id))
+        ).first()
+        if row is None or not row.is_enabled:
+            raise NotAllowedError(f"Payment provider {provider_id} is not enabled.")
+
+    @staticmethod
+    async def _quietly(call: Any) -> None:
+        """Best-effort compensation: its failure must not hide the error being handled."""
+        try:
+            await call
+        except Exception:  # noqa: BLE001 - compensation is best effort; the original error is re-raised
+            import logging
+
+            logging.getLogger("paymod").warning("compensation failed", exc_info=True)
+
+    async def update_payment_session(self, data: Mapping[str, Any]) -> PaymentSessionDTO:
+        """Updates amount, currency, data, status, context or metadata through the provider.
+
+        The provider sees the stored data merged with the new data (Medusa sends only the new data).
+        """
+        data = _as_mapping(data, "payment session")
+        session_id = _required(data, "PaymentSession", "id")
+        async with self.database.read() as conn:
+            session = await self._repo(e.PAYMENT_SESSION).get(conn, session_id)
+            collection = await self._repo(e.PAYMENT_COLLECTION).get(conn, session["payment_collection_id"])
+            has_payment = await self._repo(e.PAYMENT).count(conn, {"payment_session_id": session_id}) > 0
+        if has_payment:
+            raise NotAllowedError(f"Payment session {session_id} is authorized and cannot be updated.")
+        currency_code = _currency(data["currency_code"]) if data.get("currency_code") else session["currency_code"]
+        if currency_code != collection["currency_code"]:
+            raise InvalidDataError(
+                f"Payment session currency {currency_code} does not match the payment collection currency "
+                f"{collection['currency_code']}."
+            )
+        amount = _amount(data["amount"]) if data.get("amount") is not None else session["amount"]
+        status = None
+        if data.get("status") is not None:
+            try:
+                status = PaymentSessionStatus(data["status"])
+            except ValueError:
+                raise InvalidDataError(f"Invalid payment session status {data['status']!r}") from None
+        context = _optional_object(data, "context")
+        merged = {**session["data"], **(_optional_object(data, "data") or {})}
+        result = await self.provider(session["provider_id"]).update_payment(
+            UpdatePaymentInput(
+                data=merged,
+                context=_context(context or session["context"], f"{session_id}:update"),
+                amount=amount,
+                currency_code=currency_code,
+            )
+        )
+        values: dict[str, Any] = {
+            "amount": amount,
+            "currency_code": currency_code,
+            "data": result.data if result.data is not None else merged,
+            "status": (status or result.status or PaymentSessionStatus(session["status"])).value,
+        }
+        if context is not None:
+            values["context"] = context
+        if "metadata" in data:
+            values["metadata"] = _optional_object(data, "metadata")
+        async with self.database.write() as conn:
+            row = await self._repo(e.PAYMENT_SESSION).update(conn, session_id, values)
+        return PaymentSessionDTO.model_validate(row)
+
+    async def delete_payment_session(self, id: str) -> None:
+        """Deletes a session after its provider dropped the payment; a session with a payment stays."""
+        async with self.database.read() as conn:
+            session = await self._repo(e.PAYMENT_SESSION).get(conn, id)
+            has_payment = await self._repo(e.PAYMENT).count(conn, {"payment_session_id": id, "canceled_at": None}) > 0
+        if has_payment:
+            raise NotAllowedError(f"Payment session {id} has an active payment and cannot be deleted.")
+        await self.provider(session["provider_id"]).delete_payment(
+            ProviderInput(data=dict(session["data"]), context=_context(None, f"{id}:delete"))
+        )
+        async with self.database.write() as conn:
+            await self._repo(e.PAYMENT_SESSION).delete(conn, [id])
+
+    async def retrieve_payment_session(self, id: str, config: Config = None) -> PaymentSessionDTO:
+        return await self._retrieve(e.PAYMENT_SESSION, PaymentSessionDTO, id, config)
+
+    async def list_payment_sessions(self, filters: Filters | None = None, config: Config = None) -> list[PaymentSessionDTO]:
+        return await self._list(e.PAYMENT_SESSION, PaymentSessionDTO, filters, config)
+
+    async def list_and_count_payment_sessions(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> tuple[list[PaymentSessionDTO], int]:
+        return await self._list_and_count(e.PAYMENT_SESSION, PaymentSessionDTO, filters, config)
+
+    # -- authorization --------------------------------------------------------------------
+    async def authorize_payment_session(
+        self, id: str, context: Mapping[str, Any] | None = None
+    ) -> PaymentDTO | None:
+        """Authorizes a session with its provider and creates its payment.
+
+        Idempotent: an authorized session returns its existing payment without a provider call.
+        Returns None when the provider answers `pending_authorization`; raises `NotAllowedError` for
+        any other non-authorized status, after recording it on the session.
+        """
+        async with self.database.read() as conn:
+            session = await self._repo(e.PAYMENT_SESSION).get(conn, id)
+            existing = await self._repo(e.PAYMENT).find(conn, {"payment_session_id": id})
+        if existing and session["authorized_at"] is not None:
+            return await self.retrieve_payment(existing[0]["id"], {"relations": ["captures", "refunds", "payment_session"]})
+        provider = self.provider(session["provider_id"])
+        result = await provider.authorize_payment(
+            ProviderInput(data=dict(session["data"]), context=_context(context, id))
+        )
+        status = PaymentSessionStatus(result.status)
+        data = dict(result.data if result.data is not None else session["data"])
+        if status not in _AUTHORIZED:
+            async with self.database.write() as conn:
+                await self._repo(e.PAYMENT_SESSION).update_where(
+                    conn,
+                    (t.payment_session.c.id == id) & t.payment_session.c.authorized_at.is_(None),
+                    {"status": status.value, "data": data},
+                )
+                if status == PaymentSessionStatus.PENDING_AUTHORIZATION:
+                    await self._recompute_collection(conn, session["payment_collection_id"])
+            if status == PaymentSessionStatus.PENDING_AUTHORIZATION:
+                return None
+            raise NotAllowedError(f"Session: {id} was not authorized with the provider.")
+        try:
+            payment_id = await self._record_authorization(session, data, captured=status == PaymentSessionStatus.CAPTURED)
+        except PaymodError:
+            raise
+        except Exception:
+            await self._quietly(
+                provider.cancel_payment(ProviderInput(data=data, context=_context(context, f"{id}:cancel")))
+            )
+            raise
+        return await self.retrieve_payment(payment_id, {"relations": ["captures", "refunds", "payment_session"]})
+
+    async def _record_authorization(self, session: Row, data: dict[str, Any], *, captured: bool) -> str:
+        """Marks the session authorized and writes its payment, once, under a lock on the session."""
+        sessions, payments = self._repo(e.PAYMENT_SESSION), self._repo(e.PAYMENT)
+        try:
+            async with self.database.write() as conn:
+                locked = await sessions.get(conn, session["id"], lock=True)
+                existing = await payments.find(conn, {"payment_session_id": session["id"]})
+                if existing:
+                    return str(existing[0]["id"])
+                now = utc_now()
+                await sessions.update(
+                    conn,
+                    session["id"],
+                    {"status": "authorized", "data": data, "authorized_at": locked["authorized_at"] or now},
+                )
+                payment = (
+                    await payments.insert(
+                        conn,
+                        [
+                            {
+                                "amount": locked["amount"],
+                                "currency_code": locked["currency_code"],
+                                "provider_id": locked["provider_id"],
+                                "payment_collection_id": locked["payment_collection_id"],
+                                "payment_session_id": locked["id"],
+                                "data": data,
+                                "captured_at": now if captured else None,
+                            }
+                        ],
+                    )
+                )[0]
+                if captured:
+                    # The provider captured on authorization: book it without asking it to capture again.
+                    await self._repo(e.CAPTURE).insert(conn, [{"payment_id": payment["id"], "amount": locked["amount"]}])
+                await self._recompute_collection(conn, locked["payment_collection_id"])
+                return str(payment["id"])
+        except IntegrityError:
+            # A concurrent authorization of the same session won the unique index: return its payment.
+            async with self.database.read() as conn:
+                existing = await payments.find(conn, {"payment_session_id": session["id"]})
+            if existing:
+                return str(existing[0]["id"])
+            raise
+
+    # -- payments -------------------------------------------------------------------------
+    async def retrieve_payment(self, id: str, config: Config = None) -> PaymentDTO:
+        return await self._retrieve(e.PAYMENT, PaymentDTO, id, config)
+
+    async def list_payments(self, filters: Filters | None = None, config: Config = None) -> list[PaymentDTO]:
+        return await self._list(e.PAYMENT, PaymentDTO, filters, config)
+
+    async def list_and_count_payments(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> tuple[list[PaymentDTO], int]:
+        return await self._list_and_count(e.PAYMENT, PaymentDTO, filters, config)
+
+    async def update_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
+        """Updates a payment's `metadata` (no provider call)."""
+        data = _as_mapping(data, "payment")
+        payment_id = _required(data, "Payment", "id")
+        unknown = set(data) - {"id", "metadata"}
+        if unknown:
+            raise InvalidDataError(f"Unknown payment field(s): {', '.join(sorted(unknown))}")
+        repo = self._repo(e.PAYMENT)
+        async with self.database.write() as conn:
+            if "metadata" in data:
+                row = await repo.update(conn, payment_id, {"metadata": _optional_object(data, "metadata")})
+            else:
+                row = await repo.get(conn, payment_id)
+        return PaymentDTO.model_validate(row)
+
+    async def _movements(self, conn: AsyncConnection, table: Any, payment_id: str) -> list[Decimal]:
+        stmt = select(table.c.amount).where(table.c.payment_id == payment_id, table.c.deleted_at.is_(None))
+        return list((await conn.execute(stmt)).scalars())
+
+    async def capture_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
+        """Captures `amount` (default: what remains) of an authorized payment.
+
+        The guard runs under a row lock on the payment and books the capture before the provider
+        is called (so concurrent captures see it); a provider failure removes it again. The
+        provider is told the amount, and `idempotency_key` (when given) keys the provider call,
+        so a retried capture reuses it.
+        """
+        data = _as_mapping(data, "capture")
+        payment_id = _required(data, "Payment", "payment_id")
+        requested = None if data.get("amount") is None else _amount(data["amount"], positive=False)
+        captured_by = _optional_text(data, "captured_by") or _optional_text(data, "created_by")
+        is_captured = bool(data.get("is_captured", False))
+        idempotency_key = _optional_text(data, "idempotency_key")
+        payments = self._repo(e.PAYMENT)
+        async with self.database.write() as conn:
+            payment = await payments.get(conn, payment_id, lock=True)
+            plan = rules.plan_capture(
+                payment_id=payment_id,
+                payment_amount=payment["amount"],
+                currency_code=payment["currency_code"],
+                captured=await self._movements(conn, t.capture, payment_id),
+                requested=requested,
+                canceled=payment["canceled_at"] is not None,
+                already_fully_captured=payment["captured_at"] is not None,
+            )
+            capture = None
+            if plan is not None:
+                capture = (
+                    await self._repo(e.CAPTURE).insert(
+                        conn, [{"payment_id": payment_id, "amount": plan.amount, "created_by": captured_by}]
+                    )
+                )[0]
+        if plan is None or capture is None:
+            return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
+        provider_data = payment["data"]
+        if not is_captured:
+            try:
+                result = await self.provider(payment["provider_id"]).capture_payment(
+                    CapturePaymentInput(
+                        data=dict(payment["data"] or {}),
+                        context=_context(None, idempotency_key or capture["id"]),
+                        amount=plan.amount,
+                        currency_code=payment["currency_code"],
+                    )
+                )
+            except BaseException:
+                async with self.database.write() as conn:
+                    await self._repo(e.CAPTURE).delete(conn, [capture["id"]])
+                raise
+            if result.data is not None:
+                provider_data = result.data
+        async with self.database.write() as conn:
+            values: dict[str, Any] = {"data": provider_data}
+            if plan.fully_captured:
+                values["captured_at"] = utc_now()
+            await payments.update_where(
+                conn,
+                (t.payment.c.id == payment_id) & t.payment.c.captured_at.is_(None),
+                values,
+            )
+            await self._recompute_collection(conn, payment["payment_collection_id"])
+        return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
+
+    async def refund_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
+        """Refunds `amount` (default: what remains refundable) of a captured payment.
+
+        Tolerates one minor unit of the currency above what was captured (reference 2.3).
+        """
+        data = _as_mapping(data, "refund")
+        payment_id = _required(data, "Payment", "payment_id")
+        requested = None if data.get("amount") is None else _amount(data["amount"], positive=False)
+        refund_reason_id = _optional_text(data, "refund_reason_id")
+        note = _optional_text(data, "note")
+        created_by = _optional_text(data, "created_by")
+        metadata = _optional_object(data, "metadata")
+        idempotency_key = _optional_text(data, "idempotency_key")
+        payments = self._repo(e.PAYMENT)
+        reason = None
+        async with self.database.write() as conn:
+            payment = await payments.get(conn, payment_id, lock=True)
+            if refund_reason_id is not None:
+                reason = await self._repo(e.REFUND_REASON).get(conn, refund_reason_id)
+            amount = rules.plan_refund(
+                currency_code=payment["currency_code"],
+                captured=await self._movements(conn, t.capture, payment_id),
+                refunded=await self._movements(conn, t.refund, payment_id),
+                requested=requested,
+            )
+            refund = (
+                await self._repo(e.REFUND).insert(
+                    conn,
+                    [
+                        {
+                            "payment_id": payment_id,
+                            "amount": amount,
+                            "refund_reason_id": refund_reason_id,
+                            "note": note,
+                            "created_by": created_by,
+                            "metadata": metadata,
+                        }
+                    ],
+                )
+            )[0]
+        try:
+            result = await self.provider(payment["provider_id"]).refund_payment(
+                RefundPaymentInput(
+                    data=dict(payment["data"] or {}),
+                    context=_context(None, idempotency_key or refund["id"]),
+                    amount=amount,
+                    currency_code=payment["currency_code"],
+                    reason=reason["code"] if reason else None,
+                    note=note,
+                )
+            )
+        except BaseException:
+            async with self.database.write() as conn:
+                await self._repo(e.REFUND).delete(conn, [refund["id"]])
+            raise
+        async with self.database.write() as conn:
+            if result.data is not None:
+                await payments.update(conn, payment_id, {"data": result.data})
+            await self._recompute_collection(conn, payment["payment_collection_id"])
+        return await self.retrieve_payment(payment_id, {"relations": ["refunds"]})
+
+    async def cancel_payment(self, id: str) -> PaymentDTO:
+        """Cancels a payment that is not fully captured, and updates its collection (unlike Medusa)."""
+        payments = self._repo(e.PAYMENT)
+        async with self.database.read() as conn:
+            payment = await payments.get(conn, id)
+        if payment["canceled_at"] is not None:
+            return PaymentDTO.model_validate(payment)
+        rules.check_cancel(payment_id=id, fully_captured=payment["captured_at"] is not None)
+        result = await self.provider(payment["provider_id"]).cancel_payment(
+            ProviderInput(data=dict(payment["data"] or {}), context=_context(None, f"{id}:cancel"))
+        )
+        async with self.database.write() as conn:
+            locked = await payments.get(conn, id, lock=True)
+            rules.check_cancel(payment_id=id, fully_captured=locked["captured_at"] is not None)
+            row = await payments.update(
+                conn,
+                id,
+                {
+                    "canceled_at": locked["canceled_at"] or utc_now(),
+                    "data": result.data if result.data is not None else locked["data"],
+                },
+            )
+            await self._recompute_collection(conn, payment["payment_collection_id"])
+        return PaymentDTO.model_validate(row)
+
+    # -- captures, refunds ----------------------------------------------------------------
+    async def retrieve_capture(self, id: str, config: Config = None) -> CaptureDTO:
+        return await self._retrieve(e.CAPTURE, CaptureDTO, id, config)
+
+    async def list_captures(self, filters: Filters | None = None, config: Config = None) -> list[CaptureDTO]:
+        return await self._list(e.CAPTURE, CaptureDTO, filters, config)
+
+    async def list_and_count_captures(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> tuple[list[CaptureDTO], int]:
+        return await self._list_and_count(e.CAPTURE, CaptureDTO, filters, config)
+
+    async def retrieve_refund(self, id: str, config: Config = None) -> RefundDTO:
+        return await self._retrieve(e.REFUND, RefundDTO, id, config)
+
+    async def list_refunds(self, filters: Filters | None = None, config: Config = None) -> list[RefundDTO]:
+        return await self._list(e.REFUND, RefundDTO, filters, config)
+
+    async def list_and_count_refunds(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> tuple[list[RefundDTO], int]:
+        return await self._list_and_count(e.REFUND, RefundDTO, filters, config)
+
+    # -- refund reasons -------------------------------------------------------------------
+    def _refund_reason_values(self, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+        unknown = set(data) - {"id", "label", "code", "description", "metadata"}
+        if unknown:
+            raise InvalidDataError(f"Unknown refund reason field(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for field in ("label", "code"):
+            if not partial or field in data:
+                value = _required(data, "RefundReason", field)
+                if not isinstance(value, str):
+                    raise InvalidDataError(f"{field} must be a string")
+                values[field] = value
+        if "description" in data:
+            values["description"] = _optional_text(data, "description")
+        if "metadata" in data:
+            values["metadata"] = _optional_object(data, "metadata")
+        if data.get("id") and not partial:
+            values["id"] = str(data["id"])
+        return values
+
+    @overload
+    async def create_refund_reasons(self, data: Mapping[str, Any]) -> RefundReasonDTO: ...
+    @overload
+    async def create_refund_reasons(self, data: Sequence[Mapping[str, Any]]) -> list[RefundReasonDTO]: ...
+    async def create_refund_reasons(
+        self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> RefundReasonDTO | list[RefundReasonDTO]:
+        single = isinstance(data, Mapping | BaseModel)
+        items = [data] if single else list(data)  # type: ignore[list-item]
+        rows = [self._refund_reason_values(_as_mapping(i, "refund reason"), partial=False) for i in items]
+        async with self.database.write() as conn:
+            created = await self._repo(e.REFUND_REASON).insert(conn, rows)
+        dtos = [RefundReasonDTO.model_validate(r) for r in created]
+        return dtos[0] if single else dtos
+
+    @overload
+    async def update_refund_reasons(self, data: Mapping[str, Any]) -> RefundReasonDTO: ...
+    @overload
+    async def update_refund_reasons(self, data: Sequence[Mapping[str, Any]]) -> list[RefundReasonDTO]: ...
+    async def update_refund_reasons(
+        self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> RefundReasonDTO | list[RefundReasonDTO]:
+        single = isinstance(data, Mapping | BaseModel)
+        items = [_as_mapping(i, "refund reason") for i in ([data] if single else list(data))]  # type: ignore[list-item]
+        repo = self._repo(e.REFUND_REASON)
+        rows = []
+        if items:
+            async with self.database.write() as conn:
+                for item in items:
+                    reason_id = _required(item, "RefundReason", "id")
+                    values = self._refund_reason_values(item, partial=True)
+                    rows.append(await repo.update(conn, reason_id, values) if values else await repo.get(conn, reason_id))
+        dtos = [RefundReasonDTO.model_validate(r) for r in rows]
+        return dtos[0] if single else dtos
+
+    async def delete_refund_reasons(self, ids: str | Sequence[str]) -> None:
+        async with self.database.write() as conn:
+            await self._repo(e.REFUND_REASON).delete(conn, [ids] if isinstance(ids, str) else list(ids))
+
+    async def soft_delete_refund_reasons(self, ids: str | Sequence[str]) -> None:
+        async with self.database.write() as conn:
+            await self._repo(e.REFUND_REASON).soft_delete(conn, [ids] if isinstance(ids, str) else list(ids))
+
+    async def restore_refund_reasons(self, ids: str | Sequence[str]) -> None:
+        async with self.database.write() as conn:
+            await self._repo(e.REFUND_REASON).restore(conn, [ids] if isinstance(ids, str) else list(ids))
+
+    async def retrieve_refund_reason(self, id: str, config: Config = None) -> RefundReasonDTO:
+        return await self._retrieve(e.REFUND_REASON, RefundReasonDTO, id, config)
+
+    async def list_refund_reasons(self, filters: Filters | None = None, config: Config = None) -> list[RefundReasonDTO]:
+        return await self._list(e.REFUND_REASON, RefundReasonDTO, filters, config)
+
+    async def list_and_count_refund_reasons(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> tuple[list[RefundReasonDTO], int]:
+        return await self._list_and_count(e.REFUND_REASON, RefundReasonDTO, filters, config)
+
+    # -- providers and regions ------------------------------------------------------------
+    async def retrieve_payment_provider(self, id: str, config: Config = None) -> PaymentProviderDTO:
+        return await self._retrieve(e.PAYMENT_PROVIDER, PaymentProviderDTO, id, config)
+
+    async def list_payment_providers(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> list[PaymentProviderDTO]:
+        return (await self.list_and_count_payment_providers(filters, config))[0]
+
+    async def list_and_count_payment_providers(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> tuple[list[PaymentProviderDTO], int]:
+        """Lists providers; a `region_id` filter keeps those enabled for that region."""
+        filters = dict(filters or {})
+        region_id = filters.pop("region_id", None)
+        if region_id is not None:
+            link = t.region_payment_provider
+            region_ids = list(region_id) if isinstance(region_id, list | tuple) else [region_id]
+            async with self.database.read() as conn:
+                linked = (
+                    await conn.execute(select(link.c.payment_provider_id).where(link.c.region_id.in_(region_ids)))
+                ).scalars()
+                linked_ids = sorted(set(linked))
+            filters = {"$and": [filters, {"id": linked_ids}]} if filters else {"id": linked_ids}
+        return await self._list_and_count(e.PAYMENT_PROVIDER, PaymentProviderDTO, filters, config)
+
+    async def add_region_payment_providers(self, region_id: str, provider_ids: Sequence[str]) -> list[str]:
+        """Enables providers for a region (`region_payment_provider`); returns the region's providers."""
+        if not isinstance(region_id, str) or not region_id:
+            raise InvalidDataError("region_id must be a non-empty string")
+        link = t.region_payment_provider
+        async with self.database.write() as conn:
+            known = set(
+                (
+                    await conn.execute(select(t.payment_provider.c.id).where(t.payment_provider.c.id.in_(provider_ids)))
+                ).scalars()
+            )
+            missing = [p for p in provider_ids if p not in known]
+            if missing:
+                raise NotFoundError(f"PaymentProvider with id: {', '.join(missing)} was not found")
+            present = set(
+                (await conn.execute(select(link.c.payment_provider_id).where(link.c.region_id == region_id))).scalars()
+            )
+            new = [p for p in dict.fromkeys(provider_ids) if p not in present]
+            if new:
+                now = utc_now()
+                await conn.execute(
+                    insert(link), [{"region_id": region_id, "payment_provider_id": p, "created_at": now} for p in new]
+                )
+            return sorted(present | set(new))
+
+    async def remove_region_payment_providers(self, region_id: str, provider_ids: Sequence[str]) -> list[str]:
+        link = t.region_payment_provider
+        async with self.database.write() as conn:
+            await conn.execute(
+                link.delete().where(link.c.region_id == region_id, link.c.payment_provider_id.in_(provider_ids))
+            )
+            rows = await conn.execute(select(link.c.payment_provider_id).where(link.c.region_id == region_id))
+            return sorted(rows.scalars())
+
+    # -- account holders ------------------------------------------------------------------
+    async def create_account_holder(self, data: Mapping[str, Any]) -> AccountHolderDTO | None:
+        """Creates the customer's record at a provider, idempotently per (provider, customer).
+
+        A second call for the same customer returns the existing holder, also when two calls race
+        (Medusa fails on its unique index, #15593). None when the provider has no account holders.
+        """
+        data = _as_mapping(data, "account holder")
+        provider_id = _required(data, "AccountHolder", "provider_id")
+        context = _optional_object(data, "context") or {}
+        if context.get("account_holder"):
+            return AccountHolderDTO.model_validate(context["account_holder"])
+        customer = context.get("customer")
+        if not isinstance(customer, Mapping) or not customer.get("id"):
+            raise InvalidDataError("Missing customer data while creating account holder.")
+        provider = self.provider(provider_id)
+        try:
+            result = await provider.create_account_holder(
+                AccountHolderInput(context=_context(context, str(customer["id"])))
+            )
+        except NotImplementedError:
+            return None
+        if not result.id:
+            return None
+        table = t.account_holder
+        values = {
+            "id": data.get("id") or new_id(ACCOUNT_HOLDER),
+            "provider_id": provider_id,
+            "external_id": result.id,
+            "email": customer.get("email"),
+            "data": result.data or {},
+            "metadata": _optional_object(data, "metadata"),
+            "created_at": utc_now(),
+            "updated_at": utc_now(),
+        }
+        dialect_insert = pg_insert if self.database.is_postgresql else sqlite_insert
+        stmt = dialect_insert(table).values(values)
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=[table.c.provider_id, table.c.external_id], index_where=table.c.deleted_at.is_(None)
+        )
+        async with self.database.write() as conn:
+            await conn.execute(stmt)
+            rows = await self._repo(e.ACCOUNT_HOLDER).find(conn, {"provider_id": provider_id, "external_id": result.id})
+        return AccountHolderDTO.model_validate(rows[0])
+
+    async def update_account_holder(self, data: Mapping[str, Any]) -> AccountHolderDTO:
+        data = _as_mapping(data, "account holder")
+        holder_id = _required(data, "AccountHolder", "id")
+        context = _optional_object(data, "context") or {}
+        repo = self._repo(e.ACCOUNT_HOLDER)
+        async with self.database.read() as conn:
+            holder = await repo.get(conn, holder_id)
+        context.setdefault("account_holder", AccountHolderDTO.model_validate(holder).model_dump(mode="json"))
+        values: dict[str, Any] = {}
+        try:
+            result = await self.provider(holder["provider_id"]).update_account_holder(
+                AccountHolderInput(context=_context(context, f"{holder_id}:update"))
+            )
+            if result.data:
+                values["data"] = result.data
+        except NotImplementedError:
+            pass
+        if "metadata" in data:
+            values["metadata"] = _optional_object(data, "metadata")
+        async with self.database.write() as conn:
+            row = await repo.update(conn, holder_id, values) if values else await repo.get(conn, holder_id)
+        return AccountHolderDTO.model_validate(row)
+
+    async def delete_account_holder(self, id: str) -> None:
+        repo = self._repo(e.ACCOUNT_HOLDER)
+        async with self.database.read() as conn:
+            holder = await repo.get(conn, id)
+        try:
+            await self.provider(holder["provider_id"]).delete_account_holder(
+                AccountHolderInput(
+                    context=_context(
+                        {"account_holder": AccountHolderDTO.model_validate(holder).model_dump(mode="json")},
+                        f"{id}:delete",
+                    )
+                )
+            )
+        except NotImplementedError:
+            pass
+        async with self.database.write() as conn:
+            await repo.delete(conn, [id])
+
+    async def retrieve_account_holder(self, id: str, config: Config = None) -> AccountHolderDTO:
+        return await self._retrieve(e.ACCOUNT_HOLDER, AccountHolderDTO, id, config)
+
+    async def list_account_holders(self, filters: Filters | None = None, config: Config = None) -> list[AccountHolderDTO]:
+        return await self._list(e.ACCOUNT_HOLDER, AccountHolderDTO, filters, config)
+
+    async def list_and_count_account_holders(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> tuple[list[AccountHolderDTO], int]:
+        return await self._list_and_count(e.ACCOUNT_HOLDER, AccountHolderDTO, filters, config)
+
+    # -- payment methods (live at the provider) -------------------------------------------
+    async def list_payment_methods(self, data: Mapping[str, Any], config: Config = None) -> list[PaymentMethodDTO]:
+        data = _as_mapping(data, "payment method filter")
+        provider_id = _required(data, "PaymentMethod", "provider_id")
+        context = _optional_object(data, "context") or {}
+        try:
+            found = await self.provider(provider_id).list_payment_methods(
+                PaymentMethodInput(context=_context(context, None))
+            )
+        except NotImplementedError:
+            return []
+        return [PaymentMethodDTO(id=m.id, data=m.data, provider_id=provider_id) for m in found]
+
+    async def list_and_count_payment_methods(
+        self, data: Mapping[str, Any], config: Config = None
+    ) -> tuple[list[PaymentMethodDTO], int]:
+        methods = await self.list_payment_methods(data, config)
+        return methods, len(methods)
+
+    @overload
+    async def create_payment_methods(self, data: Mapping[str, Any]) -> PaymentMethodDTO: ...
+    @overload
+    async def create_payment_methods(self, data: Sequence[Mapping[str, Any]]) -> list[PaymentMethodDTO]: ...
+    async def create_payment_methods(
+        self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> PaymentMethodDTO | list[PaymentMethodDTO]:
+        single = isinstance(data, Mapping | BaseModel)
+        results = []
+        for item in [data] if single else list(data):  # type: ignore[list-item]
+            item = _as_mapping(item, "payment method")
+            provider_id = _required(item, "PaymentMethod", "provider_id")
+            context = _optional_object(item, "context") or {}
+            try:
+                saved = await self.provider(provider_id).save_payment_method(
+                    PaymentMethodInput(data=_optional_object(item, "data") or {}, context=_context(context, None))
+                )
+            except NotImplementedError:
+                raise NotAllowedError(f"Provider {provider_id} does not support saving payment methods") from None
+            results.append(PaymentMethodDTO(id=saved.id, data=saved.data, provider_id=provider_id))
+        return results[0] if single else results
+
+    async def delete_payment_methods(self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        single = isinstance(data, Mapping | BaseModel)
+        for item in [data] if single else list(data):  # type: ignore[list-item]
+            item = _as_mapping(item, "payment method")
+            provider_id = _required(item, "PaymentMethod", "provider_id")
+            method_id = _required(item, "PaymentMethod", "id")
+            context = _optional_object(item, "context") or {}
+            try:
+                await self.provider(provider_id).delete_payment_method(
+                    PaymentMethodInput(
+                        data={**(_optional_object(item, "data") or {}), "id": method_id},
+                        context=_context(context, None),
+                    )
+                )
+            except NotImplementedError:
+                raise NotAllowedError(f"Provider {provider_id} does not support deleting payment methods") from None
+
+    # -- webhooks -------------------------------------------------------------------------
+    async def get_webhook_action_and_data(self, data: Mapping[str, Any]) -> WebhookActionAndData:
+        """Verifies a provider's webhook and says what it asks for: `{action, data: {session_id, amount}}`."""
+        data = _as_mapping(data, "webhook")
+        provider = data.get("provider")
+        if not isinstance(provider, str) or not provider:
+            raise InvalidDataError("provider must be a non-empty string")
+        payload = _optional_object(data, "payload") or {}
+        raw = payload.get("raw_data", payload.get("rawData", b""))
+        if isinstance(raw, str):
+            raw = raw.encode()
+        if not isinstance(raw, bytes | bytearray):
+            raise InvalidDataError("payload.raw_data must be bytes")
+        provider_id = self.providers.resolve_webhook_provider(provider)
+        result = await self.provider(provider_id).get_webhook_action_and_data(
+            WebhookPayload(
+                data=payload.get("data") or {},
+                raw_data=bytes(raw),
+                headers={str(k): str(v) for k, v in (payload.get("headers") or {}).items()},
+            )
+        )
+        return WebhookActionAndData(
+            action=result.action.value,
+            data=(
+                WebhookActionData(session_id=result.session_id, amount=result.amount)
+                if result.session_id
+                else None
+            ),
+            event_id=result.event_id,
+        )
+
+
+__all__ = ["ModuleOptions", "PaymentModule"]
