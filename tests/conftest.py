@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -29,13 +28,21 @@ ADMIN_URL = os.environ.get("PAYMOD_TEST_POSTGRES_URL", "postgresql://postgres@12
 TEST_DB = f"paymod_test_{os.getpid()}"
 WEBHOOK_SECRET = "whsec_testing"
 
-TESTING_PROVIDER = {"resolve": "paymod.providers.testing", "id": "default", "options": {"webhook_secret": WEBHOOK_SECRET}}
+TESTING_PROVIDER = {
+    "resolve": "paymod.providers.testing",
+    "id": "default",
+    "options": {"webhook_secret": WEBHOOK_SECRET},
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if item.get_closest_marker("postgres_only") and callspec and callspec.params.get("database") == "sqlite":
+        if (
+            item.get_closest_marker("postgres_only")
+            and callspec
+            and callspec.params.get("database") == "sqlite"
+        ):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL row locks; SQLite serializes writers"))
 
 
@@ -132,6 +139,6 @@ def anyio_backend() -> str:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [f"paymod test databases: sqlite (file per test), postgresql ({ADMIN_URL.rsplit('/', 1)[0]}/{TEST_DB})"]
-
-
+    return [
+        f"paymod test databases: sqlite (file per test), postgresql ({ADMIN_URL.rsplit('/', 1)[0]}/{TEST_DB})"
+    ]

@@ -17,7 +17,9 @@ def _database_url(url: str | None) -> str:
 
 
 @app.command()
-def migrate(database_url: str | None = typer.Option(None, help="default: $PAYMOD_DATABASE_URL or ./paymod.db")) -> None:
+def migrate(
+    database_url: str | None = typer.Option(None, help="default: $PAYMOD_DATABASE_URL or ./paymod.db"),
+) -> None:
     """Apply the database migrations."""
     from paymod.persistence.database import Database
     from paymod.persistence.migrate import upgrade
@@ -34,7 +36,9 @@ def migrate(database_url: str | None = typer.Option(None, help="default: $PAYMOD
 
 
 @app.command()
-def demo(database_url: str | None = typer.Option(None, help="default: $PAYMOD_DATABASE_URL or ./paymod.db")) -> None:
+def demo(
+    database_url: str | None = typer.Option(None, help="default: $PAYMOD_DATABASE_URL or ./paymod.db"),
+) -> None:
     """Run one whole flow (collection, session, authorize, capture, refund) and print its statuses."""
     from paymod.demo import run_demo
 

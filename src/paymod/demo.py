@@ -5,16 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+from paymod.domain.errors import NotAllowedError
 from paymod.services.payment_module import PaymentModule
+
+TESTING_PROVIDER = {"resolve": "paymod.providers.testing", "id": "default"}
 
 
 async def run_demo(database_url: str, echo: Callable[[str], object]) -> None:
-    async with await PaymentModule.connect(
-        database_url, providers=[{"resolve": "paymod.providers.testing", "id": "default"}]
-    ) as module:
+    async with await PaymentModule.connect(database_url, providers=[TESTING_PROVIDER]) as module:
+
+        async def show(step: str, collection_id: str) -> None:
+            c = await module.retrieve_payment_collection(collection_id)
+            echo(
+                f"{step:<34} collection {c.status:<20} authorized {c.authorized_amount or 0} "
+                f"captured {c.captured_amount or 0} refunded {c.refunded_amount or 0}"
+            )
+
         echo(f"database: {database_url}")
-        collection = await module.create_payment_collections({"currency_code": "usd", "amount": Decimal("50.00")})
-        echo(f"1. payment collection {collection.id}: {collection.amount} {collection.currency_code}, {collection.status}")
+        collection = await module.create_payment_collections(
+            {"currency_code": "usd", "amount": Decimal("50.00")}
+        )
+        await show(f"collection of {collection.amount} usd", collection.id)
 
         session = await module.create_payment_session(
             collection.id,
@@ -25,34 +36,26 @@ async def run_demo(database_url: str, echo: Callable[[str], object]) -> None:
                 "data": {"scenario": "requires_more"},
             },
         )
-        echo(f"2. payment session {session.id} with {session.provider_id}: {session.status}")
+        await show(f"session {session.status}", collection.id)
 
         try:
             await module.authorize_payment_session(session.id)
-        except Exception as exc:  # noqa: BLE001 - the demo shows what a storefront would see
+        except NotAllowedError:
             session = await module.retrieve_payment_session(session.id)
-            echo(f"3. authorize: {session.status} ({type(exc).__name__}: {exc}); the customer completes 3-D Secure")
+            await show(f"authorize: session {session.status}", collection.id)
         session = await module.update_payment_session({"id": session.id, "data": {"action_completed": True}})
         payment = await module.authorize_payment_session(session.id)
         assert payment is not None
-        collection = await module.retrieve_payment_collection(collection.id)
-        echo(f"4. authorized: payment {payment.id} for {payment.amount}; collection {collection.status}")
+        await show("3-D Secure done, authorized", collection.id)
 
-        payment = await module.capture_payment({"payment_id": payment.id, "amount": Decimal("30")})
-        collection = await module.retrieve_payment_collection(collection.id)
-        echo(f"5. captured 30.00: collection {collection.status}, captured {collection.captured_amount}")
+        await module.capture_payment({"payment_id": payment.id, "amount": Decimal("30")})
+        await show("captured 30", collection.id)
+        await module.capture_payment({"payment_id": payment.id})
+        await show("captured the remaining 20", collection.id)
 
-        payment = await module.capture_payment({"payment_id": payment.id})
-        collection = await module.retrieve_payment_collection(collection.id)
-        echo(f"6. captured the remaining 20.00: collection {collection.status}, captured {collection.captured_amount}")
-
-        reasons = await module.list_refund_reasons({"code": "pricing_error"})
-        payment = await module.refund_payment(
-            {"payment_id": payment.id, "amount": Decimal("12.50"), "refund_reason_id": reasons[0].id, "note": "coupon"}
+        reason = (await module.list_refund_reasons({"code": "pricing_error"}))[0]
+        await module.refund_payment(
+            {"payment_id": payment.id, "amount": "12.50", "refund_reason_id": reason.id}
         )
-        collection = await module.retrieve_payment_collection(collection.id)
-        echo(
-            f"7. refunded 12.50 ({reasons[0].label}): collection {collection.status}, "
-            f"refunded {collection.refunded_amount}"
-        )
+        await show(f"refunded 12.50 ({reason.label})", collection.id)
         echo("done")

@@ -22,7 +22,10 @@ from paymod.persistence.types import dumps
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./paymod.db"
 LOCK_TIMEOUT_MS = 3000
-CONFLICT_MESSAGE = "The request conflicted with another request. You may retry the request with the provided Idempotency-Key."
+CONFLICT_MESSAGE = (
+    "The request conflicted with another request. "
+    "You may retry the request with the provided Idempotency-Key."
+)
 
 
 def normalize_url(database_url: str | URL) -> URL:

@@ -301,7 +301,7 @@ def _mentions(filters: Mapping[str, Any] | None, key: str) -> bool:
     for k, v in filters.items():
         if k == key:
             return True
-        if k in ("$and", "$or") and isinstance(v, list | tuple):
-            if any(isinstance(f, Mapping) and _mentions(f, key) for f in v):
-                return True
+        nested = k in ("$and", "$or") and isinstance(v, list | tuple)
+        if nested and any(isinstance(f, Mapping) and _mentions(f, key) for f in v):
+            return True
     return False

@@ -45,7 +45,9 @@ def _resolve(resolve: object) -> list[type[PaymentProvider]]:
     if isinstance(resolve, ModuleType):
         return _classes_of(resolve)
     if not isinstance(resolve, str) or not resolve:
-        raise InvalidDataError("A provider's `resolve` must be a provider class, a module path or an entry point")
+        raise InvalidDataError(
+            "A provider's `resolve` must be a provider class, a module path or an entry point"
+        )
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == resolve:
             return _resolve(ep.load())

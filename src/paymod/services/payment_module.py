@@ -7,6 +7,8 @@ are derived by `domain.rules.derive_collection` after every authorize, capture, 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,7 +16,7 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -96,6 +98,15 @@ def _as_mapping(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidDataError(f"{what} must be an object")
     return dict(value)
+
+
+def _batch(data: Any, what: str) -> tuple[bool, list[dict[str, Any]]]:
+    """Medusa's calling convention: one object in, one out; a list in, a list out."""
+    if isinstance(data, Mapping | BaseModel):
+        return True, [_as_mapping(data, what)]
+    if isinstance(data, list | tuple):
+        return False, [_as_mapping(item, what) for item in data]
+    raise InvalidDataError(f"{what} must be an object or a list of objects")
 
 
 def _required(data: Mapping[str, Any], entity: str, field: str) -> Any:
@@ -200,18 +211,22 @@ class PaymentModule:
         table = t.payment_provider
         async with self.database.write() as conn:
             existing = set((await conn.execute(select(table.c.id))).scalars())
-            new = [{"id": i, "is_enabled": True, "created_at": now, "updated_at": now} for i in ids if i not in existing]
+            new = [
+                {"id": i, "is_enabled": True, "created_at": now, "updated_at": now}
+                for i in ids
+                if i not in existing
+            ]
             if new:
                 await conn.execute(insert(table), new)
             await conn.execute(
-                update(table).where(table.c.id.in_(ids), table.c.is_enabled.is_(False)).values(
-                    is_enabled=True, updated_at=now
-                )
+                update(table)
+                .where(table.c.id.in_(ids), table.c.is_enabled.is_(False))
+                .values(is_enabled=True, updated_at=now)
             )
             await conn.execute(
-                update(table).where(table.c.id.not_in(ids), table.c.is_enabled.is_(True)).values(
-                    is_enabled=False, updated_at=now
-                )
+                update(table)
+                .where(table.c.id.not_in(ids), table.c.is_enabled.is_(True))
+                .values(is_enabled=False, updated_at=now)
             )
 
     def provider(self, provider_id: str) -> PaymentProvider:
@@ -221,7 +236,9 @@ class PaymentModule:
         return self._repos[entity.name]
 
     # -- generic reads --------------------------------------------------------------------
-    async def _load(self, conn: AsyncConnection, entity: str, rows: list[Row], relations: Sequence[str]) -> None:
+    async def _load(
+        self, conn: AsyncConnection, entity: str, rows: list[Row], relations: Sequence[str]
+    ) -> None:
         tree: dict[str, list[str]] = {}
         for path in relations:
             head, _, rest = path.partition(".")
@@ -289,13 +306,14 @@ class PaymentModule:
     @overload
     async def create_payment_collections(self, data: Mapping[str, Any]) -> PaymentCollectionDTO: ...
     @overload
-    async def create_payment_collections(self, data: Sequence[Mapping[str, Any]]) -> list[PaymentCollectionDTO]: ...
+    async def create_payment_collections(
+        self, data: Sequence[Mapping[str, Any]]
+    ) -> list[PaymentCollectionDTO]: ...
     async def create_payment_collections(
         self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
-        single = isinstance(data, Mapping | BaseModel)
-        items = [data] if single else list(data)  # type: ignore[list-item]
-        rows = [self._collection_values(_as_mapping(item, "payment collection")) for item in items]
+        single, items = _batch(data, "payment collection")
+        rows = [self._collection_values(item) for item in items]
         async with self.database.write() as conn:
             created = await self._repo(e.PAYMENT_COLLECTION).insert(conn, rows)
         result = [
@@ -327,7 +345,9 @@ class PaymentModule:
         return values
 
     @overload
-    async def update_payment_collections(self, id_or_selector: str, data: Mapping[str, Any]) -> PaymentCollectionDTO: ...
+    async def update_payment_collections(
+        self, id_or_selector: str, data: Mapping[str, Any]
+    ) -> PaymentCollectionDTO: ...
     @overload
     async def update_payment_collections(
         self, id_or_selector: Filters, data: Mapping[str, Any]
@@ -341,7 +361,11 @@ class PaymentModule:
         repo = self._repo(e.PAYMENT_COLLECTION)
         async with self.database.write() as conn:
             if isinstance(id_or_selector, str):
-                row = await repo.update(conn, id_or_selector, values) if values else await repo.get(conn, id_or_selector)
+                row = (
+                    await repo.update(conn, id_or_selector, values)
+                    if values
+                    else await repo.get(conn, id_or_selector)
+                )
                 return PaymentCollectionDTO.model_validate(row)
             ids = [r["id"] for r in await repo.find(conn, id_or_selector)]
             if not ids:
@@ -352,12 +376,13 @@ class PaymentModule:
     @overload
     async def upsert_payment_collections(self, data: Mapping[str, Any]) -> PaymentCollectionDTO: ...
     @overload
-    async def upsert_payment_collections(self, data: Sequence[Mapping[str, Any]]) -> list[PaymentCollectionDTO]: ...
+    async def upsert_payment_collections(
+        self, data: Sequence[Mapping[str, Any]]
+    ) -> list[PaymentCollectionDTO]: ...
     async def upsert_payment_collections(
         self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
-        single = isinstance(data, Mapping | BaseModel)
-        items = [_as_mapping(i, "payment collection") for i in ([data] if single else list(data))]  # type: ignore[list-item]
+        single, items = _batch(data, "payment collection")
         repo = self._repo(e.PAYMENT_COLLECTION)
         results: list[Row] = []
         async with self.database.write() as conn:
@@ -393,7 +418,11 @@ class PaymentModule:
 
     async def _cascade_soft_delete(self, conn: AsyncConnection, ids: list[str], *, restore: bool) -> None:
         now = None if restore else utc_now()
-        state = t.payment_collection.c.deleted_at.is_not(None) if restore else t.payment_collection.c.deleted_at.is_(None)
+        state = (
+            t.payment_collection.c.deleted_at.is_not(None)
+            if restore
+            else t.payment_collection.c.deleted_at.is_(None)
+        )
         for table, column in (
             (t.payment_session, t.payment_session.c.payment_collection_id),
             (t.payment, t.payment.c.payment_collection_id),
@@ -401,15 +430,19 @@ class PaymentModule:
             await conn.execute(update(table).where(column.in_(ids)).values(deleted_at=now))
         payment_ids = select(t.payment.c.id).where(t.payment.c.payment_collection_id.in_(ids))
         for table in (t.capture, t.refund):
-            await conn.execute(update(table).where(table.c.payment_id.in_(payment_ids)).values(deleted_at=now))
+            await conn.execute(
+                update(table).where(table.c.payment_id.in_(payment_ids)).values(deleted_at=now)
+            )
         await conn.execute(
-            update(t.payment_collection).where(t.payment_collection.c.id.in_(ids), state).values(deleted_at=now)
+            update(t.payment_collection)
+            .where(t.payment_collection.c.id.in_(ids), state)
+            .values(deleted_at=now)
         )
 
     @overload
     async def complete_payment_collections(self, ids: str) -> PaymentCollectionDTO: ...
     @overload
-    async def complete_payment_collections(self, ids: Sequence[str]) -> list[PaymentCollectionDTO]: ...
+    async def complete_payment_collections(self, ids: list[str]) -> list[PaymentCollectionDTO]: ...
     async def complete_payment_collections(
         self, ids: str | Sequence[str]
     ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
@@ -458,11 +491,13 @@ class PaymentModule:
         refunds: dict[str, list[Decimal]] = {row.id: [] for row in payments}
         if payments:
             live = [row.id for row in payments]
-            movements = select(c.c.payment_id, c.c.amount, select(1).scalar_subquery().label("kind")).where(
-                c.c.payment_id.in_(live), c.c.deleted_at.is_(None)
-            ).union_all(
-                select(r.c.payment_id, r.c.amount, select(2).scalar_subquery().label("kind")).where(
-                    r.c.payment_id.in_(live), r.c.deleted_at.is_(None)
+            movements = (
+                select(c.c.payment_id, c.c.amount, literal(1).label("kind"))
+                .where(c.c.payment_id.in_(live), c.c.deleted_at.is_(None))
+                .union_all(
+                    select(r.c.payment_id, r.c.amount, literal(2).label("kind")).where(
+                        r.c.payment_id.in_(live), r.c.deleted_at.is_(None)
+                    )
                 )
             )
             for payment_id, amount, kind in (await conn.execute(movements)).all():
@@ -501,7 +536,9 @@ class PaymentModule:
         return await repo.update(conn, collection_id, values)
 
     # -- payment sessions -----------------------------------------------------------------
-    async def create_payment_session(self, payment_collection_id: str, data: Mapping[str, Any]) -> PaymentSessionDTO:
+    async def create_payment_session(
+        self, payment_collection_id: str, data: Mapping[str, Any]
+    ) -> PaymentSessionDTO:
         """Creates a session and initiates the payment with its provider.
 
         The session id is minted first and is the provider's idempotency key; the row is written
@@ -559,7 +596,9 @@ class PaymentModule:
 
     async def _check_provider_enabled(self, conn: AsyncConnection, provider_id: str) -> None:
         row = (
-            await conn.execute(select(t.payment_provider.c.is_enabled).where(t.payment_provider.c.id == provider_id))
+            await conn.execute(
+                select(t.payment_provider.c.is_enabled).where(t.payment_provider.c.id == provider_id)
+            )
         ).first()
         if row is None or not row.is_enabled:
             raise NotAllowedError(f"Payment provider {provider_id} is not enabled.")
@@ -569,9 +608,7 @@ class PaymentModule:
         """Best-effort compensation: its failure must not hide the error being handled."""
         try:
             await call
-        except Exception:  # noqa: BLE001 - compensation is best effort; the original error is re-raised
-            import logging
-
+        except Exception:
             logging.getLogger("paymod").warning("compensation failed", exc_info=True)
 
     async def update_payment_session(self, data: Mapping[str, Any]) -> PaymentSessionDTO:
@@ -587,7 +624,9 @@ class PaymentModule:
             has_payment = await self._repo(e.PAYMENT).count(conn, {"payment_session_id": session_id}) > 0
         if has_payment:
             raise NotAllowedError(f"Payment session {session_id} is authorized and cannot be updated.")
-        currency_code = _currency(data["currency_code"]) if data.get("currency_code") else session["currency_code"]
+        currency_code = (
+            _currency(data["currency_code"]) if data.get("currency_code") else session["currency_code"]
+        )
         if currency_code != collection["currency_code"]:
             raise InvalidDataError(
                 f"Payment session currency {currency_code} does not match the payment collection currency "
@@ -628,7 +667,9 @@ class PaymentModule:
         """Deletes a session after its provider dropped the payment; a session with a payment stays."""
         async with self.database.read() as conn:
             session = await self._repo(e.PAYMENT_SESSION).get(conn, id)
-            has_payment = await self._repo(e.PAYMENT).count(conn, {"payment_session_id": id, "canceled_at": None}) > 0
+            has_payment = (
+                await self._repo(e.PAYMENT).count(conn, {"payment_session_id": id, "canceled_at": None}) > 0
+            )
         if has_payment:
             raise NotAllowedError(f"Payment session {id} has an active payment and cannot be deleted.")
         await self.provider(session["provider_id"]).delete_payment(
@@ -640,7 +681,9 @@ class PaymentModule:
     async def retrieve_payment_session(self, id: str, config: Config = None) -> PaymentSessionDTO:
         return await self._retrieve(e.PAYMENT_SESSION, PaymentSessionDTO, id, config)
 
-    async def list_payment_sessions(self, filters: Filters | None = None, config: Config = None) -> list[PaymentSessionDTO]:
+    async def list_payment_sessions(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> list[PaymentSessionDTO]:
         return await self._list(e.PAYMENT_SESSION, PaymentSessionDTO, filters, config)
 
     async def list_and_count_payment_sessions(
@@ -662,7 +705,9 @@ class PaymentModule:
             session = await self._repo(e.PAYMENT_SESSION).get(conn, id)
             existing = await self._repo(e.PAYMENT).find(conn, {"payment_session_id": id})
         if existing and session["authorized_at"] is not None:
-            return await self.retrieve_payment(existing[0]["id"], {"relations": ["captures", "refunds", "payment_session"]})
+            return await self.retrieve_payment(
+                existing[0]["id"], {"relations": ["captures", "refunds", "payment_session"]}
+            )
         provider = self.provider(session["provider_id"])
         result = await provider.authorize_payment(
             ProviderInput(data=dict(session["data"]), context=_context(context, id))
@@ -682,7 +727,9 @@ class PaymentModule:
                 return None
             raise NotAllowedError(f"Session: {id} was not authorized with the provider.")
         try:
-            payment_id = await self._record_authorization(session, data, captured=status == PaymentSessionStatus.CAPTURED)
+            payment_id = await self._record_authorization(
+                session, data, captured=status == PaymentSessionStatus.CAPTURED
+            )
         except PaymodError:
             raise
         except Exception:
@@ -690,7 +737,9 @@ class PaymentModule:
                 provider.cancel_payment(ProviderInput(data=data, context=_context(context, f"{id}:cancel")))
             )
             raise
-        return await self.retrieve_payment(payment_id, {"relations": ["captures", "refunds", "payment_session"]})
+        return await self.retrieve_payment(
+            payment_id, {"relations": ["captures", "refunds", "payment_session"]}
+        )
 
     async def _record_authorization(self, session: Row, data: dict[str, Any], *, captured: bool) -> str:
         """Marks the session authorized and writes its payment, once, under a lock on the session."""
@@ -725,7 +774,9 @@ class PaymentModule:
                 )[0]
                 if captured:
                     # The provider captured on authorization: book it without asking it to capture again.
-                    await self._repo(e.CAPTURE).insert(conn, [{"payment_id": payment["id"], "amount": locked["amount"]}])
+                    await self._repo(e.CAPTURE).insert(
+                        conn, [{"payment_id": payment["id"], "amount": locked["amount"]}]
+                    )
                 await self._recompute_collection(conn, locked["payment_collection_id"])
                 return str(payment["id"])
         except IntegrityError:
@@ -967,9 +1018,8 @@ class PaymentModule:
     async def create_refund_reasons(
         self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> RefundReasonDTO | list[RefundReasonDTO]:
-        single = isinstance(data, Mapping | BaseModel)
-        items = [data] if single else list(data)  # type: ignore[list-item]
-        rows = [self._refund_reason_values(_as_mapping(i, "refund reason"), partial=False) for i in items]
+        single, items = _batch(data, "refund reason")
+        rows = [self._refund_reason_values(i, partial=False) for i in items]
         async with self.database.write() as conn:
             created = await self._repo(e.REFUND_REASON).insert(conn, rows)
         dtos = [RefundReasonDTO.model_validate(r) for r in created]
@@ -982,8 +1032,7 @@ class PaymentModule:
     async def update_refund_reasons(
         self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> RefundReasonDTO | list[RefundReasonDTO]:
-        single = isinstance(data, Mapping | BaseModel)
-        items = [_as_mapping(i, "refund reason") for i in ([data] if single else list(data))]  # type: ignore[list-item]
+        single, items = _batch(data, "refund reason")
         repo = self._repo(e.REFUND_REASON)
         rows = []
         if items:
@@ -991,7 +1040,11 @@ class PaymentModule:
                 for item in items:
                     reason_id = _required(item, "RefundReason", "id")
                     values = self._refund_reason_values(item, partial=True)
-                    rows.append(await repo.update(conn, reason_id, values) if values else await repo.get(conn, reason_id))
+                    rows.append(
+                        await repo.update(conn, reason_id, values)
+                        if values
+                        else await repo.get(conn, reason_id)
+                    )
         dtos = [RefundReasonDTO.model_validate(r) for r in rows]
         return dtos[0] if single else dtos
 
@@ -1010,7 +1063,9 @@ class PaymentModule:
     async def retrieve_refund_reason(self, id: str, config: Config = None) -> RefundReasonDTO:
         return await self._retrieve(e.REFUND_REASON, RefundReasonDTO, id, config)
 
-    async def list_refund_reasons(self, filters: Filters | None = None, config: Config = None) -> list[RefundReasonDTO]:
+    async def list_refund_reasons(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> list[RefundReasonDTO]:
         return await self._list(e.REFUND_REASON, RefundReasonDTO, filters, config)
 
     async def list_and_count_refund_reasons(
@@ -1038,7 +1093,9 @@ class PaymentModule:
             region_ids = list(region_id) if isinstance(region_id, list | tuple) else [region_id]
             async with self.database.read() as conn:
                 linked = (
-                    await conn.execute(select(link.c.payment_provider_id).where(link.c.region_id.in_(region_ids)))
+                    await conn.execute(
+                        select(link.c.payment_provider_id).where(link.c.region_id.in_(region_ids))
+                    )
                 ).scalars()
                 linked_ids = sorted(set(linked))
             filters = {"$and": [filters, {"id": linked_ids}]} if filters else {"id": linked_ids}
@@ -1052,20 +1109,27 @@ class PaymentModule:
         async with self.database.write() as conn:
             known = set(
                 (
-                    await conn.execute(select(t.payment_provider.c.id).where(t.payment_provider.c.id.in_(provider_ids)))
+                    await conn.execute(
+                        select(t.payment_provider.c.id).where(t.payment_provider.c.id.in_(provider_ids))
+                    )
                 ).scalars()
             )
             missing = [p for p in provider_ids if p not in known]
             if missing:
                 raise NotFoundError(f"PaymentProvider with id: {', '.join(missing)} was not found")
             present = set(
-                (await conn.execute(select(link.c.payment_provider_id).where(link.c.region_id == region_id))).scalars()
+                (
+                    await conn.execute(
+                        select(link.c.payment_provider_id).where(link.c.region_id == region_id)
+                    )
+                ).scalars()
             )
             new = [p for p in dict.fromkeys(provider_ids) if p not in present]
             if new:
                 now = utc_now()
                 await conn.execute(
-                    insert(link), [{"region_id": region_id, "payment_provider_id": p, "created_at": now} for p in new]
+                    insert(link),
+                    [{"region_id": region_id, "payment_provider_id": p, "created_at": now} for p in new],
                 )
             return sorted(present | set(new))
 
@@ -1073,7 +1137,9 @@ class PaymentModule:
         link = t.region_payment_provider
         async with self.database.write() as conn:
             await conn.execute(
-                link.delete().where(link.c.region_id == region_id, link.c.payment_provider_id.in_(provider_ids))
+                link.delete().where(
+                    link.c.region_id == region_id, link.c.payment_provider_id.in_(provider_ids)
+                )
             )
             rows = await conn.execute(select(link.c.payment_provider_id).where(link.c.region_id == region_id))
             return sorted(rows.scalars())
@@ -1116,11 +1182,14 @@ class PaymentModule:
         dialect_insert = pg_insert if self.database.is_postgresql else sqlite_insert
         stmt = dialect_insert(table).values(values)
         stmt = stmt.on_conflict_do_nothing(
-            index_elements=[table.c.provider_id, table.c.external_id], index_where=table.c.deleted_at.is_(None)
+            index_elements=[table.c.provider_id, table.c.external_id],
+            index_where=table.c.deleted_at.is_(None),
         )
         async with self.database.write() as conn:
             await conn.execute(stmt)
-            rows = await self._repo(e.ACCOUNT_HOLDER).find(conn, {"provider_id": provider_id, "external_id": result.id})
+            rows = await self._repo(e.ACCOUNT_HOLDER).find(
+                conn, {"provider_id": provider_id, "external_id": result.id}
+            )
         return AccountHolderDTO.model_validate(rows[0])
 
     async def update_account_holder(self, data: Mapping[str, Any]) -> AccountHolderDTO:
@@ -1150,7 +1219,7 @@ class PaymentModule:
         repo = self._repo(e.ACCOUNT_HOLDER)
         async with self.database.read() as conn:
             holder = await repo.get(conn, id)
-        try:
+        with contextlib.suppress(NotImplementedError):
             await self.provider(holder["provider_id"]).delete_account_holder(
                 AccountHolderInput(
                     context=_context(
@@ -1159,15 +1228,15 @@ class PaymentModule:
                     )
                 )
             )
-        except NotImplementedError:
-            pass
         async with self.database.write() as conn:
             await repo.delete(conn, [id])
 
     async def retrieve_account_holder(self, id: str, config: Config = None) -> AccountHolderDTO:
         return await self._retrieve(e.ACCOUNT_HOLDER, AccountHolderDTO, id, config)
 
-    async def list_account_holders(self, filters: Filters | None = None, config: Config = None) -> list[AccountHolderDTO]:
+    async def list_account_holders(
+        self, filters: Filters | None = None, config: Config = None
+    ) -> list[AccountHolderDTO]:
         return await self._list(e.ACCOUNT_HOLDER, AccountHolderDTO, filters, config)
 
     async def list_and_count_account_holders(
@@ -1176,7 +1245,9 @@ class PaymentModule:
         return await self._list_and_count(e.ACCOUNT_HOLDER, AccountHolderDTO, filters, config)
 
     # -- payment methods (live at the provider) -------------------------------------------
-    async def list_payment_methods(self, data: Mapping[str, Any], config: Config = None) -> list[PaymentMethodDTO]:
+    async def list_payment_methods(
+        self, data: Mapping[str, Any], config: Config = None
+    ) -> list[PaymentMethodDTO]:
         data = _as_mapping(data, "payment method filter")
         provider_id = _required(data, "PaymentMethod", "provider_id")
         context = _optional_object(data, "context") or {}
@@ -1201,25 +1272,26 @@ class PaymentModule:
     async def create_payment_methods(
         self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> PaymentMethodDTO | list[PaymentMethodDTO]:
-        single = isinstance(data, Mapping | BaseModel)
+        single, items = _batch(data, "payment method")
         results = []
-        for item in [data] if single else list(data):  # type: ignore[list-item]
-            item = _as_mapping(item, "payment method")
+        for item in items:
             provider_id = _required(item, "PaymentMethod", "provider_id")
             context = _optional_object(item, "context") or {}
             try:
                 saved = await self.provider(provider_id).save_payment_method(
-                    PaymentMethodInput(data=_optional_object(item, "data") or {}, context=_context(context, None))
+                    PaymentMethodInput(
+                        data=_optional_object(item, "data") or {}, context=_context(context, None)
+                    )
                 )
             except NotImplementedError:
-                raise NotAllowedError(f"Provider {provider_id} does not support saving payment methods") from None
+                raise NotAllowedError(
+                    f"Provider {provider_id} does not support saving payment methods"
+                ) from None
             results.append(PaymentMethodDTO(id=saved.id, data=saved.data, provider_id=provider_id))
         return results[0] if single else results
 
     async def delete_payment_methods(self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
-        single = isinstance(data, Mapping | BaseModel)
-        for item in [data] if single else list(data):  # type: ignore[list-item]
-            item = _as_mapping(item, "payment method")
+        for item in _batch(data, "payment method")[1]:
             provider_id = _required(item, "PaymentMethod", "provider_id")
             method_id = _required(item, "PaymentMethod", "id")
             context = _optional_object(item, "context") or {}
@@ -1231,7 +1303,9 @@ class PaymentModule:
                     )
                 )
             except NotImplementedError:
-                raise NotAllowedError(f"Provider {provider_id} does not support deleting payment methods") from None
+                raise NotAllowedError(
+                    f"Provider {provider_id} does not support deleting payment methods"
+                ) from None
 
     # -- webhooks -------------------------------------------------------------------------
     async def get_webhook_action_and_data(self, data: Mapping[str, Any]) -> WebhookActionAndData:
