@@ -206,10 +206,13 @@ account_holder = Table(
     Column("provider_id", Text, nullable=False),
     Column("external_id", Text, nullable=False),
     Column("email", Text, nullable=True),
+    # The customer (of the merchant's backend) this holder belongs to: Medusa's customer link.
+    Column("customer_id", Text, nullable=True),
     Column("data", JSONDocument, nullable=False, server_default=text("'{}'")),
     Column("metadata", JSONDocument, nullable=True),
     *_timestamps(),
     _live_index("account_holder", "provider_id", "external_id", unique=True),
+    _live_index("account_holder", "provider_id", "customer_id", unique=True),
     _live_index("account_holder", "deleted_at"),
 )
 

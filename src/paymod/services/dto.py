@@ -112,6 +112,7 @@ class AccountHolderDTO(_Timestamps):
     provider_id: str
     external_id: str
     email: str | None = None
+    customer_id: str | None = None
     data: dict[str, Any]
     metadata: dict[str, Any] | None = None
 

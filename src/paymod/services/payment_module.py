@@ -1159,36 +1159,45 @@ class PaymentModule:
         customer = context.get("customer")
         if not isinstance(customer, Mapping) or not customer.get("id"):
             raise InvalidDataError("Missing customer data while creating account holder.")
+        customer_id = str(customer["id"])
         provider = self.provider(provider_id)
+        holders = self._repo(e.ACCOUNT_HOLDER)
+        async with self.database.read() as conn:
+            found = await holders.find(conn, {"provider_id": provider_id, "customer_id": customer_id})
+        if found:
+            return AccountHolderDTO.model_validate(found[0])
         try:
+            # The customer id keys the provider call, so a retry or a racing call gets the same record.
             result = await provider.create_account_holder(
-                AccountHolderInput(context=_context(context, str(customer["id"])))
+                AccountHolderInput(context=_context(context, customer_id))
             )
         except NotImplementedError:
             return None
         if not result.id:
             return None
         table = t.account_holder
+        now = utc_now()
         values = {
             "id": data.get("id") or new_id(ACCOUNT_HOLDER),
             "provider_id": provider_id,
             "external_id": result.id,
+            "customer_id": customer_id,
             "email": customer.get("email"),
             "data": result.data or {},
             "metadata": _optional_object(data, "metadata"),
-            "created_at": utc_now(),
-            "updated_at": utc_now(),
+            "created_at": now,
+            "updated_at": now,
         }
         dialect_insert = pg_insert if self.database.is_postgresql else sqlite_insert
-        stmt = dialect_insert(table).values(values)
-        stmt = stmt.on_conflict_do_nothing(
-            index_elements=[table.c.provider_id, table.c.external_id],
-            index_where=table.c.deleted_at.is_(None),
-        )
         async with self.database.write() as conn:
-            await conn.execute(stmt)
-            rows = await self._repo(e.ACCOUNT_HOLDER).find(
-                conn, {"provider_id": provider_id, "external_id": result.id}
+            # A concurrent call may have written the holder first: keep its row.
+            await conn.execute(dialect_insert(table).values(values).on_conflict_do_nothing())
+            rows = await holders.find(
+                conn,
+                {
+                    "provider_id": provider_id,
+                    "$or": [{"external_id": result.id}, {"customer_id": customer_id}],
+                },
             )
         return AccountHolderDTO.model_validate(rows[0])
 

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("provider_id", sa.Text(), nullable=False),
         sa.Column("external_id", sa.Text(), nullable=False),
         sa.Column("email", sa.Text(), nullable=True),
+        sa.Column("customer_id", sa.Text(), nullable=True),
         sa.Column(
             "data",
             sa.JSON(none_as_null=True).with_variant(
@@ -63,6 +64,13 @@ def upgrade() -> None:
             "IDX_account_holder_deleted_at",
             ["deleted_at"],
             unique=False,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.create_index(
+            "IDX_account_holder_provider_id_customer_id_unique",
+            ["provider_id", "customer_id"],
+            unique=True,
             postgresql_where=sa.text("deleted_at IS NULL"),
             sqlite_where=sa.text("deleted_at IS NULL"),
         )
