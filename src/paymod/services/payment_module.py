@@ -159,8 +159,34 @@ def _context(context: Mapping[str, Any] | None, idempotency_key: str | None) -> 
     )
 
 
+def _linkable(entity: str) -> dict[str, Any]:
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in entity).lstrip("_")
+    return {
+        "linkable": f"{snake}_id",
+        "primary_key": "id",
+        "service_name": "payment",
+        "field": snake.split("_")[0] + "".join(w.title() for w in snake.split("_")[1:]),
+        "entity": entity,
+    }
+
+
 class PaymentModule:
     """The payment module. Build it with `await PaymentModule.connect(...)`."""
+
+    #: Medusa's linkable keys, for backends that link other modules' records (cart, order) to ours.
+    LINKABLE: Mapping[str, Mapping[str, Any]] = {
+        name: _linkable(name)
+        for name in (
+            "PaymentCollection",
+            "PaymentSession",
+            "Payment",
+            "Capture",
+            "Refund",
+            "RefundReason",
+            "AccountHolder",
+            "PaymentProvider",
+        )
+    }
 
     def __init__(self, database: Database, providers: ProviderRegistry, options: ModuleOptions) -> None:
         self.database = database
