@@ -6,6 +6,7 @@ The public face: `PaymentModule`, its errors, result types, and the provider bas
 from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
 from paymod.errors import (
     ConflictError,
+    DuplicateError,
     InvalidDataError,
     NotAllowedError,
     NotFoundError,
@@ -37,6 +38,7 @@ __all__ = [
     "AccountHolderDTO",
     "CaptureDTO",
     "ConflictError",
+    "DuplicateError",
     "InvalidDataError",
     "ModuleOptions",
     "NotAllowedError",

@@ -2,6 +2,7 @@
 
 from paymod.domain.errors import (
     ConflictError,
+    DuplicateError,
     InvalidDataError,
     NotAllowedError,
     NotFoundError,
@@ -15,6 +16,7 @@ from paymod.domain.errors import (
 
 __all__ = [
     "ConflictError",
+    "DuplicateError",
     "InvalidDataError",
     "NotAllowedError",
     "NotFoundError",

@@ -5,6 +5,7 @@ PaymodError
 ├── InvalidDataError               invalid_data
 ├── NotAllowedError                not_allowed
 ├── ConflictError                  conflict
+├── DuplicateError                 duplicate_error (a record with that id or key already exists)
 ├── PaymentAuthorizationError      payment_authorization_error
 ├── PaymentRequiresMoreError       payment_requires_more_error
 ├── UnexpectedStateError           unexpected_state
@@ -45,6 +46,10 @@ class NotAllowedError(PaymodError):
 
 class ConflictError(PaymodError):
     type = "conflict"
+
+
+class DuplicateError(PaymodError):
+    type = "duplicate_error"
 
 
 class PaymentAuthorizationError(PaymodError):

@@ -58,7 +58,8 @@ def to_amount(value: object, field: str = "amount") -> Decimal:
         raise AmountError(f"{field} must be a finite number")
     if abs(amount) >= MAX_AMOUNT:
         raise AmountError(f"{field} is too large")
-    return amount.normalize() if amount == amount.to_integral_value() else amount
+    # Whole amounts lose their trailing zeros ("50.00" -> 50), as Medusa's numbers do.
+    return Decimal(int(amount)) if amount == amount.to_integral_value() else amount
 
 
 def normalize_currency_code(value: object) -> str:

@@ -15,7 +15,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from paymod.domain.errors import ConflictError
 from paymod.persistence.types import dumps
@@ -65,7 +64,7 @@ class Database:
         else:
             if self.url.database in (None, "", ":memory:"):
                 raise ValueError("paymod needs a SQLite file (an in-memory database is not shared)")
-            kwargs.update(poolclass=NullPool, connect_args={"timeout": LOCK_TIMEOUT_MS / 1000 * 10})
+            kwargs.update(pool_size=pool_size, connect_args={"timeout": LOCK_TIMEOUT_MS / 1000 * 10})
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)

@@ -28,9 +28,10 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from paymod.domain.errors import InvalidDataError, NotFoundError
+from paymod.domain.errors import DuplicateError, InvalidDataError, NotFoundError, PaymodError
 from paymod.domain.ids import new_id
 from paymod.persistence.types import Amount
 
@@ -120,8 +121,21 @@ class Repository:
             if "updated_at" in self.table.c:
                 value.setdefault("updated_at", now)
             values.append(value)
-        result = await conn.execute(insert(self.table).returning(*self.table.c), values)
+        try:
+            result = await conn.execute(insert(self.table).returning(*self.table.c), values)
+        except IntegrityError as exc:
+            raise self._integrity_error(exc, values) from exc
         return [dict(r) for r in result.mappings()]
+
+    def _integrity_error(self, exc: IntegrityError, values: Sequence[Mapping[str, Any]]) -> PaymodError:
+        text = str(exc.orig)
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        ids = ", ".join(str(v.get("id")) for v in values)
+        if sqlstate == "23503" or "FOREIGN KEY" in text.upper():
+            return NotFoundError(f"{self.entity.name} {ids} refers to a record that does not exist.")
+        if sqlstate == "23505" or "UNIQUE" in text.upper():
+            return DuplicateError(f"{self.entity.name} with id: {ids}, already exists.")
+        return InvalidDataError(f"{self.entity.name} {ids} violates a constraint of the data model.")
 
     async def update(self, conn: AsyncConnection, id: str, values: Mapping[str, Any]) -> Row:
         rows = await self.update_where(conn, self.table.c.id == id, values)

@@ -19,11 +19,11 @@ from pydantic import BaseModel
 from sqlalchemy import insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import rules
 from paymod.domain.errors import (
+    DuplicateError,
     InvalidDataError,
     NotAllowedError,
     NotFoundError,
@@ -805,7 +805,7 @@ class PaymentModule:
                     )
                 await self._recompute_collection(conn, locked["payment_collection_id"])
                 return str(payment["id"])
-        except IntegrityError:
+        except DuplicateError:
             # A concurrent authorization of the same session won the unique index: return its payment.
             async with self.database.read() as conn:
                 existing = await payments.find(conn, {"payment_session_id": session["id"]})
