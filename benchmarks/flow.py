@@ -132,14 +132,17 @@ async def fresh_postgres(name: str) -> str:
     return f"{POSTGRES_ADMIN.rsplit('/', 1)[0]}/{name}"
 
 
-async def bench_module(database: str, n: int, warmup: int, concurrency: int, workdir: Path) -> dict[str, Any]:
-    if database == "postgresql":
-        url = await fresh_postgres("paymod_bench")
-    else:
-        path = workdir / "paymod-bench.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
+def fresh_sqlite(workdir: Path) -> str:
+    path = workdir / "paymod-bench.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+async def bench_module(
+    database: str, n: int, warmup: int, concurrency: int, sqlite_url: str
+) -> dict[str, Any]:
+    url = await fresh_postgres("paymod_bench") if database == "postgresql" else sqlite_url
     module = await PaymentModule.connect(url, pool_size=max(10, concurrency))
     try:
         counter = Counter(module)
@@ -183,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         args.n, args.warmup = 20, 5
     databases = ["postgresql", "sqlite"] if args.database == "both" else [args.database]
     for database in databases:
-        result = asyncio.run(bench_module(database, args.n, args.warmup, args.concurrency, args.workdir))
+        sqlite_url = fresh_sqlite(args.workdir) if database == "sqlite" else ""
+        result = asyncio.run(bench_module(database, args.n, args.warmup, args.concurrency, sqlite_url))
         print(json.dumps(result), flush=True)
 
 
