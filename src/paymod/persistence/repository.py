@@ -188,7 +188,9 @@ class Repository:
         if self._has_deleted_at and not with_deleted:
             stmt = stmt.where(self.table.c.deleted_at.is_(None))
         if lock:
-            stmt = stmt.with_for_update()
+            # FOR NO KEY UPDATE: it does not conflict with the KEY SHARE locks that foreign keys take when
+            # a child row (payment, capture) is inserted, so two writers never deadlock on a parent.
+            stmt = stmt.with_for_update(key_share=True)
         row = (await conn.execute(stmt)).mappings().first()
         if row is None:
             raise self.not_found(id)

@@ -116,11 +116,14 @@ def _required(data: Mapping[str, Any], entity: str, field: str) -> Any:
     return value
 
 
-def _amount(value: Any, field: str = "amount", *, positive: bool = False) -> Decimal:
+def _amount(value: Any, field: str = "amount", *, positive: bool = False, signed: bool = False) -> Decimal:
+    """Parses an amount; `signed` leaves the sign to the domain rule (which has Medusa's message)."""
     try:
         amount = to_amount(value, field)
     except AmountError as exc:
         raise InvalidDataError(str(exc), code="invalid_amount") from None
+    if signed:
+        return amount
     if amount < 0 or (positive and amount == 0):
         raise InvalidDataError(f"{field} must be {'greater than 0' if positive else 'at least 0'}")
     return amount
@@ -854,7 +857,7 @@ class PaymentModule:
         """
         data = _as_mapping(data, "capture")
         payment_id = _required(data, "Payment", "payment_id")
-        requested = None if data.get("amount") is None else _amount(data["amount"], positive=False)
+        requested = None if data.get("amount") is None else _amount(data["amount"], signed=True)
         captured_by = _optional_text(data, "captured_by") or _optional_text(data, "created_by")
         is_captured = bool(data.get("is_captured", False))
         idempotency_key = _optional_text(data, "idempotency_key")
@@ -915,7 +918,7 @@ class PaymentModule:
         """
         data = _as_mapping(data, "refund")
         payment_id = _required(data, "Payment", "payment_id")
-        requested = None if data.get("amount") is None else _amount(data["amount"], positive=False)
+        requested = None if data.get("amount") is None else _amount(data["amount"], signed=True)
         refund_reason_id = _optional_text(data, "refund_reason_id")
         note = _optional_text(data, "note")
         created_by = _optional_text(data, "created_by")
