@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel.numbers import get_currency_precision
 
 # An amount's integer part stays well inside NUMERIC and every provider's limits.
-MAX_AMOUNT = Decimal(10) ** 15
+MAX_DIGITS = 15
+MAX_AMOUNT = Decimal(10) ** MAX_DIGITS
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 class AmountError(ValueError):
@@ -45,8 +48,12 @@ def to_amount(value: object, field: str = "amount") -> Decimal:
     elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, float | str):
+        text = str(value).strip()
+        # Plain ASCII decimal notation only: Decimal() would also take "1_000" and non-Latin digits.
+        if not _NUMBER.fullmatch(text):
+            raise AmountError(f"{field} must be a number")
         try:
-            amount = Decimal(str(value).strip())
+            amount = Decimal(text)
         except InvalidOperation:
             raise AmountError(f"{field} must be a number") from None
     elif isinstance(value, dict) and "value" in value:
@@ -56,7 +63,7 @@ def to_amount(value: object, field: str = "amount") -> Decimal:
         raise AmountError(f"{field} must be a number")
     if not amount.is_finite():
         raise AmountError(f"{field} must be a finite number")
-    if abs(amount) >= MAX_AMOUNT:
+    if amount != 0 and amount.adjusted() >= MAX_DIGITS:
         raise AmountError(f"{field} is too large")
     # Whole amounts lose their trailing zeros ("50.00" -> 50), as Medusa's numbers do.
     return Decimal(int(amount)) if amount == amount.to_integral_value() else amount

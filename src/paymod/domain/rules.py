@@ -58,11 +58,12 @@ def plan_capture(
         if requested is None:
             return None
         raise InvalidDataError(CAPTURE_NOT_POSITIVE)
-    if round_amount(amount, currency_code) > round_amount(remaining, currency_code):
+    # Medusa compares round(amount) with round(remaining), which lets sub-unit captures add up past the
+    # rounded payment amount (0.994 + 0.014 on 1.00); comparing the rounded totals does not.
+    after = round_amount(captured_total + amount, currency_code)
+    if after > round_amount(payment_amount, currency_code):
         raise InvalidDataError(CAPTURE_EXCEEDS)
-    fully = round_amount(captured_total + amount, currency_code) >= round_amount(
-        payment_amount, currency_code
-    )
+    fully = after >= round_amount(payment_amount, currency_code)
     return CapturePlan(amount=amount, fully_captured=fully)
 
 
@@ -89,8 +90,17 @@ def plan_refund(
     return requested
 
 
-def check_cancel(*, payment_id: str, fully_captured: bool) -> None:
-    if fully_captured:
+def check_cancel(
+    *,
+    payment_id: str,
+    payment_amount: Decimal,
+    currency_code: str,
+    captured: Sequence[Decimal],
+    already_fully_captured: bool,
+) -> None:
+    """A payment whose captures (booked, even if the provider has not answered yet) cover it stays."""
+    covered = round_amount(total(captured), currency_code) >= round_amount(payment_amount, currency_code)
+    if already_fully_captured or (covered and payment_amount > 0):
         raise NotAllowedError(f"Cannot cancel a payment: {payment_id} that has been captured.")
 
 

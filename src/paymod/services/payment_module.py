@@ -973,28 +973,40 @@ class PaymentModule:
         return await self.retrieve_payment(payment_id, {"relations": ["refunds"]})
 
     async def cancel_payment(self, id: str) -> PaymentDTO:
-        """Cancels a payment that is not fully captured, and updates its collection (unlike Medusa)."""
+        """Cancels a payment that is not fully captured, and updates its collection (unlike Medusa).
+
+        The cancel is booked under the payment's lock before the provider is called, so a capture
+        racing it either comes first (and a full capture makes the cancel fail) or sees the payment
+        canceled; a provider failure un-books it.
+        """
         payments = self._repo(e.PAYMENT)
-        async with self.database.read() as conn:
-            payment = await payments.get(conn, id)
-        if payment["canceled_at"] is not None:
-            return PaymentDTO.model_validate(payment)
-        rules.check_cancel(payment_id=id, fully_captured=payment["captured_at"] is not None)
-        result = await self.provider(payment["provider_id"]).cancel_payment(
-            ProviderInput(data=dict(payment["data"] or {}), context=_context(None, f"{id}:cancel"))
-        )
         async with self.database.write() as conn:
-            locked = await payments.get(conn, id, lock=True)
-            rules.check_cancel(payment_id=id, fully_captured=locked["captured_at"] is not None)
-            row = await payments.update(
-                conn,
-                id,
-                {
-                    "canceled_at": locked["canceled_at"] or utc_now(),
-                    "data": result.data if result.data is not None else locked["data"],
-                },
+            payment = await payments.get(conn, id, lock=True)
+            if payment["canceled_at"] is not None:
+                return PaymentDTO.model_validate(payment)
+            rules.check_cancel(
+                payment_id=id,
+                payment_amount=payment["amount"],
+                currency_code=payment["currency_code"],
+                captured=await self._movements(conn, t.capture, id),
+                already_fully_captured=payment["captured_at"] is not None,
             )
+            await payments.update(conn, id, {"canceled_at": utc_now()})
             await self._recompute_collection(conn, payment["payment_collection_id"])
+        try:
+            result = await self.provider(payment["provider_id"]).cancel_payment(
+                ProviderInput(data=dict(payment["data"] or {}), context=_context(None, f"{id}:cancel"))
+            )
+        except BaseException:
+            async with self.database.write() as conn:
+                await payments.update(conn, id, {"canceled_at": None})
+                await self._recompute_collection(conn, payment["payment_collection_id"])
+            raise
+        async with self.database.write() as conn:
+            if result.data is not None:
+                row = await payments.update(conn, id, {"data": result.data})
+            else:
+                row = await payments.get(conn, id)
         return PaymentDTO.model_validate(row)
 
     # -- captures, refunds ----------------------------------------------------------------
