@@ -20,6 +20,7 @@ from sqlalchemy import insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from ulid import ULID
 
 from paymod.domain import rules
 from paymod.domain.errors import (
@@ -673,7 +674,11 @@ class PaymentModule:
         result = await self.provider(session["provider_id"]).update_payment(
             UpdatePaymentInput(
                 data=merged,
-                context=_context(context or session["context"], f"{session_id}:update"),
+                # Each update is its own operation at the provider (Stripe replays a key's first answer).
+                context=_context(
+                    context or session["context"],
+                    _optional_text(data, "idempotency_key") or f"{session_id}:update:{ULID()}",
+                ),
                 amount=amount,
                 currency_code=currency_code,
             )
@@ -1253,7 +1258,11 @@ class PaymentModule:
         values: dict[str, Any] = {}
         try:
             result = await self.provider(holder["provider_id"]).update_account_holder(
-                AccountHolderInput(context=_context(context, f"{holder_id}:update"))
+                AccountHolderInput(
+                    context=_context(
+                        context, _optional_text(data, "idempotency_key") or f"{holder_id}:update:{ULID()}"
+                    )
+                )
             )
             if result.data:
                 values["data"] = result.data
@@ -1330,7 +1339,8 @@ class PaymentModule:
             try:
                 saved = await self.provider(provider_id).save_payment_method(
                     PaymentMethodInput(
-                        data=_optional_object(item, "data") or {}, context=_context(context, None)
+                        data=_optional_object(item, "data") or {},
+                        context=_context(context, _optional_text(item, "idempotency_key")),
                     )
                 )
             except NotImplementedError:
@@ -1349,7 +1359,7 @@ class PaymentModule:
                 await self.provider(provider_id).delete_payment_method(
                     PaymentMethodInput(
                         data={**(_optional_object(item, "data") or {}), "id": method_id},
-                        context=_context(context, None),
+                        context=_context(context, _optional_text(item, "idempotency_key")),
                     )
                 )
             except NotImplementedError:

@@ -1,0 +1,82 @@
+"""Medusa's mapping of PaymentIntents onto session statuses and of webhook events onto actions.
+
+Pure functions over plain dicts (`StripeObject.to_dict()`), so the tables are tested without the SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
+
+S = PaymentSessionStatus
+
+
+def payment_method_type(intent: Mapping[str, Any]) -> str | None:
+    """The type of the intent's payment method when it is expanded, else None."""
+    method = intent.get("payment_method")
+    if isinstance(method, Mapping):
+        kind = method.get("type")
+        return str(kind) if kind else None
+    return None
+
+
+def session_status(intent: Mapping[str, Any], async_types: Collection[str] = ()) -> PaymentSessionStatus:
+    """PaymentIntent.status -> PaymentSessionStatus (reference section 8)."""
+    status = intent.get("status")
+    if status == "requires_payment_method":
+        return S.ERROR if intent.get("last_payment_error") else S.PENDING
+    if status == "requires_confirmation":
+        return S.PENDING
+    if status == "processing":
+        return S.PENDING_AUTHORIZATION if payment_method_type(intent) in async_types else S.PENDING
+    if status == "requires_action":
+        return S.REQUIRES_MORE
+    if status == "canceled":
+        return S.CANCELED
+    if status == "requires_capture":
+        return S.AUTHORIZED
+    if status == "succeeded":
+        return S.CAPTURED
+    return S.PENDING
+
+
+# event type -> (action, field holding the amount in smallest units)
+_EVENTS: dict[str, tuple[PaymentAction, str]] = {
+    "payment_intent.canceled": (PaymentAction.CANCELED, "amount"),
+    "payment_intent.payment_failed": (PaymentAction.FAILED, "amount"),
+    "payment_intent.requires_action": (PaymentAction.REQUIRES_MORE, "amount"),
+    "payment_intent.amount_capturable_updated": (PaymentAction.AUTHORIZED, "amount_capturable"),
+    "payment_intent.partially_funded": (PaymentAction.REQUIRES_MORE, "amount"),
+    "payment_intent.succeeded": (PaymentAction.SUCCESSFUL, "amount_received"),
+}
+PENDING_EVENTS = frozenset({"payment_intent.created", "payment_intent.processing"})
+EVENT_TYPES = frozenset(_EVENTS) | PENDING_EVENTS
+
+
+def webhook_action(
+    event_type: str, intent: Mapping[str, Any], *, payment_method_is_async: bool = False
+) -> tuple[PaymentAction, Any]:
+    """(action, amount in smallest units) for an event about a PaymentIntent.
+
+    Intents without `metadata.session_id` were not created by paymod: `not_supported`. Where Stripe
+    leaves the amount field out (stripe-compatible fakes do), the intent's `amount` stands in.
+    """
+    metadata = intent.get("metadata")
+    if intent.get("object", "payment_intent") != "payment_intent" or not (
+        isinstance(metadata, Mapping) and metadata.get("session_id")
+    ):
+        return PaymentAction.NOT_SUPPORTED, None
+    if event_type in PENDING_EVENTS:
+        action = PaymentAction.PENDING_AUTHORIZATION if payment_method_is_async else PaymentAction.PENDING
+        return action, intent.get("amount")
+    if event_type not in _EVENTS:
+        return PaymentAction.NOT_SUPPORTED, None
+    action, field = _EVENTS[event_type]
+    amount = intent.get(field)
+    if event_type == "payment_intent.partially_funded":
+        next_action = intent.get("next_action") or {}
+        instructions = next_action.get("display_bank_transfer_instructions") or {}
+        amount = instructions.get("amount_remaining")
+    return action, intent.get("amount") if amount is None else amount

@@ -1,0 +1,813 @@
+"""An in-memory Stripe, plugged into the SDK as its HTTP client (`http_client=FakeStripe()`).
+
+It answers the v1 endpoints the provider uses with Stripe's documented JSON shapes and status codes,
+for what localstripe cannot produce (reference/localstripe.md, "Filling the gaps"):
+
+- idempotency (stripe-rules E1): the first response to a key is stored and replayed with
+  `Idempotent-Replayed: true`; the same key with another endpoint or parameters gives 400
+  `idempotency_error`; 429s and connection failures are never stored;
+- state errors carrying `error.payment_intent` (`payment_intent_unexpected_state`), refunds beyond
+  what was captured (`charge_already_refunded`, `amount_too_large`), refund reasons checked;
+- card errors (402 `card_error`) carrying the PaymentIntent and a `decline_code`;
+- `amount_capturable`, `amount_received`, multicapture (`final_capture: false`);
+- faults on demand: rate limits (429), connection errors, 409 conflicts, 500s;
+- events (`payment_intent.amount_capturable_updated`, `.succeeded`, `.canceled`, `.processing`, ...)
+  and their `Stripe-Signature` headers.
+
+The SDK still does the encoding, the retries (with `sleep_async` recorded, not slept) and the error
+mapping, so the provider is exercised exactly as against Stripe.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import stripe
+
+Json = dict[str, Any]
+
+
+class StripeHTTPError(Exception):
+    def __init__(self, status: int, error: Json) -> None:
+        super().__init__(error.get("message"))
+        self.status = status
+        self.error = error
+
+
+def invalid(message: str, code: str | None = None, param: str | None = None, **extra: Any) -> StripeHTTPError:
+    error: Json = {"type": "invalid_request_error", "message": message, **extra}
+    if code:
+        error["code"] = code
+        error["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
+    if param:
+        error["param"] = param
+    return StripeHTTPError(400, error)
+
+
+def missing(kind: str, id: str) -> StripeHTTPError:
+    return StripeHTTPError(
+        404,
+        {
+            "type": "invalid_request_error",
+            "code": "resource_missing",
+            "message": f"No such {kind}: '{id}'",
+            "param": "id",
+        },
+    )
+
+
+def decode_form(pairs: list[tuple[str, str]]) -> Json:
+    """Stripe's form encoding (`a[b][0]=x`) back to nested dicts and lists."""
+    root: Json = {}
+    for key, value in pairs:
+        parts = re.findall(r"[^\[\]]+", key)
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    def listify(value: Any) -> Any:
+        if isinstance(value, dict):
+            converted = {k: listify(v) for k, v in value.items()}
+            if converted and all(k.isdigit() for k in converted):
+                return [converted[k] for k in sorted(converted, key=int)]
+            return converted
+        return value
+
+    return dict(listify(root))
+
+
+def _bool(value: Any) -> bool:
+    return value in (True, "true", "True", "1")
+
+
+def _int(value: Any, param: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid integer: {value}", code="parameter_invalid_integer", param=param) from None
+
+
+@dataclass
+class Card:
+    """What a magic test PaymentMethod does on confirmation."""
+
+    brand: str = "visa"
+    last4: str = "4242"
+    kind: str = "card"
+    requires_action: bool = False
+    decline_code: str | None = None
+    async_method: bool = False
+
+
+MAGIC: dict[str, Card] = {
+    "pm_card_visa": Card(),
+    "pm_card_mastercard": Card(brand="mastercard", last4="4444"),
+    "pm_card_amex": Card(brand="amex", last4="8431"),
+    "pm_card_threeDSecure2Required": Card(last4="3155", requires_action=True),
+    "pm_card_visa_chargeDeclined": Card(last4="0002", decline_code="generic_decline"),
+    "pm_card_chargeDeclinedInsufficientFunds": Card(last4="9995", decline_code="insufficient_funds"),
+    "pm_sepa_debit": Card(brand="", last4="3000", kind="sepa_debit", async_method=True),
+}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    params: Json
+    idempotency_key: str | None
+    status: int = 0
+    replayed: bool = False
+
+
+@dataclass
+class Fault:
+    kind: str  # rate_limit | connection | conflict | server_error | lost (processed, answer lost)
+    path: str | None = None
+
+
+@dataclass
+class FakeStripe(stripe.HTTPClient):
+    """The fake. Inspect `requests`, `sleeps`, `events`; inject `faults`."""
+
+    name = "fake-stripe"
+    webhook_secret: str = "whsec_fake"
+    objects: dict[str, Json] = field(default_factory=dict)
+    card_of: dict[str, Card] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)
+    events: list[Json] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    idempotency: dict[str, tuple[str, str, str, int, str]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        stripe.HTTPClient.__init__(self)
+
+    # -- the SDK's HTTP client interface ------------------------------------------------
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[str, int, Mapping[str, str]]:
+        raise NotImplementedError("the provider only makes async calls")
+
+    def close(self) -> None:
+        pass
+
+    async def close_async(self) -> None:
+        pass
+
+    def sleep_async(self, secs: float) -> Awaitable[None]:
+        self.sleeps.append(secs)
+
+        async def done() -> None:
+            return None
+
+        return done()
+
+    async def request_async(
+        self, method: str, url: str, headers: Any, post_data: Any = None
+    ) -> tuple[bytes, int, dict[str, str]]:
+        parts = urlsplit(url)
+        body = post_data.decode() if isinstance(post_data, bytes) else (post_data or "")
+        params = decode_form(parse_qsl(parts.query) + parse_qsl(body))
+        key = {k.lower(): v for k, v in dict(headers).items()}.get("idempotency-key")
+        record = Recorded(method.upper(), parts.path, params, key)
+        self.requests.append(record)
+        fault = self._take_fault(parts.path)
+        if fault is not None and fault.kind == "lost":
+            # Stripe did the work (and keyed it); the answer never arrived.
+            await self._answer(method, parts.path, params, key, record)
+            record.status = -2
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]  # untyped in the SDK
+                "Connection reset by peer (fake, after the request was processed)", should_retry=True
+            )
+        if fault is not None:
+            if fault.kind == "connection":
+                record.status = -1
+                raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]  # untyped in the SDK
+                    "Connection refused (fake)", should_retry=True
+                )
+            status, error = {
+                "rate_limit": (
+                    429,
+                    {"type": "invalid_request_error", "code": "rate_limit", "message": "Too many requests"},
+                ),
+                "conflict": (
+                    409,
+                    {
+                        "type": "idempotency_error",
+                        "code": "idempotency_key_in_use",
+                        "message": (
+                            "There is currently another in-progress request using this Idempotent Key."
+                        ),
+                    },
+                ),
+                "server_error": (
+                    500,
+                    {"type": "api_error", "message": "Something went wrong on Stripe's end."},
+                ),
+            }[fault.kind]
+            record.status = status
+            return json.dumps({"error": error}).encode(), status, self._headers()
+        return await self._answer(method, parts.path, params, key, record)
+
+    async def _answer(
+        self, method: str, path: str, params: Json, key: str | None, record: Recorded
+    ) -> tuple[bytes, int, dict[str, str]]:
+        fingerprint = hashlib.sha256(
+            json.dumps([method.upper(), path, params], sort_keys=True).encode()
+        ).hexdigest()
+        if key and method.upper() == "POST" and key in self.idempotency:
+            _, _, stored_fp, status, text = self.idempotency[key]
+            if stored_fp != fingerprint:
+                record.status = 400
+                error = {
+                    "type": "idempotency_error",
+                    "message": (
+                        "Keys for idempotent requests can only be used with the same parameters they were "
+                        f"first used with. Try using a key other than '{key}' if you meant to execute a "
+                        "different request."
+                    ),
+                }
+                return json.dumps({"error": error}).encode(), 400, self._headers()
+            record.status, record.replayed = status, True
+            return text.encode(), status, {**self._headers(), "idempotent-replayed": "true"}
+        try:
+            status, payload = 200, self._route(method.upper(), path, copy.deepcopy(params))
+        except StripeHTTPError as exc:
+            status, payload = exc.status, {"error": exc.error}
+        text = json.dumps(payload)
+        if key and method.upper() == "POST":
+            self.idempotency[key] = (method.upper(), path, fingerprint, status, text)
+        record.status = status
+        return text.encode(), status, self._headers()
+
+    def _headers(self) -> dict[str, str]:
+        return {"request-id": f"req_{secrets.token_hex(6)}", "content-type": "application/json"}
+
+    def _take_fault(self, path: str) -> Fault | None:
+        for index, fault in enumerate(self.faults):
+            if fault.path is None or fault.path == path:
+                return self.faults.pop(index)
+        return None
+
+    # -- helpers for tests --------------------------------------------------------------
+    def fail(self, kind: str, times: int = 1, path: str | None = None) -> None:
+        self.faults.extend(Fault(kind, path) for _ in range(times))
+
+    def calls(self, method: str, path_prefix: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
+
+    def of_type(self, prefix: str) -> list[Json]:
+        return [o for i, o in self.objects.items() if i.startswith(prefix)]
+
+    def signed(
+        self, event: Json, *, secret: str | None = None, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The raw body and headers Stripe would POST for an event (stripe-rules E2)."""
+        raw = json.dumps(event).encode()
+        t = int(time.time()) if timestamp is None else timestamp
+        mac = hmac.new((secret or self.webhook_secret).encode(), f"{t}.".encode() + raw, hashlib.sha256)
+        return raw, {"Stripe-Signature": f"t={t},v1={mac.hexdigest()}", "Content-Type": "application/json"}
+
+    def last_event(self, type: str) -> Json:
+        return next(e for e in reversed(self.events) if e["type"] == type)
+
+    def authenticate(self, intent_id: str, success: bool = True) -> Json:
+        """What the customer's 3-D Secure challenge does (Stripe.js), then Stripe's confirmation."""
+        intent = self.objects[intent_id]
+        assert intent["status"] == "requires_action"
+        intent["next_action"] = None
+        if success:
+            self._charge(intent, MAGIC.get(str(intent["_pm_magic"]), Card()))
+        else:
+            intent.update(
+                status="requires_payment_method",
+                last_payment_error={
+                    "type": "invalid_request_error",
+                    "code": "payment_intent_authentication_failure",
+                    "message": "The provided PaymentMethod has failed authentication.",
+                },
+            )
+            self._event("payment_intent.payment_failed", intent)
+        return self._export(intent)
+
+    def settle(self, intent_id: str) -> None:
+        """An async payment method's funds arrive."""
+        intent = self.objects[intent_id]
+        assert intent["status"] == "processing"
+        self._charge(intent, Card(), settle=True)
+
+    # -- objects --------------------------------------------------------------------------
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):06d}{secrets.token_hex(4)}"
+
+    def _event(self, type: str, obj: Json) -> Json:
+        event = {
+            "id": self._id("evt"),
+            "object": "event",
+            "api_version": "2026-10-28.endive",
+            "created": int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "type": type,
+            "data": {"object": self._export(obj)},
+        }
+        self.events.append(event)
+        return event
+
+    def _export(self, obj: Json, expand: list[str] | None = None) -> Json:
+        out = {k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
+        for path in expand or []:
+            if path == "payment_method" and isinstance(out.get("payment_method"), str):
+                out["payment_method"] = self._export(self.objects[out["payment_method"]])
+            if path == "latest_charge" and isinstance(out.get("latest_charge"), str):
+                out["latest_charge"] = self._export(self.objects[out["latest_charge"]])
+        return out
+
+    def _get(self, prefix: str, kind: str, id: str) -> Json:
+        obj = self.objects.get(id)
+        if obj is None or not id.startswith(prefix):
+            raise missing(kind, id)
+        return obj
+
+    def _payment_method(self, ref: str, customer: str | None = None) -> Json:
+        if ref in self.objects:
+            return self.objects[ref]
+        card = MAGIC.get(ref)
+        if card is None:
+            raise missing("PaymentMethod", ref)
+        pm: Json = {
+            "id": self._id("pm"),
+            "object": "payment_method",
+            "type": card.kind,
+            "customer": customer,
+            "billing_details": {},
+            "created": int(time.time()),
+            "livemode": False,
+            "metadata": {},
+            "_magic": ref,
+        }
+        if card.kind == "card":
+            pm["card"] = {"brand": card.brand, "last4": card.last4, "exp_month": 12, "exp_year": 2034}
+        else:
+            pm[card.kind] = {"last4": card.last4}
+        self.objects[pm["id"]] = pm
+        return pm
+
+    # -- routing --------------------------------------------------------------------------
+    def _route(self, method: str, path: str, params: Json) -> Json:
+        expand = params.pop("expand", None)
+        routes: list[tuple[str, str, Callable[..., Json]]] = [
+            ("POST", r"/v1/customers", self._customer_create),
+            ("GET", r"/v1/customers/(cus_\w+)/payment_methods", self._customer_methods),
+            ("GET", r"/v1/customers/(cus_\w+)", self._customer_retrieve),
+            ("POST", r"/v1/customers/(cus_\w+)", self._customer_update),
+            ("DELETE", r"/v1/customers/(cus_\w+)", self._customer_delete),
+            ("GET", r"/v1/payment_methods", self._pm_list),
+            ("GET", r"/v1/payment_methods/(\w+)", self._pm_retrieve),
+            ("POST", r"/v1/payment_methods/(\w+)/attach", self._pm_attach),
+            ("POST", r"/v1/payment_methods/(\w+)/detach", self._pm_detach),
+            ("POST", r"/v1/payment_intents", self._pi_create),
+            ("GET", r"/v1/payment_intents/(pi_\w+)", self._pi_retrieve),
+            ("POST", r"/v1/payment_intents/(pi_\w+)", self._pi_update),
+            ("POST", r"/v1/payment_intents/(pi_\w+)/confirm", self._pi_confirm),
+            ("POST", r"/v1/payment_intents/(pi_\w+)/capture", self._pi_capture),
+            ("POST", r"/v1/payment_intents/(pi_\w+)/cancel", self._pi_cancel),
+            ("GET", r"/v1/charges/(ch_\w+)", self._charge_retrieve),
+            ("POST", r"/v1/refunds", self._refund_create),
+            ("POST", r"/v1/setup_intents", self._seti_create),
+            ("POST", r"/v1/setup_intents/(seti_\w+)/confirm", self._seti_confirm),
+        ]
+        for route_method, pattern, handler in routes:
+            match = re.fullmatch(pattern, path)
+            if route_method == method and match:
+                result = handler(*match.groups(), params)
+                return self._export(result, expand) if result.get("object") != "list" else result
+        raise StripeHTTPError(
+            404, {"type": "invalid_request_error", "message": f"Unrecognized request URL ({method}: {path})."}
+        )
+
+    # customers
+    def _customer_create(self, params: Json) -> Json:
+        customer = {
+            "id": self._id("cus"),
+            "object": "customer",
+            "created": int(time.time()),
+            "livemode": False,
+            "email": params.get("email"),
+            "name": params.get("name"),
+            "phone": params.get("phone"),
+            "address": params.get("address"),
+            "metadata": params.get("metadata", {}),
+            "invoice_settings": {"default_payment_method": None},
+        }
+        self.objects[customer["id"]] = customer
+        return customer
+
+    def _customer_retrieve(self, id: str, params: Json) -> Json:
+        customer = self._get("cus", "customer", id)
+        return {"id": id, "object": "customer", "deleted": True} if customer.get("_deleted") else customer
+
+    def _customer_update(self, id: str, params: Json) -> Json:
+        customer = self._get("cus", "customer", id)
+        if customer.get("_deleted"):
+            raise missing("customer", id)
+        customer.update(
+            {k: v for k, v in params.items() if k in ("email", "name", "phone", "address", "metadata")}
+        )
+        return customer
+
+    def _customer_delete(self, id: str, params: Json) -> Json:
+        customer = self._get("cus", "customer", id)
+        if customer.get("_deleted"):
+            raise missing("customer", id)
+        customer["_deleted"] = True
+        return {"id": id, "object": "customer", "deleted": True}
+
+    def _list(self, items: list[Json], url: str) -> Json:
+        return {"object": "list", "url": url, "has_more": False, "data": [self._export(i) for i in items]}
+
+    def _customer_methods(self, id: str, params: Json) -> Json:
+        self._get("cus", "customer", id)
+        methods = [o for o in self.of_type("pm_") if o.get("customer") == id]
+        return self._list(methods, f"/v1/customers/{id}/payment_methods")
+
+    # payment methods
+    def _pm_list(self, params: Json) -> Json:
+        if not params.get("customer"):
+            raise invalid("Missing required param: customer.", code="parameter_missing", param="customer")
+        methods = [
+            o
+            for o in self.of_type("pm_")
+            if o.get("customer") == params["customer"]
+            and (not params.get("type") or o["type"] == params["type"])
+        ]
+        return self._list(methods, "/v1/payment_methods")
+
+    def _pm_retrieve(self, id: str, params: Json) -> Json:
+        return self._payment_method(id)
+
+    def _pm_attach(self, id: str, params: Json) -> Json:
+        pm = self._payment_method(id)
+        self._get("cus", "customer", params.get("customer", ""))
+        pm["customer"] = params["customer"]
+        return pm
+
+    def _pm_detach(self, id: str, params: Json) -> Json:
+        pm = self._payment_method(id)
+        if not pm.get("customer"):
+            raise invalid(
+                "The payment method you provided is not attached to a customer so detachment is impossible.",
+                code="payment_method_unexpected_state",
+            )
+        pm["customer"] = None
+        return pm
+
+    # payment intents
+    def _pi_create(self, params: Json) -> Json:
+        amount = _int(params.get("amount"), "amount")
+        if amount < 1:
+            raise invalid("Amount must be at least $0.50 usd", code="amount_too_small", param="amount")
+        if not params.get("currency"):
+            raise invalid("Missing required param: currency.", code="parameter_missing", param="currency")
+        if params.get("customer"):
+            self._get("cus", "customer", params["customer"])
+        if params.get("payment_method_types") and params.get("automatic_payment_methods"):
+            raise invalid(
+                "You may only specify one of these parameters: "
+                "automatic_payment_methods, payment_method_types."
+            )
+        intent: Json = {
+            "id": self._id("pi"),
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_received": 0,
+            "currency": params["currency"],
+            "capture_method": params.get("capture_method", "automatic_async"),
+            "confirmation_method": "automatic",
+            "customer": params.get("customer"),
+            "description": params.get("description"),
+            "metadata": params.get("metadata", {}),
+            "payment_method": None,
+            "payment_method_types": params.get("payment_method_types", ["card"]),
+            "payment_method_options": params.get("payment_method_options", {}),
+            "setup_future_usage": params.get("setup_future_usage"),
+            "latest_charge": None,
+            "last_payment_error": None,
+            "next_action": None,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "created": int(time.time()),
+            "livemode": False,
+            "status": "requires_payment_method",
+        }
+        intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(8)}"
+        self.objects[intent["id"]] = intent
+        if params.get("payment_method"):
+            self._attach_to_intent(intent, params["payment_method"])
+        self._event("payment_intent.created", intent)
+        if _bool(params.get("confirm")):
+            self._confirm(intent)
+        elif params.get("off_session"):
+            raise invalid("You can only pass off_session when confirm=true.", param="off_session")
+        return intent
+
+    def _attach_to_intent(self, intent: Json, ref: str) -> None:
+        pm = self._payment_method(ref)
+        intent["payment_method"] = pm["id"]
+        intent["_pm_magic"] = pm.get("_magic", "pm_card_visa")
+        intent["status"] = "requires_confirmation"
+
+    def _unexpected(self, intent: Json, doing: str) -> StripeHTTPError:
+        return invalid(
+            f"This PaymentIntent's {doing} could not be performed "
+            f"because it has a status of {intent['status']}.",
+            code="payment_intent_unexpected_state",
+            payment_intent=self._export(intent),
+        )
+
+    def _pi_retrieve(self, id: str, params: Json) -> Json:
+        return self._get("pi", "payment_intent", id)
+
+    def _pi_update(self, id: str, params: Json) -> Json:
+        intent = self._get("pi", "payment_intent", id)
+        updatable = ("requires_payment_method", "requires_confirmation", "requires_action")
+        if intent["status"] not in updatable and ("amount" in params or "currency" in params):
+            raise self._unexpected(intent, "amount")
+        if "amount" in params:
+            intent["amount"] = _int(params["amount"], "amount")
+        for key in ("currency", "metadata", "description"):
+            if key in params:
+                intent[key] = params[key]
+        if params.get("payment_method"):
+            self._attach_to_intent(intent, params["payment_method"])
+        return intent
+
+    def _pi_confirm(self, id: str, params: Json) -> Json:
+        intent = self._get("pi", "payment_intent", id)
+        if params.get("payment_method"):
+            self._attach_to_intent(intent, params["payment_method"])
+        if intent["status"] != "requires_confirmation":
+            raise self._unexpected(intent, "confirmation")
+        self._confirm(intent)
+        return intent
+
+    def _confirm(self, intent: Json) -> None:
+        card = MAGIC.get(str(intent.get("_pm_magic")), Card())
+        if card.requires_action:
+            intent["status"] = "requires_action"
+            intent["next_action"] = {
+                "type": "use_stripe_sdk",
+                "use_stripe_sdk": {
+                    "type": "three_d_secure_redirect",
+                    "stripe_js": "https://hooks.stripe.com/3d_secure_2/",
+                },
+            }
+            self._event("payment_intent.requires_action", intent)
+            return
+        if card.async_method:
+            intent["status"] = "processing"
+            self._event("payment_intent.processing", intent)
+            return
+        if card.decline_code:
+            charge = self._new_charge(intent, card, status="failed")
+            error = {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": card.decline_code,
+                "message": "Your card was declined."
+                if card.decline_code == "generic_decline"
+                else "Your card has insufficient funds.",
+                "charge": charge["id"],
+                "doc_url": "https://stripe.com/docs/error-codes/card-declined",
+                "payment_method": self._export(self.objects[intent["payment_method"]]),
+            }
+            intent.update(
+                status="requires_payment_method",
+                payment_method=None,
+                last_payment_error=dict(error),
+                latest_charge=charge["id"],
+            )
+            self._event("payment_intent.payment_failed", intent)
+            raise StripeHTTPError(402, {**error, "payment_intent": self._export(intent)})
+        self._charge(intent, card)
+
+    def _new_charge(self, intent: Json, card: Card, status: str) -> Json:
+        multicapture = (
+            (intent.get("payment_method_options") or {}).get("card", {}).get("request_multicapture")
+        )
+        available = multicapture == "if_available" and card.brand in (
+            "visa",
+            "mastercard",
+            "amex",
+            "discover",
+        )
+        charge = {
+            "id": self._id("ch"),
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": 0,
+            "amount_refunded": 0,
+            "captured": False,
+            "refunded": False,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "payment_method": intent["payment_method"],
+            "status": status,
+            "payment_method_details": {
+                "type": card.kind,
+                card.kind: {
+                    "brand": card.brand,
+                    "last4": card.last4,
+                    "multicapture": {"status": "available" if available else "unavailable"},
+                },
+            },
+        }
+        self.objects[charge["id"]] = charge
+        return charge
+
+    def _charge(self, intent: Json, card: Card, settle: bool = False) -> None:
+        charge = self._new_charge(intent, card, status="succeeded")
+        intent["latest_charge"] = charge["id"]
+        intent["last_payment_error"] = None
+        if intent["capture_method"] == "manual" and not settle:
+            intent.update(status="requires_capture", amount_capturable=intent["amount"])
+            self._event("payment_intent.amount_capturable_updated", intent)
+        else:
+            charge.update(captured=True, amount_captured=intent["amount"])
+            intent.update(status="succeeded", amount_received=intent["amount"], amount_capturable=0)
+            self._event("payment_intent.succeeded", intent)
+
+    def _pi_capture(self, id: str, params: Json) -> Json:
+        intent = self._get("pi", "payment_intent", id)
+        if intent["status"] != "requires_capture":
+            raise self._unexpected(intent, "capture")
+        charge = self.objects[intent["latest_charge"]]
+        amount = _int(params.get("amount_to_capture", intent["amount_capturable"]), "amount_to_capture")
+        if amount > intent["amount_capturable"]:
+            raise invalid(
+                "The amount to capture must be less than or equal to the amount capturable.",
+                code="amount_too_large",
+                param="amount_to_capture",
+            )
+        final = _bool(params.get("final_capture", "true"))
+        multicapture = charge["payment_method_details"].get("card", {}).get("multicapture", {})
+        if not final and multicapture.get("status") != "available":
+            raise invalid(
+                "final_capture=false can only be used when multicapture is available for this PaymentIntent.",
+                param="final_capture",
+            )
+        charge.update(captured=True, amount_captured=charge["amount_captured"] + amount)
+        intent["amount_received"] += amount
+        if final:
+            intent.update(status="succeeded", amount_capturable=0)
+            self._event("payment_intent.succeeded", intent)
+        else:
+            intent["amount_capturable"] -= amount
+            self._event("payment_intent.amount_capturable_updated", intent)
+        return intent
+
+    def _pi_cancel(self, id: str, params: Json) -> Json:
+        intent = self._get("pi", "payment_intent", id)
+        cancelable = (
+            "requires_payment_method",
+            "requires_capture",
+            "requires_confirmation",
+            "requires_action",
+        )
+        if intent["status"] not in cancelable:
+            raise self._unexpected(intent, "cancellation")
+        intent.update(
+            status="canceled",
+            canceled_at=int(time.time()),
+            cancellation_reason=params.get("cancellation_reason"),
+            amount_capturable=0,
+            next_action=None,
+        )
+        self._event("payment_intent.canceled", intent)
+        return intent
+
+    def _charge_retrieve(self, id: str, params: Json) -> Json:
+        return self._get("ch", "charge", id)
+
+    # refunds
+    def _refund_create(self, params: Json) -> Json:
+        intent = self._get("pi", "payment_intent", params.get("payment_intent", ""))
+        reason = params.get("reason")
+        if reason is not None and reason not in ("duplicate", "fraudulent", "requested_by_customer"):
+            raise invalid(
+                "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer",
+                param="reason",
+            )
+        charge = self.objects.get(intent.get("latest_charge") or "")
+        if charge is None or not charge["captured"]:
+            raise invalid(
+                f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
+                code="charge_not_captured" if charge else None,
+            )
+        remaining = charge["amount_captured"] - charge["amount_refunded"]
+        if remaining <= 0:
+            raise invalid(
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+                charge=charge["id"],
+            )
+        amount = _int(params.get("amount", remaining), "amount")
+        if amount > remaining:
+            raise invalid(
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                code="amount_too_large",
+                param="amount",
+            )
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
+        refund = {
+            "id": self._id("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "currency": charge["currency"],
+            "payment_intent": intent["id"],
+            "reason": reason,
+            "metadata": params.get("metadata", {}),
+            "status": "succeeded",
+            "created": int(time.time()),
+        }
+        self.objects[refund["id"]] = refund
+        self._event("charge.refunded", charge)
+        return refund
+
+    # setup intents
+    def _seti_create(self, params: Json) -> Json:
+        if params.get("customer"):
+            self._get("cus", "customer", params["customer"])
+        seti = {
+            "id": self._id("seti"),
+            "object": "setup_intent",
+            "customer": params.get("customer"),
+            "usage": params.get("usage", "off_session"),
+            "payment_method_types": params.get("payment_method_types", ["card"]),
+            "metadata": params.get("metadata", {}),
+            "payment_method": None,
+            "status": "requires_payment_method",
+            "created": int(time.time()),
+            "livemode": False,
+        }
+        seti["client_secret"] = f"{seti['id']}_secret_{secrets.token_hex(8)}"
+        self.objects[seti["id"]] = seti
+        if params.get("payment_method"):
+            seti["payment_method"] = self._payment_method(params["payment_method"])["id"]
+            seti["status"] = "requires_confirmation"
+        if _bool(params.get("confirm")):
+            self._seti_confirm(seti["id"], {})
+        return seti
+
+    def _seti_confirm(self, id: str, params: Json) -> Json:
+        seti = self._get("seti", "setup_intent", id)
+        if params.get("payment_method"):
+            seti["payment_method"] = self._payment_method(params["payment_method"])["id"]
+        if not seti["payment_method"]:
+            raise invalid("You must provide a payment method.", param="payment_method")
+        pm = self.objects[seti["payment_method"]]
+        card = MAGIC.get(str(pm.get("_magic")), Card())
+        if card.decline_code:
+            seti.update(status="requires_payment_method", payment_method=None)
+            raise StripeHTTPError(
+                402,
+                {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": card.decline_code,
+                    "message": "Your card was declined.",
+                    "setup_intent": self._export(seti),
+                },
+            )
+        seti["status"] = "succeeded"
+        if seti.get("customer"):
+            pm["customer"] = seti["customer"]
+        return seti
+
+
+def event_payload(fake: FakeStripe, type: str, intent_id: str) -> Json:
+    """A fresh event of `type` about an intent's current state (for mapping tests)."""
+    return fake._event(type, fake.objects[intent_id])

@@ -1,0 +1,393 @@
+"""The whole flow through `PaymentModule` against localstripe over real HTTP, on SQLite and PostgreSQL.
+
+localstripe keeps state like Stripe for the subset it implements (reference/localstripe.md "What
+works"): customers, card PaymentMethods, manual and automatic PaymentIntents, a single (partial)
+capture, cancel, several partial refunds, 3-D Secure through its `_authenticate` route, declines,
+SetupIntents, and signed `payment_intent.succeeded` / `.payment_failed` webhooks. The tests act as
+the storefront's Stripe.js through `shopper` (a plain SDK client).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import stripe
+from stripe_settings import stripe_config
+from webhook_receiver import WebhookReceiver
+
+from paymod import PaymentModule
+from paymod.domain.errors import NotAllowedError, ProviderError
+
+PROVIDER = "pp_stripe_stripe"
+
+
+async def collection_of(module: PaymentModule, amount: str = "100", currency: str = "usd") -> str:
+    collection = await module.create_payment_collections(
+        {"currency_code": currency, "amount": Decimal(amount)}
+    )
+    return collection.id
+
+
+async def session_of(
+    module: PaymentModule,
+    amount: str = "100",
+    currency: str = "usd",
+    context: dict[str, Any] | None = None,
+    **data: Any,
+) -> Any:
+    collection_id = await collection_of(module, amount, currency)
+    return await module.create_payment_session(
+        collection_id,
+        {
+            "provider_id": PROVIDER,
+            "amount": Decimal(amount),
+            "currency_code": currency,
+            "data": data,
+            "context": context,
+        },
+    )
+
+
+async def test_manual_capture_storefront_confirms_then_merchant_captures(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    session = await session_of(stripe_module, "49.99")
+    assert session.status == "pending"
+    intent_id = session.data["id"]
+    assert session.data["amount"] == 4999
+    assert session.data["metadata"] == {"session_id": session.id}
+    assert session.data["client_secret"].startswith(intent_id)
+
+    # Stripe.js: attach the card and confirm (localstripe cannot take payment_method on confirm).
+    await shopper.v1.payment_intents.update_async(intent_id, {"payment_method": "pm_card_visa"})
+    await shopper.v1.payment_intents.confirm_async(intent_id)
+
+    payment = await stripe_module.authorize_payment_session(session.id)
+    assert payment is not None
+    assert payment.data is not None and payment.data["status"] == "requires_capture"
+    assert payment.data["payment_method"]["card"]["last4"] == "4242"
+
+    payment = await stripe_module.capture_payment({"payment_id": payment.id})
+    assert payment.captured_at is not None
+    assert [c.amount for c in payment.captures or []] == [Decimal("49.99")]
+    intent = await shopper.v1.payment_intents.retrieve_async(intent_id)
+    assert intent.status == "succeeded"
+    collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
+    assert (collection.status, collection.captured_amount) == ("completed", Decimal("49.99"))
+
+
+async def test_automatic_capture_books_the_capture_on_authorization(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    session = await session_of(
+        stripe_module, "2500", "jpy", capture_method="automatic", payment_method="pm_card_visa", confirm=True
+    )
+    assert session.status == "captured"
+    assert session.data["amount"] == 2500  # JPY is zero-decimal
+    payment = await stripe_module.authorize_payment_session(session.id)
+    assert payment is not None and payment.captured_at is not None
+    assert [c.amount for c in payment.captures or []] == [Decimal(2500)]
+    collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
+    assert collection.status == "completed"
+    intent = await shopper.v1.payment_intents.retrieve_async(session.data["id"])
+    assert (intent.status, intent.capture_method) == ("succeeded", "automatic")
+
+
+async def test_three_d_secure_requires_more_then_authorizes(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    card = await shopper.v1.payment_methods.create_async(
+        {
+            "type": "card",
+            "card": {"number": "4000002500003155", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    session = await session_of(stripe_module, payment_method=card.id, confirm=True)
+    assert session.status == "requires_more"
+
+    with pytest.raises(NotAllowedError, match="was not authorized with the provider"):
+        await stripe_module.authorize_payment_session(session.id)
+    session = await stripe_module.retrieve_payment_session(session.id)
+    assert session.status == "requires_more"
+    assert session.data["next_action"]["type"] == "use_stripe_sdk"
+
+    # The shopper passes the challenge (localstripe's stand-in for Stripe.js handleNextAction).
+    await shopper.raw_request_async(
+        "post",
+        f"/v1/payment_intents/{session.data['id']}/_authenticate",
+        client_secret=session.data["client_secret"],
+        success="true",
+    )
+    payment = await stripe_module.authorize_payment_session(session.id)
+    assert payment is not None
+    session = await stripe_module.retrieve_payment_session(session.id)
+    assert (session.status, session.authorized_at is not None) == ("authorized", True)
+
+
+async def test_partial_capture_sends_the_amount_and_a_second_capture_is_refused(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    session = await session_of(stripe_module, "100", payment_method="pm_card_visa", confirm=True)
+    assert session.status == "authorized"
+    payment = await stripe_module.authorize_payment_session(session.id)
+    assert payment is not None
+
+    payment = await stripe_module.capture_payment({"payment_id": payment.id, "amount": Decimal("40")})
+    assert [c.amount for c in payment.captures or []] == [Decimal(40)]
+    intent = await shopper.v1.payment_intents.retrieve_async(
+        session.data["id"], {"expand": ["latest_charge"]}
+    )
+    assert intent.status == "succeeded"
+    # Without multicapture Stripe releases the rest; localstripe books it as refunded on the charge.
+    charge = intent.latest_charge
+    assert isinstance(charge, stripe.Charge)
+    assert (charge.amount, charge.amount_refunded) == (10000, 6000)
+
+    with pytest.raises(ProviderError):
+        await stripe_module.capture_payment({"payment_id": payment.id, "amount": Decimal("60")})
+    payment = await stripe_module.retrieve_payment(payment.id, {"relations": ["captures"]})
+    assert [c.amount for c in payment.captures or []] == [Decimal(40)]
+    collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
+    assert (collection.status, collection.captured_amount) == ("authorized", Decimal(40))
+
+
+async def test_multiple_partial_refunds_reach_stripe_with_their_reasons(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    session = await session_of(stripe_module, "120", "eur", payment_method="pm_card_visa", confirm=True)
+    payment = await stripe_module.authorize_payment_session(session.id)
+    assert payment is not None
+    await stripe_module.capture_payment({"payment_id": payment.id})
+    await stripe_module.refund_payment(
+        {
+            "payment_id": payment.id,
+            "amount": Decimal("30.5"),
+            "refund_reason_id": "refr_01SEEDSHIPPINGISSUE000000",
+        }
+    )
+    await stripe_module.refund_payment(
+        {"payment_id": payment.id, "amount": Decimal("19.5"), "note": "goodwill"}
+    )
+    payment = await stripe_module.retrieve_payment(payment.id, {"relations": ["refunds"]})
+    assert sorted(r.amount for r in payment.refunds or []) == [Decimal("19.5"), Decimal("30.5")]
+
+    refunds = await shopper.v1.refunds.list_async({"payment_intent": session.data["id"]})
+    assert sorted((r.amount, r.metadata.to_dict()) for r in refunds.data) == [  # type: ignore[union-attr]
+        (1950, {"note": "goodwill"}),
+        (3050, {"refund_reason": "shipping_issue"}),
+    ]
+    collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
+    assert collection.refunded_amount == Decimal(50)
+
+
+async def test_cancel_cancels_the_intent_and_the_collection(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    session = await session_of(stripe_module, payment_method="pm_card_visa", confirm=True)
+    payment = await stripe_module.authorize_payment_session(session.id)
+    assert payment is not None
+    payment = await stripe_module.cancel_payment(payment.id)
+    assert payment.canceled_at is not None
+    assert payment.data is not None and payment.data["status"] == "canceled"
+    assert (await shopper.v1.payment_intents.retrieve_async(session.data["id"])).status == "canceled"
+    collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
+    assert collection.status == "canceled"
+
+
+async def test_deleting_a_pending_session_cancels_its_intent(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    session = await session_of(stripe_module)
+    await stripe_module.delete_payment_session(session.id)
+    assert (await shopper.v1.payment_intents.retrieve_async(session.data["id"])).status == "canceled"
+
+
+async def test_a_decline_at_confirmation_leaves_the_session_in_error(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    session = await session_of(stripe_module, payment_method="pm_card_chargeCustomerFail")
+    with pytest.raises(stripe.CardError):
+        await shopper.v1.payment_intents.confirm_async(session.data["id"])
+    with pytest.raises(NotAllowedError):
+        await stripe_module.authorize_payment_session(session.id)
+    session = await stripe_module.retrieve_payment_session(session.id)
+    assert session.status == "error"
+    assert session.data["last_payment_error"]["code"] == "card_declined"
+    collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
+    assert collection.status == "not_paid"
+
+
+async def test_a_decline_when_created_confirmed_is_a_provider_error_and_stores_nothing(
+    stripe_module: PaymentModule,
+) -> None:
+    # localstripe's 402 carries no PaymentIntent (Stripe's does: see test_stripe_module_fake.py).
+    collection_id = await collection_of(stripe_module)
+    with pytest.raises(ProviderError) as caught:
+        await stripe_module.create_payment_session(
+            collection_id,
+            {
+                "provider_id": PROVIDER,
+                "amount": 100,
+                "currency_code": "usd",
+                "data": {"payment_method": "pm_card_chargeCustomerFail", "confirm": True},
+            },
+        )
+    assert caught.value.code == "card_declined"
+    assert caught.value.message == "Your card was declined."
+    assert await stripe_module.list_payment_sessions({"payment_collection_id": collection_id}) == []
+
+
+CUSTOMER = {
+    "id": "cus_shop_42",
+    "email": "grace@example.com",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "billing_address": {
+        "address_1": "1 Navy Way",
+        "city": "Arlington",
+        "country_code": "us",
+        "postal_code": "22201",
+    },
+}
+
+
+async def test_account_holders_are_stripe_customers_created_once(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    holder = await stripe_module.create_account_holder(
+        {"provider_id": PROVIDER, "context": {"customer": CUSTOMER}}
+    )
+    again = await stripe_module.create_account_holder(
+        {"provider_id": PROVIDER, "context": {"customer": CUSTOMER}}
+    )
+    assert holder is not None and again is not None
+    assert again.id == holder.id
+    assert (holder.customer_id, holder.email) == ("cus_shop_42", "grace@example.com")
+    assert holder.external_id.startswith("cus_") and holder.data["id"] == holder.external_id
+    customers = await shopper.v1.customers.list_async({"email": "grace@example.com"})
+    assert [c.id for c in customers.data] == [holder.external_id]
+    assert customers.data[0].name == "Grace Hopper"
+
+    updated = await stripe_module.update_account_holder(
+        {"id": holder.id, "context": {"customer": {**CUSTOMER, "email": "grace@navy.example"}}}
+    )
+    assert updated.data["email"] == "grace@navy.example"
+    assert (await shopper.v1.customers.retrieve_async(holder.external_id)).email == "grace@navy.example"
+
+    await stripe_module.delete_account_holder(holder.id)
+    assert await stripe_module.list_account_holders({"provider_id": PROVIDER}) == []
+    with pytest.raises(stripe.InvalidRequestError):
+        await shopper.v1.customers.retrieve_async(holder.external_id)
+
+
+async def test_saved_cards_setup_list_pay_off_session_and_delete(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    holder = await stripe_module.create_account_holder(
+        {"provider_id": PROVIDER, "context": {"customer": CUSTOMER}}
+    )
+    assert holder is not None
+    holder_context = {"account_holder": holder.model_dump(mode="json")}
+
+    setup = await stripe_module.create_payment_methods(
+        {
+            "provider_id": PROVIDER,
+            "data": {"usage": "off_session", "payment_method_types": ["card"]},
+            "context": holder_context,
+        }
+    )
+    assert setup.id.startswith("seti_")
+    assert setup.data is not None and setup.data["customer"] == holder.external_id
+    # Stripe.js confirms the SetupIntent; Stripe attaches the card to the customer (localstripe does
+    # not, so the storefront's step is completed by hand here).
+    confirmed = await shopper.v1.setup_intents.confirm_async(setup.id, {"payment_method": "pm_card_visa"})
+    assert confirmed.status == "succeeded" and isinstance(confirmed.payment_method, str)
+    await shopper.v1.payment_methods.attach_async(confirmed.payment_method, {"customer": holder.external_id})
+
+    methods = await stripe_module.list_payment_methods({"provider_id": PROVIDER, "context": holder_context})
+    assert [m.id for m in methods] == [confirmed.payment_method]
+    assert methods[0].data is not None and methods[0].data["card"]["last4"] == "4242"
+
+    session = await session_of(
+        stripe_module,
+        "75",
+        context=holder_context,
+        payment_method=methods[0].id,
+        off_session=True,
+        confirm=True,
+    )
+    assert session.status == "authorized"
+    assert session.data["customer"] == holder.external_id
+    payment = await stripe_module.authorize_payment_session(session.id)
+    assert payment is not None
+    await stripe_module.capture_payment({"payment_id": payment.id})
+    assert (await shopper.v1.payment_intents.retrieve_async(session.data["id"])).status == "succeeded"
+
+    await stripe_module.delete_payment_methods({"provider_id": PROVIDER, "id": methods[0].id})
+    assert (
+        await stripe_module.list_payment_methods({"provider_id": PROVIDER, "context": holder_context}) == []
+    )
+
+
+async def test_a_webhook_signed_by_localstripe_is_verified_and_mapped(
+    stripe_module: PaymentModule, webhook_receiver: WebhookReceiver
+) -> None:
+    session = await session_of(
+        stripe_module, "12.34", capture_method="automatic", payment_method="pm_card_visa", confirm=True
+    )
+    raw, headers = await webhook_receiver.next_event("payment_intent.succeeded", session.data["id"])
+    assert "Stripe-Signature" in headers
+
+    result = await stripe_module.get_webhook_action_and_data(
+        {
+            "provider": "stripe_stripe",
+            "payload": {"data": json.loads(raw), "raw_data": raw, "headers": headers},
+        }
+    )
+    assert result.action == "captured"
+    assert result.data is not None
+    assert (result.data.session_id, result.data.amount) == (session.id, Decimal("12.34"))
+    assert result.event_id is not None and result.event_id.startswith("evt_")
+
+    tampered = raw.replace(b"1234", b"9934")
+    with pytest.raises(ProviderError) as caught:
+        await stripe_module.get_webhook_action_and_data(
+            {
+                "provider": "pp_stripe_stripe",
+                "payload": {"data": {}, "raw_data": tampered, "headers": headers},
+            }
+        )
+    assert caught.value.code == "invalid_signature"
+
+
+async def test_a_declined_payment_webhook_maps_to_failed(
+    stripe_module: PaymentModule, shopper: stripe.StripeClient, webhook_receiver: WebhookReceiver
+) -> None:
+    session = await session_of(stripe_module, payment_method="pm_card_chargeCustomerFail")
+    with pytest.raises(stripe.CardError):
+        await shopper.v1.payment_intents.confirm_async(session.data["id"])
+    raw, headers = await webhook_receiver.next_event("payment_intent.payment_failed", session.data["id"])
+    result = await stripe_module.get_webhook_action_and_data(
+        {"provider": "stripe_stripe", "payload": {"data": {}, "raw_data": raw, "headers": headers}}
+    )
+    assert result.action == "failed"
+    assert result.data is not None and result.data.session_id == session.id
+
+
+async def test_the_variants_are_registered_and_create_intents_for_their_method(
+    database_url: str, localstripe: str, shopper: stripe.StripeClient
+) -> None:
+    async with await PaymentModule.connect(
+        database_url, providers=[stripe_config(localstripe)], migrate=False
+    ) as module:
+        providers = {p.id for p in await module.list_payment_providers()}
+        assert {"pp_stripe_stripe", "pp_stripe-ideal_stripe", "pp_stripe-oxxo_stripe"} <= providers
+        collection_id = await collection_of(module, "10", "eur")
+        session = await module.create_payment_session(
+            collection_id, {"provider_id": "pp_stripe-ideal_stripe", "amount": 10, "currency_code": "eur"}
+        )
+        intent = await shopper.v1.payment_intents.retrieve_async(session.data["id"])
+        assert intent.capture_method == "automatic"  # localstripe does not echo payment_method_types
