@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from paymod.domain.errors import ConflictError
+from paymod.persistence import outbox
 from paymod.persistence.types import dumps
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./paymod.db"
@@ -79,7 +80,11 @@ class Database:
         """A write transaction: committed on success, rolled back on any error."""
         try:
             async with self._writer.begin() as conn:
-                yield conn
+                try:
+                    yield conn
+                    await outbox.flush(conn)
+                finally:
+                    outbox.discard(conn)
         except OperationalError as exc:
             if _is_lock_failure(exc):
                 raise ConflictError(CONFLICT_MESSAGE) from exc

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -226,9 +228,136 @@ region_payment_provider = Table(
     Index("IDX_region_payment_provider_payment_provider_id", "payment_provider_id"),
 )
 
+# -- HTTP service: API keys and Idempotency-Key records (paymod's own tables) ------------------
+
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("title", Text, nullable=True),
+    # sha256 of the key: keys are high-entropy random strings, so a slow hash adds nothing.
+    Column("token_hash", Text, nullable=False),
+    Column("redacted", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    CheckConstraint("type IN ('secret', 'publishable')", name="type"),
+    Index("IDX_api_key_token_hash_unique", "token_hash", unique=True),
+)
+
+idempotency_key = Table(
+    "idempotency_key",
+    metadata,
+    # sha256 of the API key the request presented: keys are scoped per API key.
+    Column("scope", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    # sha256 of the request's parameters (canonical JSON body and query string).
+    Column("fingerprint", Text, nullable=False),
+    # NULL while the first request is still running.
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    # A crashed process's claim is taken over after this moment.
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("scope", "key"),
+    Index("IDX_idempotency_key_created_at", "created_at"),
+)
+
+# -- Webhooks and events: the inbound inbox and the outbound outbox (paymod's own tables) ------------
+
+webhook_event = Table(
+    "webhook_event",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("provider_id", Text, nullable=False),
+    # The provider's event id, or a digest of the raw body when the provider has none: the dedupe key.
+    Column("event_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("session_id", Text, nullable=True),
+    Column("amount", Amount(), nullable=True),
+    # The verified raw body and headers, kept for audit and replay.
+    Column("payload", JSONDocument, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("available_at", UTCDateTime(), nullable=False),
+    # A worker's claim; after it passes, another worker may take the event over.
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("processed_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('pending', 'processed', 'ignored', 'failed')", name="status"),
+    Index("IDX_webhook_event_provider_id_event_id_unique", "provider_id", "event_id", unique=True),
+    Index("IDX_webhook_event_status_available_at", "status", "available_at"),
+)
+
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    # Commit order within a collection: changes to one collection hold its row lock, so they are serial.
+    Column("sequence", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("data", JSONDocument, nullable=False),
+    Column("payment_collection_id", Text, nullable=True),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("available_at", UTCDateTime(), nullable=False),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("dispatched_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('pending', 'dispatched', 'failed')", name="status"),
+    Index("IDX_event_outbox_id_unique", "id", unique=True),
+    Index("IDX_event_outbox_status_available_at", "status", "available_at"),
+)
+
+webhook_endpoint = Table(
+    "webhook_endpoint",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("url", Text, nullable=False),
+    # Event names this endpoint receives; ["*"] for all.
+    Column("events", JSONDocument, nullable=False),
+    # Kept in clear: paymod needs it to sign every delivery (as Stripe keeps endpoint secrets).
+    Column("secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("description", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("deleted_at", UTCDateTime(), nullable=True),
+)
+
+webhook_delivery = Table(
+    "webhook_delivery",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("endpoint_id", Text, ForeignKey("webhook_endpoint.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_sequence", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("payment_collection_id", Text, nullable=True),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("available_at", UTCDateTime(), nullable=False),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("response_status", Integer, nullable=True),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    Index("IDX_webhook_delivery_endpoint_id_event_id_unique", "endpoint_id", "event_id", unique=True),
+    Index("IDX_webhook_delivery_status_available_at", "status", "available_at"),
+)
+
 __all__ = [
     "account_holder",
+    "api_key",
     "capture",
+    "event_outbox",
+    "idempotency_key",
     "metadata",
     "payment",
     "payment_collection",
@@ -238,4 +367,7 @@ __all__ = [
     "refund",
     "refund_reason",
     "region_payment_provider",
+    "webhook_delivery",
+    "webhook_endpoint",
+    "webhook_event",
 ]

@@ -34,6 +34,7 @@ from paymod.domain.ids import ACCOUNT_HOLDER, PAYMENT_SESSION, new_id
 from paymod.domain.money import AmountError, normalize_currency_code, to_amount
 from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus
 from paymod.persistence import entities as e
+from paymod.persistence import outbox
 from paymod.persistence import tables as t
 from paymod.persistence.database import DEFAULT_DATABASE_URL, Database
 from paymod.persistence.migrate import upgrade
@@ -259,6 +260,11 @@ class PaymentModule:
                 .values(is_enabled=False, updated_at=now)
             )
 
+    @staticmethod
+    def _emit(conn: AsyncConnection, name: str, id: str, collection_id: str | None = None) -> None:
+        """Writes `payment.<name>` with payload `{id}` to the outbox, in this transaction."""
+        outbox.emit(conn, f"payment.{name}", {"id": id}, collection_id)
+
     def provider(self, provider_id: str) -> PaymentProvider:
         return self.providers.get(provider_id)
 
@@ -346,6 +352,8 @@ class PaymentModule:
         rows = [self._collection_values(item) for item in items]
         async with self.database.write() as conn:
             created = await self._repo(e.PAYMENT_COLLECTION).insert(conn, rows)
+            for row in created:
+                self._emit(conn, "payment-collection.created", row["id"], row["id"])
         result = [
             PaymentCollectionDTO.model_validate(
                 {**row, "payment_providers": [], "payment_sessions": [], "payments": []}
@@ -396,11 +404,14 @@ class PaymentModule:
                     if values
                     else await repo.get(conn, id_or_selector)
                 )
+                self._emit(conn, "payment-collection.updated", row["id"], row["id"])
                 return PaymentCollectionDTO.model_validate(row)
             ids = [r["id"] for r in await repo.find(conn, id_or_selector)]
             if not ids:
                 return []
             rows = await repo.update_where(conn, t.payment_collection.c.id.in_(ids), values)
+            for row in rows:
+                self._emit(conn, "payment-collection.updated", row["id"], row["id"])
         return [PaymentCollectionDTO.model_validate(r) for r in rows]
 
     @overload
@@ -425,8 +436,11 @@ class PaymentModule:
                     values = self._collection_values(item, partial=True)
                     values.pop("id", None)
                     results.append(await repo.update(conn, existing["id"], values) if values else existing)
+                    self._emit(conn, "payment-collection.updated", existing["id"], existing["id"])
                 else:
-                    results.extend(await repo.insert(conn, [self._collection_values(item)]))
+                    created = (await repo.insert(conn, [self._collection_values(item)]))[0]
+                    self._emit(conn, "payment-collection.created", created["id"], created["id"])
+                    results.append(created)
         dtos = [PaymentCollectionDTO.model_validate(r) for r in results]
         return dtos[0] if single else dtos
 
@@ -434,17 +448,22 @@ class PaymentModule:
         """Hard delete; sessions, payments, captures and refunds go with the collection."""
         id_list = [ids] if isinstance(ids, str) else list(ids)
         async with self.database.write() as conn:
-            await self._repo(e.PAYMENT_COLLECTION).delete(conn, id_list)
+            for deleted in await self._repo(e.PAYMENT_COLLECTION).delete(conn, id_list):
+                self._emit(conn, "payment-collection.deleted", deleted, deleted)
 
     async def soft_delete_payment_collections(self, ids: str | Sequence[str]) -> None:
         id_list = [ids] if isinstance(ids, str) else list(ids)
         async with self.database.write() as conn:
             await self._cascade_soft_delete(conn, id_list, restore=False)
+            for id in id_list:
+                self._emit(conn, "payment-collection.deleted", id, id)
 
     async def restore_payment_collections(self, ids: str | Sequence[str]) -> None:
         id_list = [ids] if isinstance(ids, str) else list(ids)
         async with self.database.write() as conn:
             await self._cascade_soft_delete(conn, id_list, restore=True)
+            for id in id_list:
+                self._emit(conn, "payment-collection.restored", id, id)
 
     async def _cascade_soft_delete(self, conn: AsyncConnection, ids: list[str], *, restore: bool) -> None:
         now = None if restore else utc_now()
@@ -481,6 +500,8 @@ class PaymentModule:
         repo = self._repo(e.PAYMENT_COLLECTION)
         async with self.database.write() as conn:
             rows = [await repo.update(conn, i, {"completed_at": utc_now()}) for i in id_list]
+            for row in rows:
+                self._emit(conn, "payment-collection.updated", row["id"], row["id"])
         dtos = [PaymentCollectionDTO.model_validate(r) for r in rows]
         return dtos[0] if isinstance(ids, str) else dtos
 
@@ -563,6 +584,7 @@ class PaymentModule:
         }
         if totals.completed:
             values["completed_at"] = utc_now()
+        self._emit(conn, "payment-collection.updated", collection_id, collection_id)
         return await repo.update(conn, collection_id, values)
 
     # -- payment sessions -----------------------------------------------------------------
@@ -618,6 +640,7 @@ class PaymentModule:
                         }
                     ],
                 )
+                self._emit(conn, "payment-session.created", session_id, payment_collection_id)
         except BaseException:
             # Unlike Medusa, the provider gets its own data back, so it can cancel what it created.
             await self._quietly(provider.delete_payment(ProviderInput(data=dict(result.data or {}))))
@@ -695,6 +718,7 @@ class PaymentModule:
             values["metadata"] = _optional_object(data, "metadata")
         async with self.database.write() as conn:
             row = await self._repo(e.PAYMENT_SESSION).update(conn, session_id, values)
+            self._emit(conn, "payment-session.updated", session_id, row["payment_collection_id"])
         return PaymentSessionDTO.model_validate(row)
 
     async def delete_payment_session(self, id: str) -> None:
@@ -711,6 +735,7 @@ class PaymentModule:
         )
         async with self.database.write() as conn:
             await self._repo(e.PAYMENT_SESSION).delete(conn, [id])
+            self._emit(conn, "payment-session.deleted", id, session["payment_collection_id"])
 
     async def retrieve_payment_session(self, id: str, config: Config = None) -> PaymentSessionDTO:
         return await self._retrieve(e.PAYMENT_SESSION, PaymentSessionDTO, id, config)
@@ -755,6 +780,7 @@ class PaymentModule:
                     (t.payment_session.c.id == id) & t.payment_session.c.authorized_at.is_(None),
                     {"status": status.value, "data": data},
                 )
+                self._emit(conn, "payment-session.updated", id, session["payment_collection_id"])
                 if status == PaymentSessionStatus.PENDING_AUTHORIZATION:
                     await self._recompute_collection(conn, session["payment_collection_id"])
             if status == PaymentSessionStatus.PENDING_AUTHORIZATION:
@@ -806,12 +832,17 @@ class PaymentModule:
                         ],
                     )
                 )[0]
+                collection_id = locked["payment_collection_id"]
+                self._emit(conn, "payment-session.updated", locked["id"], collection_id)
+                self._emit(conn, "payment.created", payment["id"], collection_id)
                 if captured:
                     # The provider captured on authorization: book it without asking it to capture again.
-                    await self._repo(e.CAPTURE).insert(
+                    capture = await self._repo(e.CAPTURE).insert(
                         conn, [{"payment_id": payment["id"], "amount": locked["amount"]}]
                     )
-                await self._recompute_collection(conn, locked["payment_collection_id"])
+                    self._emit(conn, "capture.created", capture[0]["id"], collection_id)
+                    self._emit(conn, "captured", payment["id"], collection_id)
+                await self._recompute_collection(conn, collection_id)
                 return str(payment["id"])
         except DuplicateError:
             # A concurrent authorization of the same session won the unique index: return its payment.
@@ -846,6 +877,7 @@ class PaymentModule:
                 row = await repo.update(conn, payment_id, {"metadata": _optional_object(data, "metadata")})
             else:
                 row = await repo.get(conn, payment_id)
+            self._emit(conn, "payment.updated", payment_id, row["payment_collection_id"])
         return PaymentDTO.model_validate(row)
 
     async def _movements(self, conn: AsyncConnection, table: Any, payment_id: str) -> list[Decimal]:
@@ -913,7 +945,10 @@ class PaymentModule:
                 (t.payment.c.id == payment_id) & t.payment.c.captured_at.is_(None),
                 values,
             )
-            await self._recompute_collection(conn, payment["payment_collection_id"])
+            collection_id = payment["payment_collection_id"]
+            self._emit(conn, "capture.created", capture["id"], collection_id)
+            self._emit(conn, "captured", payment_id, collection_id)
+            await self._recompute_collection(conn, collection_id)
         return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
 
     async def refund_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
@@ -974,7 +1009,10 @@ class PaymentModule:
         async with self.database.write() as conn:
             if result.data is not None:
                 await payments.update(conn, payment_id, {"data": result.data})
-            await self._recompute_collection(conn, payment["payment_collection_id"])
+            collection_id = payment["payment_collection_id"]
+            self._emit(conn, "refund.created", refund["id"], collection_id)
+            self._emit(conn, "refunded", payment_id, collection_id)
+            await self._recompute_collection(conn, collection_id)
         return await self.retrieve_payment(payment_id, {"relations": ["refunds"]})
 
     async def cancel_payment(self, id: str) -> PaymentDTO:
@@ -1012,6 +1050,7 @@ class PaymentModule:
                 row = await payments.update(conn, id, {"data": result.data})
             else:
                 row = await payments.get(conn, id)
+            self._emit(conn, "payment.updated", id, row["payment_collection_id"])
         return PaymentDTO.model_validate(row)
 
     # -- captures, refunds ----------------------------------------------------------------
@@ -1068,6 +1107,8 @@ class PaymentModule:
         rows = [self._refund_reason_values(i, partial=False) for i in items]
         async with self.database.write() as conn:
             created = await self._repo(e.REFUND_REASON).insert(conn, rows)
+            for row in created:
+                self._emit(conn, "refund-reason.created", row["id"])
         dtos = [RefundReasonDTO.model_validate(r) for r in created]
         return dtos[0] if single else dtos
 
@@ -1091,20 +1132,25 @@ class PaymentModule:
                         if values
                         else await repo.get(conn, reason_id)
                     )
+                    self._emit(conn, "refund-reason.updated", reason_id)
         dtos = [RefundReasonDTO.model_validate(r) for r in rows]
         return dtos[0] if single else dtos
 
     async def delete_refund_reasons(self, ids: str | Sequence[str]) -> None:
-        async with self.database.write() as conn:
-            await self._repo(e.REFUND_REASON).delete(conn, [ids] if isinstance(ids, str) else list(ids))
+        await self._remove_refund_reasons(ids, "delete", "deleted")
 
     async def soft_delete_refund_reasons(self, ids: str | Sequence[str]) -> None:
-        async with self.database.write() as conn:
-            await self._repo(e.REFUND_REASON).soft_delete(conn, [ids] if isinstance(ids, str) else list(ids))
+        await self._remove_refund_reasons(ids, "soft_delete", "deleted")
 
     async def restore_refund_reasons(self, ids: str | Sequence[str]) -> None:
+        await self._remove_refund_reasons(ids, "restore", "restored")
+
+    async def _remove_refund_reasons(self, ids: str | Sequence[str], how: str, event: str) -> None:
+        repo = self._repo(e.REFUND_REASON)
         async with self.database.write() as conn:
-            await self._repo(e.REFUND_REASON).restore(conn, [ids] if isinstance(ids, str) else list(ids))
+            done = await getattr(repo, how)(conn, [ids] if isinstance(ids, str) else list(ids))
+            for id in done:
+                self._emit(conn, f"refund-reason.{event}", id)
 
     async def retrieve_refund_reason(self, id: str, config: Config = None) -> RefundReasonDTO:
         return await self._retrieve(e.REFUND_REASON, RefundReasonDTO, id, config)
@@ -1237,7 +1283,9 @@ class PaymentModule:
         dialect_insert = pg_insert if self.database.is_postgresql else sqlite_insert
         async with self.database.write() as conn:
             # A concurrent call may have written the holder first: keep its row.
-            await conn.execute(dialect_insert(table).values(values).on_conflict_do_nothing())
+            inserted = await conn.execute(dialect_insert(table).values(values).on_conflict_do_nothing())
+            if inserted.rowcount:
+                self._emit(conn, "account-holder.created", values["id"])
             rows = await holders.find(
                 conn,
                 {
@@ -1272,6 +1320,7 @@ class PaymentModule:
             values["metadata"] = _optional_object(data, "metadata")
         async with self.database.write() as conn:
             row = await repo.update(conn, holder_id, values) if values else await repo.get(conn, holder_id)
+            self._emit(conn, "account-holder.updated", holder_id)
         return AccountHolderDTO.model_validate(row)
 
     async def delete_account_holder(self, id: str) -> None:
@@ -1289,6 +1338,7 @@ class PaymentModule:
             )
         async with self.database.write() as conn:
             await repo.delete(conn, [id])
+            self._emit(conn, "account-holder.deleted", id)
 
     async def retrieve_account_holder(self, id: str, config: Config = None) -> AccountHolderDTO:
         return await self._retrieve(e.ACCOUNT_HOLDER, AccountHolderDTO, id, config)

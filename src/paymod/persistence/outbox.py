@@ -1,0 +1,52 @@
+"""Events written to the outbox in the same transaction as the change they describe.
+
+Services call `emit` while they hold a write transaction; `Database.write` flushes the buffered
+events with one INSERT just before it commits, so an event exists exactly when its change does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paymod.domain.ids import new_id
+from paymod.persistence.repository import utc_now
+
+_BUFFER = "paymod_events"
+EVENT_PREFIX = "evt"
+
+
+def emit(
+    conn: AsyncConnection, name: str, data: dict[str, Any], payment_collection_id: str | None = None
+) -> None:
+    """Buffers one event on the transaction's connection."""
+    conn.info.setdefault(_BUFFER, []).append(
+        {"name": name, "data": data, "payment_collection_id": payment_collection_id}
+    )
+
+
+def discard(conn: AsyncConnection) -> None:
+    conn.info.pop(_BUFFER, None)
+
+
+async def flush(conn: AsyncConnection) -> None:
+    events = conn.info.pop(_BUFFER, None)
+    if not events:
+        return
+    from paymod.persistence.tables import event_outbox
+
+    now = utc_now()
+    rows = [
+        {
+            **event,
+            "id": new_id(EVENT_PREFIX),
+            "status": "pending",
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+        }
+        for event in events
+    ]
+    await conn.execute(insert(event_outbox), rows)
