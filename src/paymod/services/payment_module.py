@@ -65,6 +65,7 @@ from paymod.services.dto import (
     WebhookActionAndData,
     WebhookActionData,
 )
+from paymod.services.events import Subscriber, Subscribers
 
 D = TypeVar("D", bound=BaseModel)
 Filters = Mapping[str, Any]
@@ -198,6 +199,7 @@ class PaymentModule:
         self.providers = providers
         self.options = options
         self._repos = {name: Repository(entity, database.dialect) for name, entity in e.ENTITIES.items()}
+        self.subscribers = Subscribers()
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -259,6 +261,10 @@ class PaymentModule:
                 .where(table.c.id.not_in(ids), table.c.is_enabled.is_(True))
                 .values(is_enabled=False, updated_at=now)
             )
+
+    def subscribe(self, name: str, handler: Subscriber) -> None:
+        """Calls `handler(event)` for each `name` event ("*": all), at least once, from the worker."""
+        self.subscribers.subscribe(name, handler)
 
     @staticmethod
     def _emit(conn: AsyncConnection, name: str, id: str, collection_id: str | None = None) -> None:
@@ -737,6 +743,23 @@ class PaymentModule:
             await self._repo(e.PAYMENT_SESSION).delete(conn, [id])
             self._emit(conn, "payment-session.deleted", id, session["payment_collection_id"])
 
+    async def record_payment_session_status(self, id: str, status: str) -> PaymentSessionDTO:
+        """Records what a provider reported about a session (a webhook), without calling it back.
+
+        An authorized session keeps its status: a late `failed` or `requires_more` changes nothing.
+        """
+        try:
+            new_status = PaymentSessionStatus(status)
+        except ValueError:
+            raise InvalidDataError(f"Invalid payment session status {status!r}") from None
+        sessions = self._repo(e.PAYMENT_SESSION)
+        async with self.database.write() as conn:
+            session = await sessions.get(conn, id, lock=True)
+            if session["authorized_at"] is None and session["status"] != new_status.value:
+                session = await sessions.update(conn, id, {"status": new_status.value})
+                self._emit(conn, "payment-session.updated", id, session["payment_collection_id"])
+        return PaymentSessionDTO.model_validate(session)
+
     async def retrieve_payment_session(self, id: str, config: Config = None) -> PaymentSessionDTO:
         return await self._retrieve(e.PAYMENT_SESSION, PaymentSessionDTO, id, config)
 
@@ -891,21 +914,34 @@ class PaymentModule:
         is called (so concurrent captures see it); a provider failure removes it again. The
         provider is told the amount, and `idempotency_key` (when given) keys the provider call,
         so a retried capture reuses it.
+
+        `captured_total` (paymod's, for provider webhooks) asks for the payment's captures to add up
+        to that total, computed under the lock: replaying the same report captures nothing twice.
         """
         data = _as_mapping(data, "capture")
         payment_id = _required(data, "Payment", "payment_id")
         requested = None if data.get("amount") is None else _amount(data["amount"], signed=True)
+        captured_total = None if data.get("captured_total") is None else _amount(data["captured_total"])
         captured_by = _optional_text(data, "captured_by") or _optional_text(data, "created_by")
         is_captured = bool(data.get("is_captured", False))
         idempotency_key = _optional_text(data, "idempotency_key")
         payments = self._repo(e.PAYMENT)
         async with self.database.write() as conn:
             payment = await payments.get(conn, payment_id, lock=True)
+            captured = await self._movements(conn, t.capture, payment_id)
+            if captured_total is not None:
+                missing = captured_total - rules.total(captured)
+                if missing <= 0:
+                    return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
+                # The provider may report more than was authorized to us: never book past the amount.
+                requested = min(missing, payment["amount"] - rules.total(captured))
+                if requested <= 0:
+                    return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
             plan = rules.plan_capture(
                 payment_id=payment_id,
                 payment_amount=payment["amount"],
                 currency_code=payment["currency_code"],
-                captured=await self._movements(conn, t.capture, payment_id),
+                captured=captured,
                 requested=requested,
                 canceled=payment["canceled_at"] is not None,
                 already_fully_captured=payment["captured_at"] is not None,

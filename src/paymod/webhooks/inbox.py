@@ -1,0 +1,168 @@
+"""Inbound provider webhooks: verified before they are acknowledged, stored once, processed once.
+
+`receive_webhook` is what the HTTP route calls: the provider verifies the raw body and headers
+(an invalid signature raises and nothing is stored), the event goes into the `webhook_event` inbox,
+unique on (provider, provider event id), and a duplicate delivery is recognised. The worker then
+calls `process_webhook_event`, which takes the same locks as the API (Medusa's processPaymentWorkflow
+without carts), so a webhook racing a checkout or an admin capture never pays twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from paymod.domain.errors import InvalidDataError, NotFoundError
+from paymod.domain.ids import new_id
+from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
+from paymod.persistence import outbox
+from paymod.persistence.repository import utc_now
+from paymod.persistence.tables import webhook_event
+from paymod.services.payment_module import PaymentModule
+
+log = logging.getLogger("paymod.webhooks")
+
+WEBHOOK_EVENT_PREFIX = "whev"
+
+# What a provider's report does to a session that is not authorized yet.
+_SESSION_STATUS = {
+    PaymentAction.FAILED: PaymentSessionStatus.ERROR,
+    PaymentAction.CANCELED: PaymentSessionStatus.CANCELED,
+    PaymentAction.REQUIRES_MORE: PaymentSessionStatus.REQUIRES_MORE,
+    PaymentAction.PENDING: PaymentSessionStatus.PENDING,
+    PaymentAction.PENDING_AUTHORIZATION: PaymentSessionStatus.PENDING_AUTHORIZATION,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedWebhook:
+    id: str
+    provider_id: str
+    event_id: str
+    action: str
+    duplicate: bool
+
+
+def _payload_record(raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        body: dict[str, Any] = {"body": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        body = {"body_base64": base64.b64encode(raw).decode()}
+    return {**body, "headers": {k.lower(): v for k, v in headers.items()}}
+
+
+def raw_body(record: Mapping[str, Any]) -> bytes:
+    if "body_base64" in record:
+        return base64.b64decode(record["body_base64"])
+    return str(record.get("body", "")).encode("utf-8")
+
+
+async def receive_webhook(
+    module: PaymentModule, provider: str, raw: bytes, headers: Mapping[str, str], data: Any = None
+) -> ReceivedWebhook:
+    """Verifies and stores one delivery. Raises the provider's error when it does not verify."""
+    result = await module.get_webhook_action_and_data(
+        {"provider": provider, "payload": {"data": data or {}, "raw_data": raw, "headers": dict(headers)}}
+    )
+    provider_id = module.providers.resolve_webhook_provider(provider)
+    event_id = result.event_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+    actionable = result.action != PaymentAction.NOT_SUPPORTED.value and result.data is not None
+    now = utc_now()
+    values = {
+        "id": new_id(WEBHOOK_EVENT_PREFIX),
+        "provider_id": provider_id,
+        "event_id": event_id,
+        "action": result.action,
+        "session_id": result.data.session_id if result.data else None,
+        "amount": result.data.amount if result.data else None,
+        "payload": _payload_record(raw, headers),
+        "status": "pending" if actionable else "ignored",
+        "attempts": 0,
+        "available_at": now + timedelta(seconds=module.options.webhook_delay),
+        "processed_at": None if actionable else now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect_insert = pg_insert if module.database.is_postgresql else sqlite_insert
+    stmt = dialect_insert(webhook_event).values(values).on_conflict_do_nothing()
+    async with module.database.write() as conn:
+        inserted = (await conn.execute(stmt)).rowcount
+        if inserted:
+            outbox.emit(conn, "payment.webhook_received", {"id": values["id"], "provider_id": provider_id})
+            return ReceivedWebhook(str(values["id"]), provider_id, event_id, result.action, duplicate=False)
+        existing = (
+            await conn.execute(
+                select(webhook_event.c.id).where(
+                    webhook_event.c.provider_id == provider_id, webhook_event.c.event_id == event_id
+                )
+            )
+        ).scalar_one()
+    return ReceivedWebhook(existing, provider_id, event_id, result.action, duplicate=True)
+
+
+async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any]) -> str:
+    """Applies one stored event; returns what it did. Safe to run again for the same event."""
+    action = PaymentAction(event["action"])
+    session_id = event["session_id"]
+    amount: Decimal | None = event["amount"]
+    if not session_id:
+        return "ignored"
+    try:
+        session = await module.retrieve_payment_session(session_id, {"relations": ["payment"]})
+    except NotFoundError:
+        # Not ours (or deleted): like Medusa, a report about an unknown session changes nothing.
+        return "ignored"
+    if action == PaymentAction.AUTHORIZED:
+        payment = await module.authorize_payment_session(session_id)
+        return "authorized" if payment is not None else "pending_authorization"
+    if action == PaymentAction.SUCCESSFUL:
+        payment = session.payment
+        if payment is None:
+            authorized = await module.authorize_payment_session(session_id)
+            if authorized is None:
+                raise InvalidDataError(f"Session {session_id} is not authorized yet; the capture waits.")
+            payment = authorized
+        # The provider already moved the money: book it up to the reported total, without asking again.
+        await module.capture_payment(
+            {"payment_id": payment.id, "captured_total": amount, "is_captured": True}
+            if amount is not None
+            else {"payment_id": payment.id, "is_captured": True}
+        )
+        return "captured"
+    status = _SESSION_STATUS.get(action)
+    if status is None:
+        return "ignored"
+    await module.record_payment_session_status(session_id, status.value)
+    return f"session_{status.value}"
+
+
+async def replay_webhook_event(module: PaymentModule, id: str) -> None:
+    """Puts a failed (or any) stored event back in the queue, with a fresh retry budget."""
+    async with module.database.write() as conn:
+        updated = await conn.execute(
+            update(webhook_event)
+            .where(webhook_event.c.id == id)
+            .values(status="pending", attempts=0, available_at=utc_now(), locked_until=None, last_error=None)
+        )
+        if not updated.rowcount:
+            raise NotFoundError(f"WebhookEvent with id: {id} was not found")
+
+
+async def list_webhook_events(
+    module: PaymentModule, *, status: str | None = None, limit: int = 50, offset: int = 0
+) -> list[dict[str, Any]]:
+    stmt = select(webhook_event).order_by(webhook_event.c.created_at.desc()).limit(limit).offset(offset)
+    if status is not None:
+        stmt = stmt.where(webhook_event.c.status == status)
+    async with module.database.read() as conn:
+        return [dict(r) for r in (await conn.execute(stmt)).mappings()]

@@ -1,0 +1,111 @@
+"""The worker: processes the webhook inbox, dispatches the outbox, delivers HTTP webhooks.
+
+Several workers may run at once on one PostgreSQL database: each claims due rows with
+`FOR UPDATE SKIP LOCKED` and a lease (`locked_until`), so a row is handled by one worker at a time
+and taken over if its worker dies. `paymod serve` runs one in-process; `paymod worker` runs one alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+from sqlalchemy import update
+
+from paymod.persistence.repository import utc_now
+from paymod.persistence.tables import webhook_event
+from paymod.services.events import Subscribers
+from paymod.services.payment_module import PaymentModule
+from paymod.webhooks.inbox import process_webhook_event
+from paymod.webhooks.outbox import backoff, claim, deliver_webhooks, dispatch_outbox
+
+log = logging.getLogger("paymod.worker")
+
+INBOX_LEASE = 120.0
+
+
+class Worker:
+    def __init__(
+        self,
+        module: PaymentModule,
+        subscribers: Subscribers | None = None,
+        *,
+        poll_interval: float = 0.2,
+        batch: int = 20,
+        http_client: httpx.AsyncClient | None = None,
+        delivery_retry_base: float = 5.0,
+    ) -> None:
+        self.module = module
+        self.subscribers = subscribers if subscribers is not None else module.subscribers
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self._client = http_client
+        self._own_client = http_client is None
+        self.delivery_retry_base = delivery_retry_base
+
+    async def process_inbox(self) -> int:
+        """Processes due webhook events; retries with backoff, `webhook_retries` times at most."""
+        module = self.module
+        async with module.database.write() as conn:
+            events = await claim(conn, webhook_event, webhook_event.c.available_at, self.batch, INBOX_LEASE)
+        for event in events:
+            values: dict[str, object] = {"locked_until": None, "updated_at": utc_now()}
+            try:
+                outcome = await process_webhook_event(module, event)
+            except Exception as exc:  # any failure is recorded on the event and retried or parked
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("webhook event %s failed (attempt %s): %s", event["id"], event["attempts"], error)
+                values["last_error"] = error
+                if event["attempts"] > module.options.webhook_retries:
+                    values["status"] = "failed"
+                else:
+                    values["available_at"] = utc_now() + backoff(
+                        event["attempts"], base=max(module.options.webhook_delay, 0.5), cap=300.0
+                    )
+            else:
+                values.update(
+                    status="ignored" if outcome == "ignored" else "processed",
+                    processed_at=utc_now(),
+                    last_error=None,
+                )
+            async with module.database.write() as conn:
+                await conn.execute(
+                    update(webhook_event).where(webhook_event.c.id == event["id"]).values(values)
+                )
+        return len(events)
+
+    async def run_once(self) -> int:
+        """One pass over everything due; returns how many rows it handled."""
+        handled = await self.process_inbox()
+        handled += await dispatch_outbox(self.module, self.subscribers, limit=self.batch * 5)
+        if self._client is None:
+            self._client = httpx.AsyncClient()
+        handled += await deliver_webhooks(
+            self.module, self._client, limit=self.batch, retry_base=self.delivery_retry_base
+        )
+        return handled
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Runs until `stop` is set; an error in one pass is logged and the next pass goes on."""
+        try:
+            while not stop.is_set():
+                try:
+                    handled = await self.run_once()
+                except Exception:  # the loop must survive a bad pass (e.g. the database restarting)
+                    log.exception("worker pass failed")
+                    handled = 0
+                if not handled:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self._client is not None and self._own_client:
+            await self._client.aclose()
+            self._client = None
+
+
+__all__ = ["Worker"]
