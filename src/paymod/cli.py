@@ -1,48 +1,462 @@
-"""The `paymod` command: migrate the database and run the demo flow."""
+"""The `paymod` command: migrate, serve, API keys, and an operator's view of payments.
+
+Every command reads the same settings as the server (`PAYMOD_DATABASE_URL`, `PAYMOD_CONFIG`, ...).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from paymod.persistence.database import DEFAULT_DATABASE_URL
+from paymod.config import ConfigError, Settings, load_settings
+from paymod.domain.errors import PaymodError
+from paymod.domain.rules import total
+from paymod.http.json import dumps
+from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
+from paymod.persistence.database import Database
+from paymod.providers.registry import load_providers
+from paymod.services.dto import PaymentDTO
+from paymod.services.payment_module import ModuleOptions, PaymentModule
 
 app = typer.Typer(help="paymod: a payment module for Python commerce backends.", no_args_is_help=True)
+api_keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+payments_app = typer.Typer(help="Inspect and act on payments.", no_args_is_help=True)
+providers_app = typer.Typer(help="Payment providers.", no_args_is_help=True)
+app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(payments_app, name="payments")
+app.add_typer(providers_app, name="providers")
+
+# Piped output keeps whole ids on one line (rich would wrap at 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 250)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="default: $PAYMOD_DATABASE_URL or ./paymod.db")
+]
+JsonOutput = Annotated[bool, typer.Option("--json", help="JSON output (exact amounts)")]
 
 
-def _database_url(url: str | None) -> str:
-    return url or os.environ.get("PAYMOD_DATABASE_URL") or DEFAULT_DATABASE_URL
+class KeyType(StrEnum):
+    SECRET = "secret"
+    PUBLISHABLE = "publishable"
 
 
+class PaymentStatus(StrEnum):
+    AUTHORIZED = "authorized"
+    PARTIALLY_CAPTURED = "partially_captured"
+    CAPTURED = "captured"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+
+
+def _settings(database_url: str | None) -> Settings:
+    try:
+        return load_settings(**({"database_url": database_url} if database_url else {}))
+    except ConfigError as exc:
+        errors.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(work: Any) -> Any:
+    """Runs a coroutine; a paymod error becomes a message and exit status 1."""
+    try:
+        return asyncio.run(work)
+    except PaymodError as exc:
+        errors.print(f"[red]{exc.type}:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+@asynccontextmanager
+async def _module(settings: Settings) -> AsyncIterator[PaymentModule]:
+    """The module without `connect`'s side effects: operators' commands neither migrate nor
+    enable or disable providers (which would change what a running server offers)."""
+    module = PaymentModule(
+        Database(settings.database_url),
+        load_providers(settings.provider_configs()),
+        ModuleOptions.of(settings.module_options()),
+    )
+    try:
+        yield module
+    finally:
+        await module.close()
+
+
+# -- database and server ----------------------------------------------------------------------
 @app.command()
-def migrate(
-    database_url: str | None = typer.Option(None, help="default: $PAYMOD_DATABASE_URL or ./paymod.db"),
-) -> None:
+def migrate(database_url: DatabaseUrl = None) -> None:
     """Apply the database migrations."""
-    from paymod.persistence.database import Database
     from paymod.persistence.migrate import upgrade
 
+    settings = _settings(database_url)
+
     async def run() -> None:
-        database = Database(_database_url(database_url))
+        database = Database(settings.database_url)
         try:
             await upgrade(database.engine)
         finally:
             await database.close()
 
-    asyncio.run(run())
-    typer.echo(f"migrated {_database_url(database_url)}")
+    _run(run())
+    console.print(f"migrated {settings.database_url}")
+
+
+def curl_example(base_url: str, admin_key: str) -> str:
+    return (
+        f"curl -s -X POST {base_url}/admin/payment-collections "
+        f'-H "Authorization: Bearer {admin_key}" -H "Content-Type: application/json" '
+        """-d '{"amount": 49.90, "currency_code": "usd"}'"""
+    )
 
 
 @app.command()
-def demo(
-    database_url: str | None = typer.Option(None, help="default: $PAYMOD_DATABASE_URL or ./paymod.db"),
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 9000,
+    database_url: DatabaseUrl = None,
+    migrate: Annotated[bool, typer.Option(help="apply migrations before serving")] = True,
+    dev: Annotated[
+        bool, typer.Option(help="print a ready-to-run curl example, admin key included (local use only)")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
-    """Run one whole flow (collection, session, authorize, capture, refund) and print its statuses."""
+    """Migrate the database, then serve the HTTP API (store, admin, hooks)."""
+    import uvicorn
+
+    from paymod.http import create_app
+
+    settings = _settings(database_url)
+    application = create_app(settings, migrate=migrate)
+    base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+    def announce() -> None:
+        typer.echo(f"paymod serving {base_url} (database {settings.database_url})")
+        typer.echo(f"  API docs: {base_url}/docs")
+        if dev and settings.admin_api_key is not None:
+            typer.echo(f"  try it:   {curl_example(base_url, settings.admin_api_key.get_secret_value())}")
+        elif settings.admin_api_key is not None:
+            typer.echo(f"  try it:   {curl_example(base_url, '$PAYMOD_ADMIN_API_KEY')}")
+        else:
+            typer.echo("  create an admin key with: paymod api-keys create --type secret")
+
+    server = _AnnouncingServer(
+        uvicorn.Config(application, host=host, port=port, log_level=log_level, lifespan="on"), announce
+    )
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+class _AnnouncingServer:
+    """uvicorn's server, printing how to call it once it listens."""
+
+    def __init__(self, config: Any, announce: Callable[[], None]) -> None:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets)
+                if self.started:
+                    announce()
+
+        self._server = Server(config)
+
+    @property
+    def started(self) -> bool:
+        return bool(self._server.started)
+
+    def run(self) -> None:
+        self._server.run()
+
+
+@app.command()
+def demo(database_url: DatabaseUrl = None) -> None:
+    """Run a whole payment flow through the HTTP API, against a server started on a free loopback port."""
     from paymod.demo import run_demo
 
-    asyncio.run(run_demo(_database_url(database_url), typer.echo))
+    _run(run_demo(_settings(database_url), typer.echo))
+
+
+# -- API keys ---------------------------------------------------------------------------------
+@api_keys_app.command("create")
+def create_api_key(
+    type: Annotated[KeyType, typer.Option("--type", help="secret (admin routes) or publishable (store)")],
+    title: Annotated[str | None, typer.Option(help="what the key is for")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key. Its token is shown once: store it now."""
+    settings = _settings(database_url)
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        try:
+            created = await ApiKeyStore(database).create(ApiKeyType(type.value), title)
+        finally:
+            await database.close()
+        console.print(f"id:    {created.api_key.id}")
+        console.print(f"type:  {created.api_key.type}")
+        console.print(f"token: {created.token}", soft_wrap=True)
+        errors.print("The token is shown only now; paymod stores its hash.")
+
+    _run(run())
+
+
+@api_keys_app.command("revoke")
+def revoke_api_key(
+    id: Annotated[str, typer.Argument(help="the key's id (apk_...)")], database_url: DatabaseUrl = None
+) -> None:
+    """Revoke an API key: requests using it get 401 from now on."""
+    settings = _settings(database_url)
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        try:
+            key = await ApiKeyStore(database).revoke(id)
+        finally:
+            await database.close()
+        console.print(f"revoked {key.id} ({key.type}, {key.redacted})")
+
+    _run(run())
+
+
+@api_keys_app.command("list")
+def list_api_keys(database_url: DatabaseUrl = None) -> None:
+    """List API keys (redacted)."""
+    settings = _settings(database_url)
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        try:
+            keys = await ApiKeyStore(database).list()
+        finally:
+            await database.close()
+        table = Table("id", "type", "title", "token", "created", "revoked")
+        for key in keys:
+            table.add_row(
+                key.id, key.type, key.title or "", key.redacted, _when(key.created_at), _when(key.revoked_at)
+            )
+        console.print(table)
+
+    _run(run())
+
+
+# -- payments ---------------------------------------------------------------------------------
+def payment_status(payment: PaymentDTO) -> PaymentStatus:
+    """One word for where a payment stands (payments have no status column: it is derived)."""
+    if payment.canceled_at is not None:
+        return PaymentStatus.CANCELED
+    captured = total(c.amount for c in payment.captures or [])
+    refunded = total(r.amount for r in payment.refunds or [])
+    if refunded > 0:
+        return PaymentStatus.REFUNDED if refunded >= captured else PaymentStatus.PARTIALLY_REFUNDED
+    if payment.captured_at is not None:
+        return PaymentStatus.CAPTURED
+    return PaymentStatus.PARTIALLY_CAPTURED if captured > 0 else PaymentStatus.AUTHORIZED
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _amount(value: str | None, option: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{value!r} is not an amount", param_hint=option) from None
+
+
+def _payment_document(payment: PaymentDTO) -> dict[str, Any]:
+    return {**payment.model_dump(mode="python"), "status": payment_status(payment).value}
+
+
+@payments_app.command("list")
+def list_payments(
+    status: Annotated[PaymentStatus | None, typer.Option(help="only payments in this state")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="created at or after (UTC unless a zone is given)")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 50,
+    json: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List payments, newest first."""
+    settings = _settings(database_url)
+
+    async def run() -> list[PaymentDTO]:
+        filters: dict[str, Any] = {}
+        if since is not None:
+            moment = since if since.tzinfo else since.replace(tzinfo=UTC)
+            filters["created_at"] = {"$gte": moment}
+        if status is PaymentStatus.CANCELED:
+            filters["canceled_at"] = {"$ne": None}
+        async with _module(settings) as module:
+            found: list[PaymentDTO] = []
+            offset = 0
+            # The status is derived from captures and refunds, so it is filtered here, page by page.
+            while len(found) < limit:
+                page = await module.list_payments(
+                    filters,
+                    {
+                        "skip": offset,
+                        "take": 200,
+                        "order": {"created_at": "DESC"},
+                        "relations": ["captures", "refunds"],
+                    },
+                )
+                found.extend(p for p in page if status is None or payment_status(p) is status)
+                if len(page) < 200:
+                    break
+                offset += 200
+            return found[:limit]
+
+    payments = _run(run())
+    if json:
+        print(dumps({"payments": [_payment_document(p) for p in payments]}).decode())
+        return
+    table = Table("id", "status", "amount", "captured", "refunded", "provider", "created")
+    for p in payments:
+        table.add_row(
+            p.id,
+            payment_status(p).value,
+            f"{p.amount} {p.currency_code}",
+            str(total(c.amount for c in p.captures or [])),
+            str(total(r.amount for r in p.refunds or [])),
+            p.provider_id,
+            _when(p.created_at),
+        )
+    console.print(table)
+
+
+def _show(payment: PaymentDTO, json: bool) -> None:
+    if json:
+        print(dumps({"payment": _payment_document(payment)}).decode())
+        return
+    console.print(f"[bold]{payment.id}[/bold]  {payment_status(payment).value}")
+    console.print(f"  amount      {payment.amount} {payment.currency_code}")
+    console.print(f"  provider    {payment.provider_id}")
+    console.print(f"  collection  {payment.payment_collection_id}")
+    console.print(f"  session     {payment.payment_session_id}")
+    console.print(f"  created     {_when(payment.created_at)}")
+    if payment.captured_at:
+        console.print(f"  captured at {_when(payment.captured_at)}")
+    if payment.canceled_at:
+        console.print(f"  canceled at {_when(payment.canceled_at)}")
+    for capture in payment.captures or []:
+        console.print(f"  capture  {capture.id}  {capture.amount}  {_when(capture.created_at)}")
+    for refund in payment.refunds or []:
+        reason = refund.refund_reason.code if refund.refund_reason else ""
+        console.print(f"  refund   {refund.id}  {refund.amount}  {reason}  {refund.note or ''}".rstrip())
+
+
+_DETAIL = {"relations": ["captures", "refunds", "refunds.refund_reason"]}
+
+
+@payments_app.command("show")
+def show_payment(id: str, json: JsonOutput = False, database_url: DatabaseUrl = None) -> None:
+    """Show a payment with its captures and refunds."""
+    settings = _settings(database_url)
+
+    async def run() -> PaymentDTO:
+        async with _module(settings) as module:
+            return await module.retrieve_payment(id, _DETAIL)
+
+    _show(_run(run()), json)
+
+
+@payments_app.command("capture")
+def capture_payment(
+    id: str,
+    amount: Annotated[str | None, typer.Option(help="default: what remains uncaptured")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Capture a payment (all that remains, or --amount)."""
+    settings = _settings(database_url)
+    value = _amount(amount, "--amount")
+
+    async def run() -> PaymentDTO:
+        async with _module(settings) as module:
+            await module.capture_payment({"payment_id": id, "amount": value, "captured_by": "cli"})
+            return await module.retrieve_payment(id, _DETAIL)
+
+    _show(_run(run()), False)
+
+
+@payments_app.command("refund")
+def refund_payment(
+    id: str,
+    amount: Annotated[str | None, typer.Option(help="default: what remains refundable")] = None,
+    reason: Annotated[str | None, typer.Option(help="refund reason id (refr_...) or code")] = None,
+    note: Annotated[str | None, typer.Option(help="a note kept with the refund")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Refund a captured payment (all that remains refundable, or --amount)."""
+    settings = _settings(database_url)
+    value = _amount(amount, "--amount")
+
+    async def run() -> PaymentDTO:
+        async with _module(settings) as module:
+            reason_id = None
+            if reason is not None:
+                found = await module.list_refund_reasons({"$or": [{"id": reason}, {"code": reason}]})
+                if not found:
+                    raise typer.BadParameter(
+                        f"no refund reason with id or code {reason!r}", param_hint="--reason"
+                    )
+                reason_id = found[0].id
+            await module.refund_payment(
+                {
+                    "payment_id": id,
+                    "amount": value,
+                    "refund_reason_id": reason_id,
+                    "note": note,
+                    "created_by": "cli",
+                }
+            )
+            return await module.retrieve_payment(id, _DETAIL)
+
+    _show(_run(run()), False)
+
+
+# -- providers --------------------------------------------------------------------------------
+@providers_app.command("list")
+def list_providers(json: JsonOutput = False, database_url: DatabaseUrl = None) -> None:
+    """List the payment providers the database knows, and which this configuration loads."""
+    settings = _settings(database_url)
+
+    async def run() -> tuple[list[Any], list[str]]:
+        async with _module(settings) as module:
+            return await module.list_payment_providers(), module.providers.ids
+
+    providers, configured = _run(run())
+    if json:
+        print(
+            dumps(
+                {
+                    "payment_providers": [
+                        {"id": p.id, "is_enabled": p.is_enabled, "configured": p.id in configured}
+                        for p in providers
+                    ]
+                }
+            ).decode()
+        )
+        return
+    table = Table("id", "enabled", "configured here")
+    for p in providers:
+        table.add_row(p.id, "yes" if p.is_enabled else "no", "yes" if p.id in configured else "no")
+    console.print(table)
 
 
 def main() -> None:

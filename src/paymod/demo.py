@@ -1,61 +1,155 @@
-"""A complete payment flow on the embedded database, printed step by step."""
+"""`paymod demo`: a whole payment flow through the HTTP API, against a server on a free loopback port."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import uuid
 from collections.abc import Callable
-from decimal import Decimal
+from typing import Any
 
-from paymod.domain.errors import NotAllowedError
-from paymod.services.payment_module import PaymentModule
+import httpx
+import uvicorn
 
-TESTING_PROVIDER = {"resolve": "paymod.providers.testing", "id": "default"}
+from paymod.config import ProviderSettings, Settings
+from paymod.http import create_app
+from paymod.http.json import dumps
+from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
+from paymod.persistence.database import Database
+from paymod.persistence.migrate import upgrade
+
+TESTING_PROVIDER = ProviderSettings(resolve="paymod.providers.testing", id="default")
+REGION = "reg_demo"
+STARTUP_TIMEOUT_SECONDS = 30.0
 
 
-async def run_demo(database_url: str, echo: Callable[[str], object]) -> None:
-    async with await PaymentModule.connect(database_url, providers=[TESTING_PROVIDER]) as module:
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
-        async def show(step: str, collection_id: str) -> None:
-            c = await module.retrieve_payment_collection(collection_id)
-            echo(
-                f"{step:<34} collection {c.status:<20} authorized {c.authorized_amount or 0} "
-                f"captured {c.captured_amount or 0} refunded {c.refunded_amount or 0}"
+
+def _summary(body: dict[str, Any]) -> str:
+    parts = []
+    collection = body.get("payment_collection")
+    if collection:
+        amounts = [
+            f"{name} {collection[f'{name}_amount']}"
+            for name in ("authorized", "captured", "refunded")
+            if collection.get(f"{name}_amount") is not None
+        ]
+        parts.append(" ".join([f"collection {collection['status']}", *amounts]))
+    payment = body.get("payment")
+    if payment:
+        captured = sum(c["amount"] for c in payment.get("captures") or [])
+        refunded = sum(r["amount"] for r in payment.get("refunds") or [])
+        parts.append(f"payment captured {captured} refunded {refunded}")
+    if body.get("action_required"):
+        parts.append("action required")
+    if "message" in body:
+        parts.append(f"{body['type']}: {body['message']}")
+    return "; ".join(parts)
+
+
+async def run_demo(settings: Settings, echo: Callable[[str], object]) -> None:
+    providers = list(settings.providers)
+    if not any(p.resolve == TESTING_PROVIDER.resolve and p.id == TESTING_PROVIDER.id for p in providers):
+        providers.append(TESTING_PROVIDER)
+    settings = settings.model_copy(update={"providers": providers})
+
+    database = Database(settings.database_url)
+    try:
+        await upgrade(database.engine)
+        keys = ApiKeyStore(database)
+        secret = await keys.create(ApiKeyType.SECRET, "paymod demo")
+        publishable = await keys.create(ApiKeyType.PUBLISHABLE, "paymod demo")
+    finally:
+        await database.close()
+    echo(f"database: {settings.database_url}")
+    echo(f"API keys: {secret.api_key.redacted} (secret), {publishable.api_key.redacted} (publishable)")
+
+    sock = _free_socket()
+    host, port = sock.getsockname()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, migrate=False), log_level="warning", lifespan="on")
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
+            while not server.started:
+                if serving.done():
+                    serving.result()
+                    raise RuntimeError("the demo server stopped while starting")
+                await asyncio.sleep(0.05)
+        base_url = f"http://{host}:{port}"
+        echo(f"server:   {base_url} (docs at {base_url}/docs)\n")
+        admin = {"Authorization": f"Bearer {secret.token}"}
+        store = {"x-publishable-api-key": publishable.token}
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+
+            async def call(
+                method: str, path: str, headers: dict[str, str], body: Any = None, key: str = ""
+            ) -> Any:
+                extra = {"Idempotency-Key": key} if key else {}
+                response = await client.request(
+                    method,
+                    path,
+                    headers={**headers, **extra, "Content-Type": "application/json"},
+                    content=dumps(body) if body is not None else None,
+                )
+                replayed = " (replayed)" if response.headers.get("idempotent-replayed") == "true" else ""
+                data = response.json()
+                echo(f"{method:<4} {path} -> {response.status_code}{replayed}  {_summary(data)}")
+                return data
+
+            await call(
+                "POST", f"/admin/regions/{REGION}/payment-providers", admin, {"add": ["pp_testing_default"]}
             )
-
-        echo(f"database: {database_url}")
-        collection = await module.create_payment_collections(
-            {"currency_code": "usd", "amount": Decimal("50.00")}
-        )
-        await show(f"collection of {collection.amount} usd", collection.id)
-
-        session = await module.create_payment_session(
-            collection.id,
-            {
-                "provider_id": "pp_testing_default",
-                "amount": collection.amount,
-                "currency_code": collection.currency_code,
-                "data": {"scenario": "requires_more"},
-            },
-        )
-        await show(f"session {session.status}", collection.id)
-
+            providers_page = await call("GET", f"/store/payment-providers?region_id={REGION}", store)
+            names = ", ".join(p["id"] for p in providers_page["payment_providers"])
+            echo(f"     providers in {REGION}: {names}")
+            created = await call(
+                "POST", "/admin/payment-collections", admin, {"amount": "50.00", "currency_code": "usd"}
+            )
+            collection = created["payment_collection"]["id"]
+            sessions = f"/store/payment-collections/{collection}/payment-sessions"
+            authorize = f"/store/payment-collections/{collection}/authorize"
+            await call(
+                "POST",
+                sessions,
+                store,
+                {"provider_id": "pp_testing_default", "data": {"scenario": "decline"}},
+            )
+            await call("POST", authorize, store, {}, key=str(uuid.uuid4()))
+            echo("     the card was declined: the shopper tries another one")
+            await call("POST", sessions, store, {"provider_id": "pp_testing_default"})
+            checkout = str(uuid.uuid4())
+            authorized = await call("POST", authorize, store, {}, key=checkout)
+            await call("POST", authorize, store, {}, key=checkout)
+            payment = authorized["payment"]["id"]
+            await call(
+                "POST", f"/admin/payments/{payment}/capture", admin, {"amount": 30}, key=str(uuid.uuid4())
+            )
+            await call("POST", f"/admin/payments/{payment}/capture", admin, {}, key=str(uuid.uuid4()))
+            reasons = await call("GET", "/admin/refund-reasons?q=pricing", admin)
+            reason = reasons["refund_reasons"][0]
+            await call(
+                "POST",
+                f"/admin/payments/{payment}/refund",
+                admin,
+                {"amount": "12.50", "refund_reason_id": reason["id"], "note": "wrong price"},
+                key=str(uuid.uuid4()),
+            )
+            await call("GET", f"/admin/payment-collections/{collection}", admin)
+        echo("\ndone")
+    finally:
+        server.should_exit = True
+        await serving
+        database = Database(settings.database_url)
         try:
-            await module.authorize_payment_session(session.id)
-        except NotAllowedError:
-            session = await module.retrieve_payment_session(session.id)
-            await show(f"authorize: session {session.status}", collection.id)
-        session = await module.update_payment_session({"id": session.id, "data": {"action_completed": True}})
-        payment = await module.authorize_payment_session(session.id)
-        assert payment is not None
-        await show("3-D Secure done, authorized", collection.id)
-
-        await module.capture_payment({"payment_id": payment.id, "amount": Decimal("30")})
-        await show("captured 30", collection.id)
-        await module.capture_payment({"payment_id": payment.id})
-        await show("captured the remaining 20", collection.id)
-
-        reason = (await module.list_refund_reasons({"code": "pricing_error"}))[0]
-        await module.refund_payment(
-            {"payment_id": payment.id, "amount": "12.50", "refund_reason_id": reason.id}
-        )
-        await show(f"refunded 12.50 ({reason.label})", collection.id)
-        echo("done")
+            keys = ApiKeyStore(database)
+            await keys.revoke(secret.api_key.id)
+            await keys.revoke(publishable.api_key.id)
+        finally:
+            await database.close()

@@ -1,0 +1,192 @@
+"""Settings: `PAYMOD_*` environment variables, and a TOML file (`PAYMOD_CONFIG`) for providers and regions.
+
+The TOML file's shape (see `examples/paymod.toml`):
+
+    [[providers]]                 # one table per provider, as in `PaymentModule.connect`
+    resolve = "stripe"            # entry point, module path or class
+    id = "stripe"                 # registered as pp_{identifier}_{id}
+    options = { capture = false }
+
+    [[regions]]                   # providers enabled per region (linked at start)
+    id = "reg_eu"
+    providers = ["pp_system_default", "pp_stripe_stripe"]
+
+    [webhooks]
+    delay = 5                     # seconds before a received webhook is processed
+    retries = 3
+
+Secrets stay out of the file: `PAYMOD_PROVIDERS__<NAME>__<OPTION>` sets option `<option>` of the
+provider whose `id` (or, failing that, `resolve`) is `<name>`, case-insensitively; e.g.
+`PAYMOD_PROVIDERS__STRIPE__API_KEY=sk_test_...`. Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from paymod.persistence.database import DEFAULT_DATABASE_URL
+
+ENV_PREFIX = "PAYMOD_"
+PROVIDER_ENV_PREFIX = "PAYMOD_PROVIDERS__"
+_FILE_KEYS = {"database_url", "providers", "regions", "webhooks"}
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message says where."""
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolve: str = Field(min_length=1)
+    id: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def as_config(self) -> dict[str, Any]:
+        return {"resolve": self.resolve, "id": self.id, "options": dict(self.options)}
+
+
+class RegionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    providers: list[str] = Field(default_factory=list)
+
+
+class WebhookSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delay: float = Field(default=5.0, ge=0, description="seconds; 0 means 0")
+    retries: int = Field(default=3, ge=0, description="0 means 0")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    config: Path | None = None
+    admin_api_key: SecretStr | None = None
+    publishable_api_key: SecretStr | None = None
+    providers: list[ProviderSettings] = Field(default_factory=list)
+    regions: list[RegionSettings] = Field(default_factory=list)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    @field_validator("admin_api_key", "publishable_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFile(settings_cls))
+
+    def provider_configs(self) -> list[dict[str, Any]]:
+        return [p.as_config() for p in self.providers]
+
+    def module_options(self) -> dict[str, Any]:
+        return {"webhook_delay": self.webhooks.delay, "webhook_retries": self.webhooks.retries}
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """The `PAYMOD_CONFIG` file, with provider secrets from the environment merged in."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = self.current_state.get("config")
+        data: dict[str, Any] = {}
+        if path:
+            data = read_config_file(Path(path))
+            if "database_url" in self.current_state:
+                data.pop("database_url", None)
+        providers = data.get("providers", [])
+        if not isinstance(providers, list):
+            raise ConfigError("`providers` must be an array of tables ([[providers]])")
+        overrides = provider_secrets_from_env(os.environ)
+        if overrides:
+            data["providers"] = apply_provider_secrets(providers, overrides)
+        return data
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"PAYMOD_CONFIG: no such file {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    unknown = set(data) - _FILE_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    return data
+
+
+def provider_secrets_from_env(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`PAYMOD_PROVIDERS__STRIPE__API_KEY=x` → {"stripe": {"api_key": "x"}}."""
+    found: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.upper().startswith(PROVIDER_ENV_PREFIX):
+            continue
+        provider, _, option = name[len(PROVIDER_ENV_PREFIX) :].partition("__")
+        if not provider or not option:
+            raise ConfigError(f"{name}: expected {PROVIDER_ENV_PREFIX}<PROVIDER>__<OPTION>")
+        found.setdefault(provider.lower(), {})[option.lower()] = value
+    return found
+
+
+def apply_provider_secrets(
+    providers: list[Any], overrides: Mapping[str, Mapping[str, str]]
+) -> list[dict[str, Any]]:
+    merged = [dict(p) if isinstance(p, Mapping) else p for p in providers]
+    for name, options in overrides.items():
+        targets = [p for p in merged if isinstance(p, dict) and str(p.get("id") or "").lower() == name]
+        if not targets:
+            targets = [
+                p
+                for p in merged
+                if isinstance(p, dict) and str(p.get("resolve") or "").rsplit(".", 1)[-1].lower() == name
+            ]
+        if not targets:
+            raise ConfigError(
+                f"{PROVIDER_ENV_PREFIX}{name.upper()}__...: no configured provider has id or resolve {name!r}"
+            )
+        for provider in targets:
+            provider["options"] = {**dict(provider.get("options") or {}), **options}
+    return merged
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and the config file; keyword arguments win over both."""
+    try:
+        return Settings(**overrides)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+__all__ = [
+    "ConfigError",
+    "ProviderSettings",
+    "RegionSettings",
+    "Settings",
+    "WebhookSettings",
+    "load_settings",
+]

@@ -1,0 +1,184 @@
+"""The ASGI app: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy import text
+
+from paymod import __version__
+from paymod.config import Settings, load_settings
+from paymod.http import errors
+from paymod.http import schemas as s
+from paymod.http.errors import ServiceUnavailableError, UnhandledErrors, install_error_handlers
+from paymod.http.idempotency import IdempotencyKeys
+from paymod.http.json import JSONResponse
+from paymod.http.limits import BodyLimit
+from paymod.http.routes.admin import admin
+from paymod.http.routes.hooks import hooks
+from paymod.http.routes.store import store
+from paymod.http.state import AppState, app_state
+from paymod.services.payment_module import PaymentModule
+
+log = logging.getLogger("paymod.http")
+
+PRUNE_EVERY_SECONDS = 3600.0
+
+DESCRIPTION = """\
+paymod's payment API: Medusa's payment routes for a standalone payment module.
+
+* **admin** routes need a secret API key: `Authorization: Bearer sk_...`
+* **store** routes need a publishable API key: `x-publishable-api-key: pk_...`
+* **hooks** need none: the provider's signature is verified before the event is acknowledged.
+
+Every POST takes an `Idempotency-Key` (Stripe's rules). Amounts are exact JSON numbers (strings are
+accepted on input). Errors are `{"type", "code", "message"}`.
+"""
+
+
+async def link_regions(module: PaymentModule, settings: Settings) -> None:
+    """Enables the configured providers in the configured regions (links added by API stay)."""
+    for region in settings.regions:
+        if region.providers:
+            await module.add_region_payment_providers(region.id, region.providers)
+
+
+async def _prune_forever(state: AppState) -> None:
+    while True:
+        try:
+            pruned = await state.idempotency.prune()
+            if pruned:
+                log.info("pruned %d idempotency keys older than 24 h", pruned)
+        except Exception:
+            log.warning("pruning idempotency keys failed", exc_info=True)
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+
+def create_app(
+    settings: Settings | None = None, *, module: PaymentModule | None = None, migrate: bool = True
+) -> FastAPI:
+    """The HTTP service. With `module` the app uses it (and leaves it open); otherwise it connects to
+    `settings.database_url` when it starts, migrating first unless `migrate` is false."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = module is None
+        active = module or await PaymentModule.connect(
+            settings.database_url,
+            providers=settings.provider_configs(),
+            options=settings.module_options(),
+            migrate=migrate,
+        )
+        try:
+            state = AppState.of(settings, active)
+            app.state.paymod = state
+            await link_regions(active, settings)
+            pruner = asyncio.create_task(_prune_forever(state))
+            try:
+                yield
+            finally:
+                pruner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruner
+        finally:
+            if owned:
+                await active.close()
+
+    app = FastAPI(
+        title="paymod",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        openapi_tags=[
+            {"name": "admin", "description": "Secret API key"},
+            {"name": "store", "description": "Publishable API key"},
+            {"name": "hooks", "description": "Provider webhooks (signed by the provider)"},
+            {"name": "health", "description": "No authentication"},
+        ],
+    )
+    if module is not None:
+        app.state.paymod = AppState.of(settings, module)
+    install_error_handlers(app)
+    app.add_middleware(UnhandledErrors)
+    app.add_middleware(IdempotencyKeys)
+    app.add_middleware(BodyLimit)
+    app.include_router(admin)
+    app.include_router(store)
+    app.include_router(hooks)
+
+    @app.get(
+        "/health",
+        tags=["health"],
+        response_model=s.Health,
+        responses={
+            errors.STATUS[ServiceUnavailableError]: {"model": s.Health, "description": "Database down"}
+        },
+    )
+    async def health(request: Request) -> JSONResponse:
+        """Whether the service can reach its database."""
+        try:
+            async with app_state(request).module.database.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("health check: database unreachable", exc_info=True)
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"},
+                status_code=errors.STATUS[ServiceUnavailableError],
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            _drop_fastapi_validation_errors(schema)
+            _parameters_are_never_null(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _parameters_are_never_null(schema: dict[str, Any]) -> None:
+    """An optional query or header parameter is absent, never null (a URL cannot say null)."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                described = parameter.get("schema", {})
+                branches = described.get("anyOf")
+                if not branches:
+                    continue
+                kept = [b for b in branches if b.get("type") != "null"]
+                if len(kept) == 1:
+                    described.pop("anyOf")
+                    described.update(kept[0])
+                else:
+                    described["anyOf"] = kept
+
+
+def _drop_fastapi_validation_errors(schema: dict[str, Any]) -> None:
+    """Validation errors are 400 `invalid_data` here, not FastAPI's 422."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)

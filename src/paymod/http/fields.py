@@ -1,0 +1,220 @@
+"""Medusa's `fields`, `limit`, `offset` and `order` query parameters.
+
+`fields` lists what to return: `id,amount` replaces the default fields; `+captures` adds to them and
+`-metadata` removes; `*payments` includes a relation with its default fields and `payments.amount`
+only some of them. `id` is always returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from paymod.domain.errors import InvalidDataError
+from paymod.http import schemas as s
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An entity as the API shows it: its fields, default fields and relations."""
+
+    name: str
+    fields: tuple[str, ...]
+    defaults: tuple[str, ...] | None = None  # None: every field
+    relations: Mapping[str, Resource] = field(default_factory=dict)
+    default_relations: tuple[str, ...] = ()
+    orderable: tuple[str, ...] = ("created_at", "updated_at", "id")
+
+    def default_fields(self) -> set[str]:
+        return set(self.fields if self.defaults is None else self.defaults) | {"id"}
+
+
+@dataclass
+class Selection:
+    fields: set[str]
+    relations: dict[str, Selection] = field(default_factory=dict)
+
+
+def _scalars(model: type[s.Entity], *relations: str) -> tuple[str, ...]:
+    return tuple(name for name in model.model_fields if name not in relations)
+
+
+PAYMENT_PROVIDER = Resource("payment_provider", ("id", "is_enabled"), orderable=("id",))
+REFUND_REASON = Resource(
+    "refund_reason", _scalars(s.RefundReason), orderable=("created_at", "updated_at", "id", "label", "code")
+)
+CAPTURE = Resource("capture", _scalars(s.Capture))
+REFUND = Resource(
+    "refund",
+    _scalars(s.Refund, "refund_reason"),
+    relations={"refund_reason": REFUND_REASON},
+    default_relations=("refund_reason",),
+)
+PAYMENT_SESSION = Resource("payment_session", _scalars(s.PaymentSession))
+PAYMENT = Resource(
+    "payment",
+    _scalars(s.Payment, "captures", "refunds", "payment_session"),
+    relations={"captures": CAPTURE, "refunds": REFUND, "payment_session": PAYMENT_SESSION},
+    default_relations=("captures", "refunds"),
+    orderable=("created_at", "updated_at", "id", "captured_at", "canceled_at"),
+)
+PAYMENT_COLLECTION = Resource(
+    "payment_collection",
+    _scalars(s.PaymentCollection, "payment_sessions", "payments", "payment_providers"),
+    relations={
+        "payment_sessions": PAYMENT_SESSION,
+        "payments": PAYMENT,
+        "payment_providers": PAYMENT_PROVIDER,
+    },
+    default_relations=("payment_sessions", "payments"),
+    orderable=("created_at", "updated_at", "id", "status", "completed_at"),
+)
+ACCOUNT_HOLDER = Resource("account_holder", _scalars(s.AccountHolder))
+
+# What a shopper's client sees: no metadata, no provider-side context.
+STORE_PAYMENT_SESSION = Resource(
+    "payment_session", ("id", "amount", "raw_amount", "currency_code", "provider_id", "data", "status")
+)
+STORE_PAYMENT_COLLECTION = Resource(
+    "payment_collection",
+    ("id", "amount", "raw_amount", "currency_code", "status"),
+    relations={"payment_sessions": STORE_PAYMENT_SESSION, "payment_providers": PAYMENT_PROVIDER},
+    default_relations=("payment_sessions",),
+)
+
+
+def default_selection(resource: Resource) -> Selection:
+    return Selection(
+        fields=resource.default_fields(),
+        relations={r: default_selection(resource.relations[r]) for r in resource.default_relations},
+    )
+
+
+def _apply(resource: Resource, selection: Selection, token: str, *, remove: bool) -> None:
+    head, dot, rest = token.partition(".")
+    if head.startswith("*"):
+        head = head[1:]
+        if head not in resource.relations or dot:
+            raise InvalidDataError(f"Unknown relation {token!r} for {resource.name}")
+    if head in resource.relations:
+        if remove:
+            selection.relations.pop(head, None)
+            return
+        target = resource.relations[head]
+        if not dot:
+            selection.relations[head] = default_selection(target)
+            return
+        nested = selection.relations.setdefault(head, Selection(fields={"id"}))
+        _apply(target, nested, rest, remove=False)
+        return
+    if dot or head not in resource.fields:
+        raise InvalidDataError(f"Unknown field {token!r} for {resource.name}")
+    if remove:
+        if head != "id":
+            selection.fields.discard(head)
+    else:
+        selection.fields.add(head)
+
+
+def parse_fields(resource: Resource, value: str | None) -> Selection:
+    tokens = [t.strip() for t in (value or "").split(",") if t.strip()]
+    replace = any(t[0] not in "+-" for t in tokens)
+    selection = Selection(fields={"id"}) if replace else default_selection(resource)
+    for token in tokens:
+        if token[0] in "+-":
+            name = token[1:].strip()
+            if not name:
+                raise InvalidDataError(f"Unknown field {token!r} for {resource.name}")
+            _apply(resource, selection, name, remove=token[0] == "-")
+        else:
+            _apply(resource, selection, token, remove=False)
+    return selection
+
+
+def relation_paths(selection: Selection, prefix: str = "") -> list[str]:
+    paths = []
+    for name, nested in selection.relations.items():
+        path = f"{prefix}{name}"
+        paths.append(path)
+        paths.extend(relation_paths(nested, f"{path}."))
+    return paths
+
+
+def project(selection: Selection, document: Mapping[str, Any]) -> dict[str, Any]:
+    result = {"id": document.get("id")} if "id" in document else {}
+    result.update((k, v) for k, v in document.items() if k in selection.fields)
+    for name, nested in selection.relations.items():
+        value = document.get(name)
+        if isinstance(value, list):
+            result[name] = [project(nested, item) for item in value]
+        elif isinstance(value, Mapping):
+            result[name] = project(nested, value)
+        else:
+            result[name] = value
+    return result
+
+
+def parse_order(resource: Resource, value: str | None) -> dict[str, str]:
+    order: dict[str, str] = {}
+    for token in (t.strip() for t in (value or "").split(",")):
+        if not token:
+            continue
+        name, direction = (token[1:], "DESC") if token.startswith("-") else (token.lstrip("+"), "ASC")
+        if name not in resource.orderable:
+            raise InvalidDataError(
+                f"Cannot order {resource.name} by {name!r}; use one of {', '.join(resource.orderable)}"
+            )
+        order[name] = direction
+    return order
+
+
+@dataclass(frozen=True)
+class Page:
+    fields: str | None
+    limit: int
+    offset: int
+    order: str | None
+
+    def config(self, resource: Resource, selection: Selection) -> dict[str, Any]:
+        return {
+            "skip": self.offset,
+            "take": self.limit,
+            "order": parse_order(resource, self.order),
+            "relations": relation_paths(selection),
+        }
+
+
+FieldsParam = Annotated[
+    str | None,
+    Query(
+        description="Fields to return: `id,amount` replaces the defaults, `+field` adds, `-field` "
+        "removes, `*relation` includes a relation",
+        max_length=2000,
+    ),
+]
+
+
+def page_params(default_limit: int) -> Any:
+    """A dependency reading `fields`, `limit`, `offset` and `order`."""
+
+    def params(
+        fields: FieldsParam = None,
+        limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = default_limit,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        order: Annotated[
+            str | None, Query(description="`field` ascending, `-field` descending", max_length=500)
+        ] = None,
+    ) -> Page:
+        return Page(fields=fields, limit=limit, offset=offset, order=order)
+
+    return params
+
+
+def listing(plural: str, items: Sequence[dict[str, Any]], count: int, page: Page) -> dict[str, Any]:
+    return {plural: list(items), "count": count, "offset": page.offset, "limit": page.limit}

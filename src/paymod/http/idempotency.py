@@ -1,0 +1,191 @@
+"""Idempotency-Key on every POST, with Stripe's rules (stripe-rules.md E1).
+
+The first response of a request that began executing is stored, whatever its status, and replayed
+with `Idempotent-Replayed: true`; the same key with another endpoint or other parameters is a 400
+`idempotency_error`; the same key while the first request runs is a 409. Nothing is stored for a
+request that never began executing (wrong API key, invalid parameters, body too large) nor for an
+answer that asks to retry with the same key (409, 503). Keys are scoped per API key and kept 24 h.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paymod.domain.errors import ConflictError, InvalidDataError
+from paymod.http.errors import RETRY_WITH_SAME_KEY, IdempotencyError, error_response
+from paymod.http.json import canonical, loads
+from paymod.persistence.api_keys import token_hash
+from paymod.persistence.idempotency import IdempotencyStore, Outcome, RequestIdentity
+
+log = logging.getLogger("paymod.http")
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+_EXECUTION = "paymod.execution"
+
+
+def mark_executing(scope: Scope) -> None:
+    """Called once the request passed authentication: from here on its outcome is stored."""
+    execution = scope.get(_EXECUTION)
+    if execution is not None:
+        execution["started"] = True
+
+
+def mark_not_executed(scope: Scope) -> None:
+    execution = scope.get(_EXECUTION)
+    if execution is not None:
+        execution["started"] = False
+
+
+def request_scope(path: str, headers: Headers) -> str:
+    """Keys are scoped per API key: the hash of the key that authenticates this route."""
+    if path.startswith("/admin"):
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        credential = token.strip() if scheme.lower() == "bearer" else ""
+    elif path.startswith("/store"):
+        credential = headers.get("x-publishable-api-key", "")
+    else:
+        credential = ""
+    return token_hash(f"{path.split('/')[1]}:{credential}")
+
+
+def fingerprint(body: bytes, query_string: bytes) -> str:
+    try:
+        params = canonical(loads(body)) if body else b""
+    except (ValueError, UnicodeDecodeError):
+        params = body
+    return hashlib.sha256(params + b"?" + query_string).hexdigest()
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            return b"".join(chunks)
+
+
+class IdempotencyKeys:
+    """ASGI middleware; the store comes from the app's state (set when the app starts)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        key = headers.get(HEADER)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        if not 1 <= len(key) <= MAX_KEY_LENGTH:
+            response = error_response(
+                InvalidDataError(f"header parameter {HEADER}: must be 1 to {MAX_KEY_LENGTH} characters")
+            )
+            await response(scope, receive, send)
+            return
+        store: IdempotencyStore = scope["app"].state.paymod.idempotency
+        body = await _read_body(receive)
+        identity = RequestIdentity(
+            scope=request_scope(scope["path"], headers),
+            key=key,
+            method=scope["method"],
+            path=scope["path"],
+            fingerprint=fingerprint(body, scope.get("query_string", b"")),
+        )
+        claim = await store.claim(identity)
+        if claim.outcome is Outcome.MISMATCH:
+            await error_response(
+                IdempotencyError(
+                    f"Keys for idempotent requests can only be used with the same endpoint and parameters "
+                    f"they were first used with. Use a new {HEADER} for a different request."
+                )
+            )(scope, receive, send)
+            return
+        if claim.outcome is Outcome.IN_FLIGHT:
+            await error_response(
+                ConflictError(
+                    f"A request with this {HEADER} is still being processed. Retry later with the same key.",
+                    code="idempotency_key_in_use",
+                )
+            )(scope, receive, send)
+            return
+        if claim.outcome is Outcome.REPLAY:
+            await self._replay(claim.status or 500, claim.body or "", send)
+            return
+        await self._execute(identity, store, body, scope, receive, send)
+
+    async def _replay(self, status: int, body: str, send: Send) -> None:
+        content = body.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(content)).encode()),
+                    (REPLAYED_HEADER.lower().encode(), b"true"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+    async def _execute(
+        self,
+        identity: RequestIdentity,
+        store: IdempotencyStore,
+        body: bytes,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        execution: dict[str, Any] = {"started": False}
+        scope[_EXECUTION] = execution
+        delivered = False
+
+        async def replay_body() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        messages: list[Message] = []
+
+        async def buffer(message: Message) -> None:
+            messages.append(message)
+
+        try:
+            await self.app(scope, replay_body, buffer)
+        except BaseException:
+            await store.release(identity)
+            raise
+        start = next((m for m in messages if m["type"] == "http.response.start"), None)
+        status = int(start["status"]) if start else 500
+        content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+        if execution["started"] and status not in RETRY_WITH_SAME_KEY:
+            try:
+                text = content.decode("utf-8")
+                json.loads(text)
+            except ValueError:
+                log.warning("not storing a non-JSON response for an Idempotency-Key")
+                await store.release(identity)
+            else:
+                await store.complete(identity, status, text)
+        else:
+            await store.release(identity)
+        for message in messages:
+            await send(message)

@@ -1,0 +1,1 @@
+"""The routers: admin, store and hooks."""

@@ -1,0 +1,97 @@
+"""Store routes (publishable API key): what a shopper's checkout calls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+
+from paymod.http import fields as f
+from paymod.http import schemas as s
+from paymod.http.auth import Shopper
+from paymod.http.fields import FieldsParam, Page, listing, page_params
+from paymod.http.json import JSONResponse
+from paymod.http.routes.common import (
+    PROVIDER_WRITE,
+    READ,
+    READ_ONE,
+    ModuleDep,
+    document,
+    get_options,
+    post_options,
+    router,
+    selection_config,
+)
+from paymod.services.payment_module import PaymentModule
+from paymod.workflows import payment_collection as flows
+
+store = router("/store", "store")
+
+
+async def _collection(module: PaymentModule, id: str) -> dict[str, Any]:
+    selection, config = selection_config(f.STORE_PAYMENT_COLLECTION, None)
+    return document(selection, await module.retrieve_payment_collection(id, config))
+
+
+@store.get("/payment-providers", **get_options(s.PaymentProviderList, READ))
+async def list_payment_providers(
+    region_id: Annotated[str, Query(min_length=1, description="The shopper's region")],
+    shopper: Shopper,
+    module: ModuleDep,
+    page: Annotated[Page, Depends(page_params(20))],
+) -> JSONResponse:
+    """The payment providers enabled in a region."""
+    selection = f.parse_fields(f.PAYMENT_PROVIDER, page.fields)
+    items, count = await module.list_and_count_payment_providers(
+        {"region_id": region_id}, page.config(f.PAYMENT_PROVIDER, selection)
+    )
+    return JSONResponse(listing("payment_providers", [document(selection, p) for p in items], count, page))
+
+
+@store.get("/payment-collections/{id}", **get_options(s.PaymentCollectionResponse, READ_ONE))
+async def retrieve_payment_collection(
+    id: str, shopper: Shopper, module: ModuleDep, fields: FieldsParam = None
+) -> JSONResponse:
+    selection, config = selection_config(f.STORE_PAYMENT_COLLECTION, fields)
+    collection = await module.retrieve_payment_collection(id, config)
+    return JSONResponse({"payment_collection": document(selection, collection)})
+
+
+@store.post(
+    "/payment-collections/{id}/payment-sessions", **post_options(s.PaymentCollectionResponse, PROVIDER_WRITE)
+)
+async def create_payment_session(
+    id: str, body: s.CreatePaymentSession, shopper: Shopper, module: ModuleDep
+) -> JSONResponse:
+    """Starts paying with a provider; replaces the collection's earlier sessions."""
+    await flows.create_payment_sessions(
+        module, id, provider_id=body.provider_id, data=body.data, context=body.context
+    )
+    return JSONResponse({"payment_collection": await _collection(module, id)})
+
+
+@store.post("/payment-collections/{id}/authorize", **post_options(s.Authorization, (*PROVIDER_WRITE, 402)))
+async def authorize_payment_collection(
+    id: str, shopper: Shopper, module: ModuleDep, body: s.AuthorizePaymentCollection | None = None
+) -> JSONResponse:
+    """Completes the checkout: authorizes the session (the given one, or the latest).
+
+    200 with `payment` when authorized; 200 with `payment_session` and `action_required: true` when
+    the customer must act first (its `data` says how); 402 when the provider declines.
+    Send an `Idempotency-Key`: a retry then returns the same answer and never authorizes twice.
+    """
+    result = await flows.authorize_payment_collection(
+        module, id, session_id=body.session_id if body else None, context=body.context if body else None
+    )
+    collection_selection = f.parse_fields(f.STORE_PAYMENT_COLLECTION, None)
+    answer: dict[str, Any] = {
+        "payment_collection": document(collection_selection, result.payment_collection),
+        "action_required": result.action_required,
+    }
+    if result.payment is not None:
+        answer["payment"] = document(f.parse_fields(f.PAYMENT, None), result.payment)
+    if result.payment_session is not None:
+        answer["payment_session"] = document(
+            f.parse_fields(f.STORE_PAYMENT_SESSION, None), result.payment_session
+        )
+    return JSONResponse(answer)

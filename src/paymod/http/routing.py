@@ -1,0 +1,42 @@
+"""The route class every paymod route uses: exact JSON bodies and text the databases can store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from paymod.http.json import UnsafeInput, check_text, loads
+
+
+class ExactJSONRequest(Request):
+    """Parses amounts as Decimal (never float) and refuses what PostgreSQL cannot store."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = loads(body)
+            except UnsafeInput as exc:
+                raise json.JSONDecodeError(str(exc), body.decode("utf-8", "replace"), 0) from None
+            except UnicodeDecodeError as exc:
+                raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "", exc.start) from None
+        return self._json
+
+
+class PaymodRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            for name, value in request.path_params.items():
+                check_text(str(value), f"path parameter {name}")
+            for name, value in request.query_params.multi_items():
+                check_text(name, "query parameter name")
+                check_text(value, f"query parameter {name}")
+            return await handler(ExactJSONRequest(request.scope, request.receive))
+
+        return route

@@ -1,0 +1,354 @@
+"""Request and response bodies of the HTTP API, with the reference's field names.
+
+Response models describe the documents for OpenAPI; routes render them with `paymod.http.json`, so
+amounts go out as exact JSON numbers. With `?fields=` a client may ask for fewer fields, so only
+`id` is required in an entity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+
+from paymod.http.json import plain
+
+_AMOUNT_PATTERN = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
+MAX_DECIMAL_PLACES = 20
+
+
+def _bounded_places(value: Decimal) -> Decimal:
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:
+        raise ValueError(f"must have at most {MAX_DECIMAL_PLACES} decimal places")
+    return value
+
+
+def _free_json(value: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = plain(value)
+    return result
+
+
+#: An amount in a request: a JSON number or a decimal string, > 0.
+PositiveAmount = Annotated[
+    Decimal,
+    Field(gt=0, allow_inf_nan=False),
+    AfterValidator(_bounded_places),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": _AMOUNT_PATTERN},
+            ],
+            "description": "A positive amount in the currency's major unit; a number or a decimal string.",
+        }
+    ),
+]
+#: An amount in a request that may be 0 (a collection for nothing).
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, allow_inf_nan=False),
+    AfterValidator(_bounded_places),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": _AMOUNT_PATTERN},
+            ],
+            "description": "An amount in the currency's major unit; a number or a decimal string.",
+        }
+    ),
+]
+#: An amount in a response: always an exact JSON number.
+AmountOut = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+NullableAmountOut = Annotated[
+    Decimal | None, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "null"}]})
+]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_free_json)]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$", examples=["usd"])]
+Id = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class Body(BaseModel):
+    """Request bodies are strict, as Medusa's are: an unknown field is an error naming it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- request bodies ---------------------------------------------------------------------------
+class CreatePaymentCollection(Body):
+    amount: Amount
+    currency_code: CurrencyCode
+    metadata: JsonObject | None = None
+
+
+class UpdatePaymentCollection(Body):
+    amount: Amount | None = None
+    currency_code: CurrencyCode | None = None
+    metadata: JsonObject | None = None
+
+
+class CreatePaymentSession(Body):
+    provider_id: Id
+    data: JsonObject | None = None
+    context: JsonObject | None = None
+
+
+class MarkAsPaid(Body):
+    provider_id: Id | None = None
+
+
+class AuthorizePaymentCollection(Body):
+    session_id: Id | None = None
+    context: JsonObject | None = None
+
+
+class CapturePayment(Body):
+    amount: PositiveAmount | None = None
+
+
+class RefundPayment(Body):
+    amount: PositiveAmount | None = None
+    refund_reason_id: Id | None = None
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class CreateRefundReason(Body):
+    label: str = Field(min_length=1, max_length=1000)
+    code: str = Field(min_length=1, max_length=1000)
+    description: str | None = Field(default=None, max_length=10_000)
+    metadata: JsonObject | None = None
+
+
+class UpdateRefundReason(Body):
+    label: str | None = Field(default=None, min_length=1, max_length=1000)
+    code: str | None = Field(default=None, min_length=1, max_length=1000)
+    description: str | None = Field(default=None, max_length=10_000)
+    metadata: JsonObject | None = None
+
+
+class RegionPaymentProviders(Body):
+    add: list[Id] = Field(default_factory=list, max_length=100)
+    remove: list[Id] = Field(default_factory=list, max_length=100)
+
+
+class Customer(BaseModel):
+    """The merchant's customer the holder belongs to (its id keys the provider's record)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: Id
+    email: str | None = Field(default=None, max_length=1000)
+
+
+class CreateAccountHolder(Body):
+    provider_id: Id
+    customer: Customer
+    metadata: JsonObject | None = None
+
+
+class UpdateAccountHolder(Body):
+    customer: Customer | None = None
+    metadata: JsonObject | None = None
+
+
+# -- entities ---------------------------------------------------------------------------------
+class Entity(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RawAmount(Entity):
+    value: str
+    precision: int
+
+
+class _Timestamps(Entity):
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class PaymentProvider(Entity):
+    id: str
+    is_enabled: bool | None = None
+
+
+class RefundReason(_Timestamps):
+    id: str
+    label: str | None = None
+    code: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Capture(_Timestamps):
+    id: str
+    amount: AmountOut | None = None
+    raw_amount: RawAmount | None = None
+    payment_id: str | None = None
+    created_by: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Refund(_Timestamps):
+    id: str
+    amount: AmountOut | None = None
+    raw_amount: RawAmount | None = None
+    payment_id: str | None = None
+    refund_reason_id: str | None = None
+    note: str | None = None
+    created_by: str | None = None
+    metadata: dict[str, Any] | None = None
+    refund_reason: RefundReason | None = None
+
+
+class PaymentSession(_Timestamps):
+    id: str
+    amount: AmountOut | None = None
+    raw_amount: RawAmount | None = None
+    currency_code: str | None = None
+    provider_id: str | None = None
+    data: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    status: (
+        Literal[
+            "authorized", "captured", "pending", "requires_more", "error", "canceled", "pending_authorization"
+        ]
+        | None
+    ) = None
+    authorized_at: datetime | None = None
+    payment_collection_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Payment(_Timestamps):
+    id: str
+    amount: AmountOut | None = None
+    raw_amount: RawAmount | None = None
+    currency_code: str | None = None
+    provider_id: str | None = None
+    data: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    captured_at: datetime | None = None
+    canceled_at: datetime | None = None
+    payment_collection_id: str | None = None
+    payment_session_id: str | None = None
+    captures: list[Capture] | None = None
+    refunds: list[Refund] | None = None
+    payment_session: PaymentSession | None = None
+
+
+class PaymentCollection(_Timestamps):
+    id: str
+    amount: AmountOut | None = None
+    raw_amount: RawAmount | None = None
+    currency_code: str | None = None
+    authorized_amount: NullableAmountOut = None
+    captured_amount: NullableAmountOut = None
+    refunded_amount: NullableAmountOut = None
+    completed_at: datetime | None = None
+    status: (
+        Literal[
+            "not_paid",
+            "awaiting",
+            "authorized",
+            "partially_authorized",
+            "canceled",
+            "failed",
+            "partially_captured",
+            "completed",
+        ]
+        | None
+    ) = None
+    metadata: dict[str, Any] | None = None
+    payment_sessions: list[PaymentSession] | None = None
+    payments: list[Payment] | None = None
+    payment_providers: list[PaymentProvider] | None = None
+
+
+class AccountHolder(_Timestamps):
+    id: str
+    provider_id: str | None = None
+    external_id: str | None = None
+    email: str | None = None
+    customer_id: str | None = None
+    data: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+# -- response documents -----------------------------------------------------------------------
+class _List(BaseModel):
+    count: int
+    offset: int
+    limit: int
+
+
+class PaymentCollectionResponse(BaseModel):
+    payment_collection: PaymentCollection
+
+
+class PaymentCollectionList(_List):
+    payment_collections: list[PaymentCollection]
+
+
+class PaymentResponse(BaseModel):
+    payment: Payment
+
+
+class PaymentList(_List):
+    payments: list[Payment]
+
+
+class PaymentProviderList(_List):
+    payment_providers: list[PaymentProvider]
+
+
+class RefundReasonResponse(BaseModel):
+    refund_reason: RefundReason
+
+
+class RefundReasonList(_List):
+    refund_reasons: list[RefundReason]
+
+
+class AccountHolderResponse(BaseModel):
+    account_holder: AccountHolder
+
+
+class AccountHolderList(_List):
+    account_holders: list[AccountHolder]
+
+
+class RegionPaymentProvidersResponse(BaseModel):
+    region_id: str
+    payment_providers: list[PaymentProvider]
+
+
+class Deleted(BaseModel):
+    id: str
+    object: str
+    deleted: Literal[True]
+
+
+class Authorization(BaseModel):
+    """The checkout's answer: the payment, or the session when the client must act first."""
+
+    payment_collection: PaymentCollection
+    payment: Payment | None = None
+    payment_session: PaymentSession | None = None
+    action_required: bool = Field(
+        description="true when the provider needs the customer to act (e.g. 3-D Secure): "
+        "`payment_session.data` says what to do; authorize again afterwards"
+    )
+
+
+class WebhookReceived(BaseModel):
+    received: Literal[True]
+    action: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]

@@ -1,0 +1,33 @@
+"""What the routes share: settings, the module and the stores, held on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from paymod.config import Settings
+from paymod.persistence.api_keys import ApiKeyStore
+from paymod.persistence.idempotency import IdempotencyStore
+from paymod.services.payment_module import PaymentModule
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    module: PaymentModule
+    api_keys: ApiKeyStore
+    idempotency: IdempotencyStore
+
+    @classmethod
+    def of(cls, settings: Settings, module: PaymentModule) -> AppState:
+        return cls(settings, module, ApiKeyStore(module.database), IdempotencyStore(module.database))
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.paymod
+    return state
+
+
+def module(request: Request) -> PaymentModule:
+    return app_state(request).module

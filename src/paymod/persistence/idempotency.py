@@ -1,0 +1,125 @@
+"""Idempotency-Key records (`idempotency_key` table), shared by every process on the database.
+
+A request claims its key in one transaction; the unique (scope, key) primary key decides which of
+several concurrent requests runs. The first response is then stored and later requests replay it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from paymod.persistence import tables as t
+from paymod.persistence.database import Database
+from paymod.persistence.repository import utc_now
+
+#: Stripe keeps keys at least 24 hours.
+RETENTION = timedelta(hours=24)
+#: A claim older than this belongs to a process that died mid-request; another may take it over.
+LEASE = timedelta(minutes=5)
+
+
+class Outcome(Enum):
+    CLAIMED = "claimed"
+    REPLAY = "replay"
+    IN_FLIGHT = "in_flight"
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    outcome: Outcome
+    status: int | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestIdentity:
+    """Who sent it (`scope`), with which key, and what was asked."""
+
+    scope: str
+    key: str
+    method: str
+    path: str
+    fingerprint: str
+
+
+class IdempotencyStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def claim(self, request: RequestIdentity, *, now: datetime | None = None) -> Claim:
+        now = now or utc_now()
+        table = t.idempotency_key
+        where = (table.c.scope == request.scope) & (table.c.key == request.key)
+        values = {
+            "scope": request.scope,
+            "key": request.key,
+            "method": request.method,
+            "path": request.path,
+            "fingerprint": request.fingerprint,
+            "locked_until": now + LEASE,
+            "created_at": now,
+        }
+        dialect_insert = pg_insert if self.database.is_postgresql else sqlite_insert
+        async with self.database.write() as conn:
+            inserted = (
+                await conn.execute(
+                    dialect_insert(table).values(values).on_conflict_do_nothing().returning(table.c.key)
+                )
+            ).first()
+            if inserted is not None:
+                return Claim(Outcome.CLAIMED)
+            row = (await conn.execute(select(table).where(where).with_for_update())).one()
+            if row.created_at <= now - RETENTION:
+                # An expired key is a new key (Stripe: reusing a pruned key creates a new request).
+                await conn.execute(
+                    update(table)
+                    .where(where)
+                    .values({**values, "response_status": None, "response_body": None, "completed_at": None})
+                )
+                return Claim(Outcome.CLAIMED)
+            if (row.method, row.path, row.fingerprint) != (request.method, request.path, request.fingerprint):
+                return Claim(Outcome.MISMATCH)
+            if row.response_status is not None:
+                return Claim(Outcome.REPLAY, status=row.response_status, body=row.response_body)
+            if row.locked_until is not None and row.locked_until > now:
+                return Claim(Outcome.IN_FLIGHT)
+            await conn.execute(update(table).where(where).values(locked_until=now + LEASE))
+            return Claim(Outcome.CLAIMED)
+
+    async def complete(self, request: RequestIdentity, status: int, body: str) -> None:
+        table = t.idempotency_key
+        async with self.database.write() as conn:
+            await conn.execute(
+                update(table)
+                .where(table.c.scope == request.scope, table.c.key == request.key)
+                .values(response_status=status, response_body=body, completed_at=utc_now(), locked_until=None)
+            )
+
+    async def release(self, request: RequestIdentity) -> None:
+        """Forgets a claim whose request never started executing, so it may be retried."""
+        table = t.idempotency_key
+        async with self.database.write() as conn:
+            await conn.execute(
+                delete(table).where(
+                    table.c.scope == request.scope,
+                    table.c.key == request.key,
+                    table.c.response_status.is_(None),
+                )
+            )
+
+    async def prune(self, *, now: datetime | None = None) -> int:
+        """Deletes keys older than the retention period; returns how many."""
+        cutoff = (now or utc_now()) - RETENTION
+        table = t.idempotency_key
+        async with self.database.write() as conn:
+            result = await conn.execute(
+                delete(table).where(table.c.created_at <= cutoff).returning(table.c.key)
+            )
+            return len(result.all())
