@@ -10,6 +10,7 @@ from babel.numbers import get_currency_precision
 
 # An amount's integer part stays well inside NUMERIC and every provider's limits.
 MAX_DIGITS = 15
+MAX_DECIMAL_PLACES = 20
 MAX_AMOUNT = Decimal(10) ** MAX_DIGITS
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
@@ -65,6 +66,9 @@ def to_amount(value: object, field: str = "amount") -> Decimal:
         raise AmountError(f"{field} must be a finite number")
     if amount != 0 and amount.adjusted() >= MAX_DIGITS:
         raise AmountError(f"{field} is too large")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:
+        raise AmountError(f"{field} has more than {MAX_DECIMAL_PLACES} decimal places")
     # Whole amounts lose their trailing zeros ("50.00" -> 50), as Medusa's numbers do.
     return Decimal(int(amount)) if amount == amount.to_integral_value() else amount
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from paymod.domain.errors import ConflictError
+from paymod.domain.errors import ConflictError, InvalidDataError
 from paymod.persistence import outbox
 from paymod.persistence.types import dumps
 
@@ -42,9 +42,13 @@ def normalize_url(database_url: str | URL) -> URL:
     return url
 
 
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
 def _is_lock_failure(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    sqlstate = _sqlstate(exc)
     return sqlstate in ("55P03", "40001", "40P01") or "database is locked" in text or "lock timeout" in text
 
 
@@ -92,6 +96,11 @@ class Database:
         except DBAPIError as exc:
             if _is_lock_failure(exc):
                 raise ConflictError(CONFLICT_MESSAGE) from exc
+            if isinstance(exc, DataError) or str(_sqlstate(exc)).startswith("22"):
+                # A data exception (e.g. a NUL character PostgreSQL cannot store): bad input, not a fault.
+                raise InvalidDataError(
+                    "A value cannot be stored (invalid characters or out of range)."
+                ) from exc
             raise
 
     @asynccontextmanager

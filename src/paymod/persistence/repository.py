@@ -258,9 +258,9 @@ class Repository:
     def _search(self, value: Any) -> ColumnElement[bool]:
         if not self.entity.searchable:
             # Medusa's q on entities without searchable fields matches the id.
-            return self.table.c.id.ilike(f"%{value}%")
-        pattern = f"%{value}%"
-        return or_(*(self.table.c[c].ilike(pattern) for c in self.entity.searchable))
+            return self.table.c.id.ilike(f"%{_escape_like(str(value))}%", escape="\\")
+        pattern = f"%{_escape_like(str(value))}%"
+        return or_(*(self.table.c[c].ilike(pattern, escape="\\") for c in self.entity.searchable))
 
     def _comparable(self, column: Any) -> Any:
         # SQLite keeps amounts as exact strings; compare them as numbers.
@@ -303,6 +303,11 @@ def _apply(column: Any, target: Any, op: str, operand: Any) -> ColumnElement[boo
     if target is not column:
         operand = cast(literal(str(operand)), Numeric)
     return _COMPARISONS[op](target, operand)  # type: ignore[no-any-return]
+
+
+def _escape_like(text: str) -> str:
+    """`q` is literal text: its %, _ and backslash match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _filter_list(key: str, value: Any) -> list[Mapping[str, Any]]:

@@ -211,7 +211,13 @@ class PaymentModule:
         options: Mapping[str, Any] | None = None,
         migrate: bool = True,
         pool_size: int = 10,
+        sync_providers: bool = True,
     ) -> PaymentModule:
+        """Connects, migrates (unless `migrate=False`) and registers the configured providers.
+
+        `sync_providers=False` leaves the provider table alone: for tools (a CLI run) whose
+        configuration may differ from the running servers'.
+        """
         registry = load_providers(providers)
         module_options = ModuleOptions.of(options)
         database = Database(database_url or DEFAULT_DATABASE_URL, pool_size=pool_size)
@@ -219,7 +225,8 @@ class PaymentModule:
             if migrate:
                 await upgrade(database.engine)
             module = cls(database, registry, module_options)
-            await module._sync_providers()
+            if sync_providers:
+                await module._sync_providers()
         except BaseException:
             await database.close()
             raise
