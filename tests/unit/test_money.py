@@ -245,9 +245,23 @@ def test_to_amount_round_trips_decimals_and_their_strings(value: Decimal) -> Non
 
 @given(st.floats(min_value=-1e14, max_value=1e14, allow_nan=False, allow_infinity=False))
 def test_to_amount_of_a_float_is_its_shortest_repr(value: float) -> None:
+    exponent = D(repr(value)).as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent < -20:
+        # More than 20 decimal places is refused (it would overflow NUMERIC on PostgreSQL).
+        with pytest.raises(AmountError, match="decimal places"):
+            to_amount(value)
+        return
     parsed = to_amount(value)
     assert parsed == D(repr(value))
     assert float(parsed) == value
+
+
+def test_to_amount_refuses_more_than_twenty_decimal_places() -> None:
+    assert to_amount("0." + "1" * 20) == D("0." + "1" * 20)
+    for value in ("0." + "1" * 21, 1e-21, D("1E-21")):
+        with pytest.raises(AmountError):
+            to_amount(value)
 
 
 # -- currency codes -----------------------------------------------------------------------------------
