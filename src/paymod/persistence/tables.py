@@ -352,6 +352,33 @@ webhook_delivery = Table(
     Index("IDX_webhook_delivery_status_available_at", "status", "available_at"),
 )
 
+# -- Durable workflows: one row per keyed run, its steps as the journal ---------------------------
+
+workflow_run = Table(
+    "workflow_run",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    # sha256 of the run's input: the same key with other input is refused.
+    Column("fingerprint", Text, nullable=False),
+    Column("input", JSONDocument, nullable=False),
+    Column("status", Text, nullable=False),
+    # {step: {"status": "started"|"done"|"compensated"|..., "output": ..., "key": ...}}: the journal.
+    Column("steps", JSONDocument, nullable=False),
+    Column("result", JSONDocument, nullable=True),
+    Column("error", JSONDocument, nullable=True),
+    # The executing caller's claim; after it passes, a retry or the reconciler may resume the run.
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    CheckConstraint("status IN ('running', 'suspended', 'succeeded', 'failed')", name="status"),
+    Index("IDX_workflow_run_name_idempotency_key_unique", "name", "idempotency_key", unique=True),
+    Index("IDX_workflow_run_status_updated_at", "status", "updated_at"),
+)
+
+
 __all__ = [
     "account_holder",
     "api_key",
@@ -370,4 +397,5 @@ __all__ = [
     "webhook_delivery",
     "webhook_endpoint",
     "webhook_event",
+    "workflow_run",
 ]

@@ -7,6 +7,7 @@ are derived by `domain.rules.derive_collection` after every authorize, capture, 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from ulid import ULID
 
 from paymod.domain import rules
 from paymod.domain.errors import (
+    ConflictError,
     DuplicateError,
     InvalidDataError,
     NotAllowedError,
@@ -66,6 +68,8 @@ from paymod.services.dto import (
     WebhookActionData,
 )
 from paymod.services.events import Subscriber, Subscribers
+from paymod.workflows.engine import Runner, Step, StepContext, Workflow
+from paymod.workflows.store import DatabaseRunStore
 
 D = TypeVar("D", bound=BaseModel)
 Filters = Mapping[str, Any]
@@ -200,6 +204,8 @@ class PaymentModule:
         self.options = options
         self._repos = {name: Repository(entity, database.dialect) for name, entity in e.ENTITIES.items()}
         self.subscribers = Subscribers()
+        self.runner = Runner(DatabaseRunStore(database))
+        self.flows = self._flows()
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -914,13 +920,66 @@ class PaymentModule:
         stmt = select(table.c.amount).where(table.c.payment_id == payment_id, table.c.deleted_at.is_(None))
         return list((await conn.execute(stmt)).scalars())
 
+    # Capture, refund and cancel are durable flows (paymod.workflows.engine): each books its row under
+    # the payment's lock (one transaction with its recovery point), calls the provider with a key that
+    # survives a crash, then records the outcome. A retry with the same `idempotency_key` replays the
+    # result or resumes the run; without a key, each call is a new run (the reconciler still sees it).
+
+    def _flows(self) -> dict[str, Workflow]:
+        return {
+            "capture-payment": Workflow(
+                "capture-payment",
+                [
+                    Step("book-capture", self._book_capture, self._unbook_capture, local=True),
+                    Step("provider-capture", self._provider_capture),
+                    Step("finish-capture", self._finish_capture, local=True),
+                ],
+            ),
+            "refund-payment": Workflow(
+                "refund-payment",
+                [
+                    Step("book-refund", self._book_refund, self._unbook_refund, local=True),
+                    Step("provider-refund", self._provider_refund),
+                    Step("finish-refund", self._finish_refund, local=True),
+                ],
+            ),
+            "cancel-payment": Workflow(
+                "cancel-payment",
+                [
+                    Step("book-cancel", self._book_cancel, self._unbook_cancel, local=True),
+                    Step("provider-cancel", self._provider_cancel),
+                    Step("finish-cancel", self._finish_cancel, local=True),
+                ],
+            ),
+        }
+
+    async def _run_flow(
+        self, name: str, input: dict[str, Any], key: str | None, *, implicit_key: str | None = None
+    ) -> Any:
+        """Runs a flow under the caller's key; under an implicit key (one cancel per payment), a
+        concurrent caller waits for the running flow instead of getting a conflict."""
+        if key is not None or implicit_key is None:
+            return await self.runner.run(self.flows[name], input, key=key or f"auto:{ULID()}")
+        for attempt in range(50):
+            try:
+                return await self.runner.run(self.flows[name], input, key=implicit_key)
+            except ConflictError:
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _conn(ctx: StepContext) -> AsyncConnection:
+        assert ctx.conn is not None, "a local step runs in a transaction"
+        return ctx.conn
+
     async def capture_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
         """Captures `amount` (default: what remains) of an authorized payment.
 
         The guard runs under a row lock on the payment and books the capture before the provider
-        is called (so concurrent captures see it); a provider failure removes it again. The
-        provider is told the amount, and `idempotency_key` (when given) keys the provider call,
-        so a retried capture reuses it.
+        is called (so concurrent captures see it); a provider refusal removes it again. The provider
+        is told the amount, with the capture's id as its idempotency key, which a resumed run reuses.
 
         `captured_total` (paymod's, for provider webhooks) asks for the payment's captures to add up
         to that total, computed under the lock: replaying the same report captures nothing twice.
@@ -929,70 +988,92 @@ class PaymentModule:
         payment_id = _required(data, "Payment", "payment_id")
         requested = None if data.get("amount") is None else _amount(data["amount"], signed=True)
         captured_total = None if data.get("captured_total") is None else _amount(data["captured_total"])
-        captured_by = _optional_text(data, "captured_by") or _optional_text(data, "created_by")
-        is_captured = bool(data.get("is_captured", False))
-        idempotency_key = _optional_text(data, "idempotency_key")
-        payments = self._repo(e.PAYMENT)
-        async with self.database.write() as conn:
-            payment = await payments.get(conn, payment_id, lock=True)
-            captured = await self._movements(conn, t.capture, payment_id)
-            if captured_total is not None:
-                missing = captured_total - rules.total(captured)
-                if missing <= 0:
-                    return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
-                # The provider may report more than was authorized to us: never book past the amount.
-                requested = min(missing, payment["amount"] - rules.total(captured))
-                if requested <= 0:
-                    return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
-            plan = rules.plan_capture(
-                payment_id=payment_id,
-                payment_amount=payment["amount"],
-                currency_code=payment["currency_code"],
-                captured=captured,
-                requested=requested,
-                canceled=payment["canceled_at"] is not None,
-                already_fully_captured=payment["captured_at"] is not None,
-            )
-            capture = None
-            if plan is not None:
-                capture = (
-                    await self._repo(e.CAPTURE).insert(
-                        conn, [{"payment_id": payment_id, "amount": plan.amount, "created_by": captured_by}]
-                    )
-                )[0]
-        if plan is None or capture is None:
-            return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
-        provider_data = payment["data"]
-        if not is_captured:
-            try:
-                result = await self.provider(payment["provider_id"]).capture_payment(
-                    CapturePaymentInput(
-                        data=dict(payment["data"] or {}),
-                        context=_context(None, idempotency_key or capture["id"]),
-                        amount=plan.amount,
-                        currency_code=payment["currency_code"],
-                    )
-                )
-            except BaseException:
-                async with self.database.write() as conn:
-                    await self._repo(e.CAPTURE).delete(conn, [capture["id"]])
-                raise
-            if result.data is not None:
-                provider_data = result.data
-        async with self.database.write() as conn:
-            values: dict[str, Any] = {"data": provider_data}
-            if plan.fully_captured:
-                values["captured_at"] = utc_now()
-            await payments.update_where(
-                conn,
-                (t.payment.c.id == payment_id) & t.payment.c.captured_at.is_(None),
-                values,
-            )
-            collection_id = payment["payment_collection_id"]
-            self._emit(conn, "capture.created", capture["id"], collection_id)
-            self._emit(conn, "captured", payment_id, collection_id)
-            await self._recompute_collection(conn, collection_id)
+        input = {
+            "payment_id": payment_id,
+            "amount": None if requested is None else str(requested),
+            "captured_total": None if captured_total is None else str(captured_total),
+            "captured_by": _optional_text(data, "captured_by") or _optional_text(data, "created_by"),
+            "is_captured": bool(data.get("is_captured", False)),
+        }
+        await self._run_flow("capture-payment", input, _optional_text(data, "idempotency_key"))
         return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
+
+    async def _book_capture(self, ctx: StepContext) -> dict[str, Any]:
+        conn, input = self._conn(ctx), ctx.input
+        payment_id = input["payment_id"]
+        payment = await self._repo(e.PAYMENT).get(conn, payment_id, lock=True)
+        captured = await self._movements(conn, t.capture, payment_id)
+        requested = None if input["amount"] is None else Decimal(input["amount"])
+        if input["captured_total"] is not None:
+            # The provider may report more than was authorized to us: never book past the amount.
+            missing = Decimal(input["captured_total"]) - rules.total(captured)
+            requested = min(missing, payment["amount"] - rules.total(captured))
+            if requested <= 0:
+                return {"noop": True}
+        plan = rules.plan_capture(
+            payment_id=payment_id,
+            payment_amount=payment["amount"],
+            currency_code=payment["currency_code"],
+            captured=captured,
+            requested=requested,
+            canceled=payment["canceled_at"] is not None,
+            already_fully_captured=payment["captured_at"] is not None,
+        )
+        if plan is None:
+            return {"noop": True}
+        capture = await self._repo(e.CAPTURE).insert(
+            conn, [{"payment_id": payment_id, "amount": plan.amount, "created_by": input["captured_by"]}]
+        )
+        return {
+            "noop": False,
+            "capture_id": capture[0]["id"],
+            "amount": str(plan.amount),
+            "fully_captured": plan.fully_captured,
+            "provider_id": payment["provider_id"],
+            "currency_code": payment["currency_code"],
+            "data": payment["data"],
+            "payment_collection_id": payment["payment_collection_id"],
+        }
+
+    async def _unbook_capture(self, ctx: StepContext, booked: Any) -> None:
+        if booked and not booked["noop"]:
+            async with self.database.write() as conn:
+                await self._repo(e.CAPTURE).delete(conn, [booked["capture_id"]])
+
+    async def _provider_capture(self, ctx: StepContext) -> dict[str, Any]:
+        booked = ctx.outputs["book-capture"]
+        if booked["noop"] or ctx.input["is_captured"]:
+            return {"data": None}
+        result = await self.provider(booked["provider_id"]).capture_payment(
+            CapturePaymentInput(
+                data=dict(booked["data"] or {}),
+                context=_context(None, booked["capture_id"]),
+                amount=Decimal(booked["amount"]),
+                currency_code=booked["currency_code"],
+            )
+        )
+        return {"data": result.data}
+
+    async def _finish_capture(self, ctx: StepContext) -> str:
+        conn, booked = self._conn(ctx), ctx.outputs["book-capture"]
+        payment_id = ctx.input["payment_id"]
+        if booked["noop"]:
+            return str(payment_id)
+        values: dict[str, Any] = {}
+        provider_data = ctx.outputs["provider-capture"]["data"]
+        if provider_data is not None:
+            values["data"] = provider_data
+        if booked["fully_captured"]:
+            values["captured_at"] = utc_now()
+        if values:
+            await self._repo(e.PAYMENT).update_where(
+                conn, (t.payment.c.id == payment_id) & t.payment.c.captured_at.is_(None), values
+            )
+        collection_id = booked["payment_collection_id"]
+        self._emit(conn, "capture.created", booked["capture_id"], collection_id)
+        self._emit(conn, "captured", payment_id, collection_id)
+        await self._recompute_collection(conn, collection_id)
+        return str(payment_id)
 
     async def refund_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
         """Refunds `amount` (default: what remains refundable) of a captured payment.
@@ -1002,99 +1083,147 @@ class PaymentModule:
         data = _as_mapping(data, "refund")
         payment_id = _required(data, "Payment", "payment_id")
         requested = None if data.get("amount") is None else _amount(data["amount"], signed=True)
-        refund_reason_id = _optional_text(data, "refund_reason_id")
-        note = _optional_text(data, "note")
-        created_by = _optional_text(data, "created_by")
-        metadata = _optional_object(data, "metadata")
-        idempotency_key = _optional_text(data, "idempotency_key")
-        payments = self._repo(e.PAYMENT)
-        reason = None
-        async with self.database.write() as conn:
-            payment = await payments.get(conn, payment_id, lock=True)
-            if refund_reason_id is not None:
-                reason = await self._repo(e.REFUND_REASON).get(conn, refund_reason_id)
-            amount = rules.plan_refund(
-                currency_code=payment["currency_code"],
-                captured=await self._movements(conn, t.capture, payment_id),
-                refunded=await self._movements(conn, t.refund, payment_id),
-                requested=requested,
-            )
-            refund = (
-                await self._repo(e.REFUND).insert(
-                    conn,
-                    [
-                        {
-                            "payment_id": payment_id,
-                            "amount": amount,
-                            "refund_reason_id": refund_reason_id,
-                            "note": note,
-                            "created_by": created_by,
-                            "metadata": metadata,
-                        }
-                    ],
-                )
-            )[0]
-        try:
-            result = await self.provider(payment["provider_id"]).refund_payment(
-                RefundPaymentInput(
-                    data=dict(payment["data"] or {}),
-                    context=_context(None, idempotency_key or refund["id"]),
-                    amount=amount,
-                    currency_code=payment["currency_code"],
-                    reason=reason["code"] if reason else None,
-                    note=note,
-                )
-            )
-        except BaseException:
-            async with self.database.write() as conn:
-                await self._repo(e.REFUND).delete(conn, [refund["id"]])
-            raise
-        async with self.database.write() as conn:
-            if result.data is not None:
-                await payments.update(conn, payment_id, {"data": result.data})
-            collection_id = payment["payment_collection_id"]
-            self._emit(conn, "refund.created", refund["id"], collection_id)
-            self._emit(conn, "refunded", payment_id, collection_id)
-            await self._recompute_collection(conn, collection_id)
+        input = {
+            "payment_id": payment_id,
+            "amount": None if requested is None else str(requested),
+            "refund_reason_id": _optional_text(data, "refund_reason_id"),
+            "note": _optional_text(data, "note"),
+            "created_by": _optional_text(data, "created_by"),
+            "metadata": _optional_object(data, "metadata"),
+        }
+        await self._run_flow("refund-payment", input, _optional_text(data, "idempotency_key"))
         return await self.retrieve_payment(payment_id, {"relations": ["refunds"]})
 
-    async def cancel_payment(self, id: str) -> PaymentDTO:
+    async def _book_refund(self, ctx: StepContext) -> dict[str, Any]:
+        conn, input = self._conn(ctx), ctx.input
+        payment_id = input["payment_id"]
+        payment = await self._repo(e.PAYMENT).get(conn, payment_id, lock=True)
+        reason = None
+        if input["refund_reason_id"] is not None:
+            reason = await self._repo(e.REFUND_REASON).get(conn, input["refund_reason_id"])
+        amount = rules.plan_refund(
+            currency_code=payment["currency_code"],
+            captured=await self._movements(conn, t.capture, payment_id),
+            refunded=await self._movements(conn, t.refund, payment_id),
+            requested=None if input["amount"] is None else Decimal(input["amount"]),
+        )
+        refund = await self._repo(e.REFUND).insert(
+            conn,
+            [
+                {
+                    "payment_id": payment_id,
+                    "amount": amount,
+                    "refund_reason_id": input["refund_reason_id"],
+                    "note": input["note"],
+                    "created_by": input["created_by"],
+                    "metadata": input["metadata"],
+                }
+            ],
+        )
+        return {
+            "refund_id": refund[0]["id"],
+            "amount": str(amount),
+            "reason": reason["code"] if reason else None,
+            "provider_id": payment["provider_id"],
+            "currency_code": payment["currency_code"],
+            "data": payment["data"],
+            "payment_collection_id": payment["payment_collection_id"],
+        }
+
+    async def _unbook_refund(self, ctx: StepContext, booked: Any) -> None:
+        if booked:
+            async with self.database.write() as conn:
+                await self._repo(e.REFUND).delete(conn, [booked["refund_id"]])
+
+    async def _provider_refund(self, ctx: StepContext) -> dict[str, Any]:
+        booked = ctx.outputs["book-refund"]
+        result = await self.provider(booked["provider_id"]).refund_payment(
+            RefundPaymentInput(
+                data=dict(booked["data"] or {}),
+                context=_context(None, booked["refund_id"]),
+                amount=Decimal(booked["amount"]),
+                currency_code=booked["currency_code"],
+                reason=booked["reason"],
+                note=ctx.input["note"],
+            )
+        )
+        return {"data": result.data}
+
+    async def _finish_refund(self, ctx: StepContext) -> str:
+        conn, booked = self._conn(ctx), ctx.outputs["book-refund"]
+        payment_id = ctx.input["payment_id"]
+        provider_data = ctx.outputs["provider-refund"]["data"]
+        if provider_data is not None:
+            await self._repo(e.PAYMENT).update(conn, payment_id, {"data": provider_data})
+        collection_id = booked["payment_collection_id"]
+        self._emit(conn, "refund.created", booked["refund_id"], collection_id)
+        self._emit(conn, "refunded", payment_id, collection_id)
+        await self._recompute_collection(conn, collection_id)
+        return str(payment_id)
+
+    async def cancel_payment(self, id: str, *, idempotency_key: str | None = None) -> PaymentDTO:
         """Cancels a payment that is not fully captured, and updates its collection (unlike Medusa).
 
         The cancel is booked under the payment's lock before the provider is called, so a capture
         racing it either comes first (and a full capture makes the cancel fail) or sees the payment
-        canceled; a provider failure un-books it.
+        canceled; a provider refusal un-books it. A payment is canceled once: its run is keyed by it.
         """
-        payments = self._repo(e.PAYMENT)
-        async with self.database.write() as conn:
-            payment = await payments.get(conn, id, lock=True)
-            if payment["canceled_at"] is not None:
-                return PaymentDTO.model_validate(payment)
-            rules.check_cancel(
-                payment_id=id,
-                payment_amount=payment["amount"],
-                currency_code=payment["currency_code"],
-                captured=await self._movements(conn, t.capture, id),
-                already_fully_captured=payment["captured_at"] is not None,
-            )
-            await payments.update(conn, id, {"canceled_at": utc_now()})
-            await self._recompute_collection(conn, payment["payment_collection_id"])
-        try:
-            result = await self.provider(payment["provider_id"]).cancel_payment(
-                ProviderInput(data=dict(payment["data"] or {}), context=_context(None, f"{id}:cancel"))
-            )
-        except BaseException:
+        if not isinstance(id, str) or not id:
+            raise InvalidDataError("Payment id must be a non-empty string")
+        await self._run_flow(
+            "cancel-payment", {"payment_id": id}, idempotency_key, implicit_key=f"cancel:{id}"
+        )
+        return await self.retrieve_payment(id)
+
+    async def _book_cancel(self, ctx: StepContext) -> dict[str, Any]:
+        conn, id = self._conn(ctx), ctx.input["payment_id"]
+        payment = await self._repo(e.PAYMENT).get(conn, id, lock=True)
+        if payment["canceled_at"] is not None:
+            return {"noop": True}
+        rules.check_cancel(
+            payment_id=id,
+            payment_amount=payment["amount"],
+            currency_code=payment["currency_code"],
+            captured=await self._movements(conn, t.capture, id),
+            already_fully_captured=payment["captured_at"] is not None,
+        )
+        await self._repo(e.PAYMENT).update(conn, id, {"canceled_at": utc_now()})
+        await self._recompute_collection(conn, payment["payment_collection_id"])
+        return {
+            "noop": False,
+            "provider_id": payment["provider_id"],
+            "data": payment["data"],
+            "payment_collection_id": payment["payment_collection_id"],
+        }
+
+    async def _unbook_cancel(self, ctx: StepContext, booked: Any) -> None:
+        if booked and not booked["noop"]:
             async with self.database.write() as conn:
-                await payments.update(conn, id, {"canceled_at": None})
-                await self._recompute_collection(conn, payment["payment_collection_id"])
-            raise
-        async with self.database.write() as conn:
-            if result.data is not None:
-                row = await payments.update(conn, id, {"data": result.data})
-            else:
-                row = await payments.get(conn, id)
-            self._emit(conn, "payment.updated", id, row["payment_collection_id"])
-        return PaymentDTO.model_validate(row)
+                await self._repo(e.PAYMENT).update(conn, ctx.input["payment_id"], {"canceled_at": None})
+                await self._recompute_collection(conn, booked["payment_collection_id"])
+
+    async def _provider_cancel(self, ctx: StepContext) -> dict[str, Any]:
+        booked = ctx.outputs["book-cancel"]
+        if booked["noop"]:
+            return {"data": None}
+        id = ctx.input["payment_id"]
+        result = await self.provider(booked["provider_id"]).cancel_payment(
+            ProviderInput(data=dict(booked["data"] or {}), context=_context(None, f"{id}:cancel"))
+        )
+        return {"data": result.data}
+
+    async def _finish_cancel(self, ctx: StepContext) -> str:
+        conn, id = self._conn(ctx), ctx.input["payment_id"]
+        if ctx.outputs["book-cancel"]["noop"]:
+            return str(id)
+        provider_data = ctx.outputs["provider-cancel"]["data"]
+        row = (
+            await self._repo(e.PAYMENT).update(conn, id, {"data": provider_data})
+            if provider_data is not None
+            else await self._repo(e.PAYMENT).get(conn, id)
+        )
+        self._emit(conn, "payment.updated", id, row["payment_collection_id"])
+        return str(id)
 
     # -- captures, refunds ----------------------------------------------------------------
     async def retrieve_capture(self, id: str, config: Config = None) -> CaptureDTO:

@@ -1,0 +1,306 @@
+"""Durable flows: named steps with compensations, recorded so an interrupted run resumes.
+
+The pattern Stripe describes for its own API (atomic phases, recovery points, idempotency keys):
+
+- A run is keyed (`name`, `idempotency_key`). Starting a run that exists returns its stored result,
+  re-raises its stored error, or resumes it from its last recovery point; the same key with other
+  input is an error; a run another caller is executing right now is a conflict.
+- A *local* step runs inside a write transaction that also records its output: the step's effect and
+  its recovery point commit together, or neither does.
+- A *remote* step (a provider call) gets an idempotency key that is stable for the run, and a journal
+  entry is committed before it is called. Its outcome is recorded with the next local step (or the
+  run's end). A crash in between re-runs the call with the same key, which the provider replays.
+- A step that fails compensates the completed steps in reverse order (each compensation recorded and
+  retried); a `RetryableProviderError` (outcome unknown) compensates nothing: the run stays resumable,
+  and the reconciler or a retry with the same key finishes it.
+
+The engine imports nothing from the service layer; flows are plain data (`Workflow`, `Step`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paymod.domain import errors as paymod_errors
+from paymod.domain.errors import ConflictError, PaymodError, RetryableProviderError
+
+log = logging.getLogger("paymod.workflows")
+
+FAULT_ENV = "PAYMOD_FAULT"
+COMPENSATION_ATTEMPTS = 3
+
+
+class IdempotencyError(paymod_errors.InvalidDataError):
+    """The key was used before with different input."""
+
+    type = "idempotency_error"
+
+
+@dataclass
+class StepContext:
+    run_id: str
+    input: dict[str, Any]
+    outputs: dict[str, Any]
+    conn: AsyncConnection | None = None
+
+    def key(self, step: str) -> str:
+        """An idempotency key for a remote call, stable across resumes of this run."""
+        return f"{self.run_id}:{step}"
+
+
+Action = Callable[[StepContext], Awaitable[Any]]
+Compensation = Callable[[StepContext, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    invoke: Action
+    compensate: Compensation | None = None
+    local: bool = False
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    steps: Sequence[Step]
+    result: Callable[[dict[str, Any]], Any] | None = None
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.steps]
+        if len(names) != len(set(names)):
+            raise ValueError(f"workflow {self.name} has duplicate step names")
+
+
+@dataclass
+class Run:
+    id: str
+    name: str
+    idempotency_key: str
+    status: str  # running | succeeded | failed | suspended
+    input: dict[str, Any]
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+    def done(self, step: str) -> bool:
+        return self.steps.get(step, {}).get("status") == "done"
+
+    def outputs(self) -> dict[str, Any]:
+        return {name: s.get("output") for name, s in self.steps.items() if s.get("status") == "done"}
+
+
+class RunStore(Protocol):
+    """Where runs live: the database in production, memory in unit tests."""
+
+    async def start(self, name: str, key: str, input: dict[str, Any], fingerprint: str) -> tuple[Run, bool]:
+        """The run for (name, key), claimed for this caller; True when it was created now."""
+
+    def local_step(self, run: Run, writes: dict[str, dict[str, Any]]) -> AbstractAsyncContextManager[Any]:
+        """A write transaction that records `writes` (step entries) when it commits."""
+
+    async def record(self, run: Run, writes: dict[str, dict[str, Any]]) -> None:
+        """Commits step entries on their own (journal before a remote call, compensations)."""
+
+    async def finish(self, run: Run, writes: dict[str, dict[str, Any]], conn: Any = None) -> None:
+        """Records the final status, result or error (in `conn`'s transaction when given)."""
+
+    async def release(self, run: Run) -> None:
+        """Gives up the claim without finishing (the run stays resumable)."""
+
+
+def fingerprint(input: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(input, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fault_point(point: str) -> None:
+    """Test hook: exits the process hard when PAYMOD_FAULT names this point (crash tests)."""
+    if os.environ.get(FAULT_ENV) == point:
+        log.error("fault injected at %s: exiting", point)
+        os._exit(137)
+
+
+def error_record(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, PaymodError):
+        return {"type": exc.type, "code": exc.code, "message": exc.message}
+    return {"type": "unknown_error", "code": "unknown_error", "message": f"{type(exc).__name__}: {exc}"}
+
+
+def _error_classes() -> dict[str, type[PaymodError]]:
+    classes: dict[str, type[PaymodError]] = {}
+    stack: list[type[PaymodError]] = [PaymodError]
+    while stack:
+        cls = stack.pop()
+        classes.setdefault(cls.type, cls)
+        stack.extend(cls.__subclasses__())
+    return classes
+
+
+def rebuild_error(record: Mapping[str, Any]) -> PaymodError:
+    cls = _error_classes().get(str(record.get("type")), PaymodError)
+    return cls(str(record.get("message", "")), code=record.get("code"))
+
+
+class Runner:
+    """Runs workflows against a store."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    async def run(self, workflow: Workflow, input: dict[str, Any], *, key: str) -> Any:
+        run, _ = await self.store.start(workflow.name, key, input, fingerprint(input))
+        if run.status == "succeeded":
+            return run.result
+        if run.status == "failed":
+            raise rebuild_error(run.error or {})
+        return await self._execute(workflow, run)
+
+    async def resume(self, workflow: Workflow, run: Run) -> Any:
+        return await self._execute(workflow, run)
+
+    async def _execute(self, workflow: Workflow, run: Run) -> Any:
+        outputs = run.outputs()
+        pending: dict[str, dict[str, Any]] = {}  # remote outcomes, recorded with the next local step
+        completed = [s for s in workflow.steps if run.done(s.name)]
+        try:
+            for step in workflow.steps:
+                if run.done(step.name):
+                    continue
+                fault_point(f"before-{step.name}")
+                context = StepContext(run.id, run.input, outputs)
+                if step.local:
+                    writes = dict(pending)
+                    last = step is workflow.steps[-1]
+                    async with self.store.local_step(run, writes) as conn:
+                        context.conn = conn
+                        output = await step.invoke(context)
+                        writes[step.name] = {"status": "done", "output": output}
+                        if last:
+                            # The run's end commits with its last step.
+                            outputs[step.name] = output
+                            run.status = "succeeded"
+                            run.result = self._result(workflow, outputs)
+                    pending.clear()
+                else:
+                    await self.store.record(
+                        run, {**pending, step.name: {"status": "started", "key": context.key(step.name)}}
+                    )
+                    pending.clear()
+                    output = await step.invoke(context)
+                    pending[step.name] = {"status": "done", "output": output}
+                outputs[step.name] = output
+                run.steps[step.name] = {"status": "done", "output": output}
+                completed.append(step)
+                fault_point(f"after-{step.name}")
+        except asyncio.CancelledError:
+            # The caller went away mid-step: the outcome is unknown; the lease lets a retry resume.
+            raise
+        except (RetryableProviderError, ConflictError):
+            # The outcome is unknown (or a lock was busy): keep the run resumable, undo nothing.
+            run.status = "suspended"
+            await self.store.record(run, pending)
+            await self.store.release(run)
+            raise
+        except BaseException as exc:
+            await self._compensate(run, completed, outputs)
+            run.status, run.error = "failed", error_record(exc)
+            await self.store.finish(run, pending)
+            raise
+        if run.status != "succeeded" or pending:
+            run.status = "succeeded"
+            run.result = self._result(workflow, outputs)
+            await self.store.finish(run, pending)
+        return run.result
+
+    @staticmethod
+    def _result(workflow: Workflow, outputs: dict[str, Any]) -> Any:
+        return workflow.result(outputs) if workflow.result else outputs.get(workflow.steps[-1].name)
+
+    async def _compensate(self, run: Run, completed: list[Step], outputs: dict[str, Any]) -> None:
+        for step in reversed(completed):
+            if step.compensate is None:
+                continue
+            for attempt in range(1, COMPENSATION_ATTEMPTS + 1):
+                try:
+                    await step.compensate(StepContext(run.id, run.input, outputs), outputs.get(step.name))
+                except Exception:  # recorded and retried; the original error is what the caller sees
+                    log.warning(
+                        "compensation of %s/%s failed (attempt %s)",
+                        run.name,
+                        step.name,
+                        attempt,
+                        exc_info=True,
+                    )
+                    if attempt == COMPENSATION_ATTEMPTS:
+                        await self.store.record(run, {step.name: {"status": "compensation_failed"}})
+                        break
+                    await asyncio.sleep(0.05 * attempt)
+                else:
+                    run.steps[step.name] = {"status": "compensated"}
+                    await self.store.record(run, {step.name: {"status": "compensated"}})
+                    break
+
+
+class MemoryRunStore:
+    """Runs kept in memory: for unit tests of flows and of the runner."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, str], Run] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.claimed: set[str] = set()
+        self.commits: list[tuple[str, dict[str, dict[str, Any]]]] = []
+
+    async def start(self, name: str, key: str, input: dict[str, Any], fingerprint: str) -> tuple[Run, bool]:
+        existing = self.runs.get((name, key))
+        if existing is not None:
+            if self.fingerprints[existing.id] != fingerprint:
+                raise IdempotencyError(
+                    f"Keys for idempotent requests can only be reused with the same input: {key}"
+                )
+            if existing.id in self.claimed:
+                raise ConflictError(f"The {name} run for key {key} is in progress.")
+            if existing.status in ("running", "suspended"):
+                self.claimed.add(existing.id)
+            return existing, False
+        run = Run(
+            id=f"wfr_{len(self.runs) + 1}", name=name, idempotency_key=key, status="running", input=input
+        )
+        self.runs[(name, key)] = run
+        self.fingerprints[run.id] = fingerprint
+        self.claimed.add(run.id)
+        return run, True
+
+    def local_step(self, run: Run, writes: dict[str, dict[str, Any]]) -> AbstractAsyncContextManager[Any]:
+        store = self
+
+        class _Transaction:
+            async def __aenter__(self) -> None:
+                return None
+
+            async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+                if exc_type is None:
+                    store.commits.append((run.id, dict(writes)))
+                    if run.status == "succeeded":
+                        store.claimed.discard(run.id)
+
+        return _Transaction()
+
+    async def record(self, run: Run, writes: dict[str, dict[str, Any]]) -> None:
+        self.commits.append((run.id, dict(writes)))
+
+    async def finish(self, run: Run, writes: dict[str, dict[str, Any]], conn: Any = None) -> None:
+        self.commits.append((run.id, {**writes, "__status__": {"status": run.status}}))
+        self.claimed.discard(run.id)
+
+    async def release(self, run: Run) -> None:
+        self.claimed.discard(run.id)

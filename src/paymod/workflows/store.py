@@ -1,0 +1,169 @@
+"""Workflow runs in the database (`workflow_run`): claims, recovery points and the journal.
+
+A new run is not written on its own: its row is inserted by its first write (the first local step's
+transaction or the journal entry before its first remote call), so a run costs one extra statement
+per step and nothing before its first step. Two callers racing on one key meet on the unique index;
+the loser gets the winner's run (its result, its error, or a conflict while it runs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paymod.domain.errors import ConflictError, DuplicateError
+from paymod.domain.ids import new_id
+from paymod.persistence.database import Database
+from paymod.persistence.repository import utc_now
+from paymod.persistence.tables import workflow_run
+from paymod.workflows.engine import IdempotencyError, Run
+
+LEASE_ENV = "PAYMOD_WORKFLOW_LEASE"
+DEFAULT_LEASE = 30.0
+RUN_PREFIX = "wfr"
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=float(os.environ.get(LEASE_ENV, DEFAULT_LEASE)))
+
+
+def _run(row: Any) -> Run:
+    return Run(
+        id=row["id"],
+        name=row["name"],
+        idempotency_key=row["idempotency_key"],
+        status=row["status"],
+        input=row["input"],
+        steps=dict(row["steps"] or {}),
+        result=row["result"],
+        error=row["error"],
+    )
+
+
+class DatabaseRunStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._unsaved: dict[str, str] = {}  # run id -> fingerprint, for runs not inserted yet
+
+    async def start(self, name: str, key: str, input: dict[str, Any], fingerprint: str) -> tuple[Run, bool]:
+        async with self.database.read() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(workflow_run).where(
+                            workflow_run.c.name == name, workflow_run.c.idempotency_key == key
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            run = Run(id=new_id(RUN_PREFIX), name=name, idempotency_key=key, status="running", input=input)
+            self._unsaved[run.id] = fingerprint
+            return run, True
+        return await self._claim(dict(row), fingerprint), False
+
+    async def _claim(self, row: dict[str, Any], fingerprint: str) -> Run:
+        if row["fingerprint"] != fingerprint:
+            raise IdempotencyError(
+                "Keys for idempotent requests can only be used with the same parameters they were first "
+                f"used with: {row['idempotency_key']}"
+            )
+        run = _run(row)
+        if run.status in ("succeeded", "failed"):
+            return run
+        now = utc_now()
+        async with self.database.write() as conn:
+            claimed = await conn.execute(
+                update(workflow_run)
+                .where(
+                    workflow_run.c.id == run.id,
+                    workflow_run.c.status.in_(("running", "suspended")),
+                    (workflow_run.c.locked_until.is_(None)) | (workflow_run.c.locked_until < now),
+                )
+                .values(status="running", locked_until=now + lease(), updated_at=now)
+                .returning(workflow_run)
+            )
+            fresh = claimed.mappings().first()
+        if fresh is None:
+            raise ConflictError(f"The {run.name} run for this idempotency key is still in progress.")
+        return _run(dict(fresh))
+
+    async def _write(self, conn: AsyncConnection, run: Run, writes: dict[str, dict[str, Any]]) -> None:
+        steps = {**run.steps, **writes}
+        now = utc_now()
+        final = run.status in ("succeeded", "failed")
+        values: dict[str, Any] = {
+            "steps": steps,
+            "status": run.status,
+            "result": run.result,
+            "error": run.error,
+            "updated_at": now,
+            "locked_until": None if final or run.status == "suspended" else now + lease(),
+            "completed_at": now if final else None,
+        }
+        fingerprint = self._unsaved.get(run.id)
+        if fingerprint is not None:
+            try:
+                await conn.execute(
+                    insert(workflow_run).values(
+                        id=run.id,
+                        name=run.name,
+                        idempotency_key=run.idempotency_key,
+                        fingerprint=fingerprint,
+                        input=run.input,
+                        created_at=now,
+                        **values,
+                    )
+                )
+            except (DuplicateError, IntegrityError):
+                raise ConflictError(
+                    f"Another {run.name} run with this idempotency key started at the same time."
+                ) from None
+        else:
+            await conn.execute(update(workflow_run).where(workflow_run.c.id == run.id).values(values))
+        run.steps = steps
+
+    def _saved(self, run: Run) -> None:
+        self._unsaved.pop(run.id, None)
+
+    def local_step(self, run: Run, writes: dict[str, dict[str, Any]]) -> AbstractAsyncContextManager[Any]:
+        return self._local_step(run, writes)
+
+    @asynccontextmanager
+    async def _local_step(
+        self, run: Run, writes: dict[str, dict[str, Any]]
+    ) -> AsyncIterator[AsyncConnection]:
+        async with self.database.write() as conn:
+            yield conn
+            await self._write(conn, run, writes)
+        self._saved(run)
+
+    async def record(self, run: Run, writes: dict[str, dict[str, Any]]) -> None:
+        if run.id in self._unsaved and not writes and run.status not in ("succeeded", "failed"):
+            return  # nothing happened yet: no row to write
+        async with self.database.write() as conn:
+            await self._write(conn, run, writes)
+        self._saved(run)
+
+    async def finish(self, run: Run, writes: dict[str, dict[str, Any]], conn: Any = None) -> None:
+        await self.record(run, writes)
+
+    async def release(self, run: Run) -> None:
+        if run.id in self._unsaved:
+            self._unsaved.pop(run.id, None)
+            return
+        async with self.database.write() as conn:
+            await conn.execute(
+                update(workflow_run)
+                .where(workflow_run.c.id == run.id)
+                .values(locked_until=None, updated_at=utc_now())
+            )
