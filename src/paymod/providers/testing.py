@@ -14,7 +14,8 @@ The session's `data["scenario"]` decides what happens, like Stripe's test cards:
 Webhooks are JSON bodies `{"id", "action", "session_id", "amount"}` signed with the HMAC-SHA256 of
 the raw body, hex, in header `x-testing-signature`, under the `webhook_secret` option.
 Every call is counted per (method, idempotency key) in `calls`, so tests can prove a retry reused
-its key and the provider was asked once.
+its key and the provider was asked once; with the `calls_file` option each call is also appended to
+that file as a JSON line, so a test can count calls made by processes it killed.
 """
 
 from __future__ import annotations
@@ -67,7 +68,13 @@ class TestingPaymentProvider(PaymentProvider):
         self._methods: dict[str, dict[str, Data]] = {}
 
     def _count(self, method: str, input: ProviderInput) -> str:
-        self.calls[(method, input.context.idempotency_key)] += 1
+        key = input.context.idempotency_key
+        self.calls[(method, key)] += 1
+        calls_file = self.options.get("calls_file")
+        if calls_file:
+            # Crash tests count calls across processes: one JSON line per call, appended at once.
+            with open(calls_file, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"method": method, "key": key}) + "\n")
         return str(input.data.get("scenario", "authorized"))
 
     def count(self, method: str) -> int:

@@ -68,7 +68,7 @@ from paymod.services.dto import (
     WebhookActionData,
 )
 from paymod.services.events import Subscriber, Subscribers
-from paymod.workflows.engine import Runner, Step, StepContext, Workflow
+from paymod.workflows.engine import Runner, Step, StepContext, Workflow, fault_point
 from paymod.workflows.store import DatabaseRunStore
 
 D = TypeVar("D", bound=BaseModel)
@@ -807,6 +807,7 @@ class PaymentModule:
         result = await provider.authorize_payment(
             ProviderInput(data=dict(session["data"]), context=_context(context, id))
         )
+        fault_point("after-provider-authorize")
         status = PaymentSessionStatus(result.status)
         data = dict(result.data if result.data is not None else session["data"])
         if status not in _AUTHORIZED:

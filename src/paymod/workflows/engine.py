@@ -226,6 +226,15 @@ class Runner:
     def _result(workflow: Workflow, outputs: dict[str, Any]) -> Any:
         return workflow.result(outputs) if workflow.result else outputs.get(workflow.steps[-1].name)
 
+    async def abandon(self, workflow: Workflow, run: Run, reason: str) -> None:
+        """Undoes a claimed run's completed steps and marks it failed (the reconciler's way out)."""
+        outputs = run.outputs()
+        completed = [s for s in workflow.steps if run.done(s.name)]
+        await self._compensate(run, completed, outputs)
+        run.status = "failed"
+        run.error = {"type": "unexpected_state", "code": "abandoned", "message": reason}
+        await self.store.finish(run, {})
+
     async def _compensate(self, run: Run, completed: list[Step], outputs: dict[str, Any]) -> None:
         for step in reversed(completed):
             if step.compensate is None:

@@ -69,9 +69,9 @@ class DatabaseRunStore:
             run = Run(id=new_id(RUN_PREFIX), name=name, idempotency_key=key, status="running", input=input)
             self._unsaved[run.id] = fingerprint
             return run, True
-        return await self._claim(dict(row), fingerprint), False
+        return await self.claim(dict(row), fingerprint), False
 
-    async def _claim(self, row: dict[str, Any], fingerprint: str) -> Run:
+    async def claim(self, row: dict[str, Any], fingerprint: str) -> Run:
         if row["fingerprint"] != fingerprint:
             raise IdempotencyError(
                 "Keys for idempotent requests can only be used with the same parameters they were first "
