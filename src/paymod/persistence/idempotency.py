@@ -6,6 +6,7 @@ several concurrent requests runs. The first response is then stored and later re
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -21,7 +22,8 @@ from paymod.persistence.repository import utc_now
 #: Stripe keeps keys at least 24 hours.
 RETENTION = timedelta(hours=24)
 #: A claim older than this belongs to a process that died mid-request; another may take it over.
-LEASE = timedelta(minutes=5)
+#: PAYMOD_IDEMPOTENCY_LEASE (seconds) shortens it, e.g. for crash tests that restart a server at once.
+LEASE = timedelta(seconds=float(os.environ.get("PAYMOD_IDEMPOTENCY_LEASE", 300)))
 
 
 class Outcome(Enum):
