@@ -83,9 +83,7 @@ def range_filter(
 
 
 def search_term(module: PaymentModule, q: str) -> str:
-    """`q` matches literally: PostgreSQL's LIKE treats backslash, % and _ specially (SQLite: % and _)."""
-    if module.database.is_postgresql:
-        return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """`q` as given: the repository matches it literally (escaping LIKE's wildcards) on both databases."""
     return q
 
 
