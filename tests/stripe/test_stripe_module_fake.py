@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ from stripe_settings import stripe_config
 
 from paymod import PaymentModule
 from paymod.domain.errors import ProviderError, RetryableProviderError
+from paymod.workflows.reconciler import reconcile
 
 PROVIDER = "pp_stripe_stripe"
 
@@ -93,8 +95,10 @@ async def test_a_capture_whose_answer_was_lost_is_retried_with_its_key_and_captu
     fake.fail("lost", times=3, path=capture_path)  # the SDK's two retries are answered, then lost too
     with pytest.raises(RetryableProviderError):
         await fake_module.capture_payment({"payment_id": payment.id, "idempotency_key": "capture-order-7"})
+    # The outcome is unknown: the capture stays booked (so nothing else can take that amount) and
+    # the run waits for a retry with the same key.
     payment = await fake_module.retrieve_payment(payment.id, {"relations": ["captures"]})
-    assert payment.captures == [] and payment.captured_at is None
+    assert [c.amount for c in payment.captures or []] == [Decimal(100)] and payment.captured_at is None
 
     payment = await fake_module.capture_payment(
         {"payment_id": payment.id, "idempotency_key": "capture-order-7"}
@@ -113,7 +117,13 @@ async def test_a_capture_retried_under_a_new_key_is_recognised_as_done(
     fake.fail("lost", times=3, path=f"/v1/payment_intents/{session.data['id']}/capture")
     with pytest.raises(RetryableProviderError):
         await fake_module.capture_payment({"payment_id": payment.id})
-    payment = await fake_module.capture_payment({"payment_id": payment.id})  # a new capture id: a new key
+    # A new call (a new run) finds the amount booked by the interrupted one: it captures nothing more.
+    payment = await fake_module.capture_payment({"payment_id": payment.id})
+    assert [c.amount for c in payment.captures or []] == [Decimal(100)]
+    # The reconciler resumes the interrupted run with its own key; Stripe answers it captured.
+    report = await reconcile(fake_module, older_than=timedelta(0))
+    assert [r.outcome for r in report] == ["completed"]
+    payment = await fake_module.retrieve_payment(payment.id, {"relations": ["captures"]})
     assert [c.amount for c in payment.captures or []] == [Decimal(100)]
     assert payment.data is not None and payment.data["status"] == "succeeded"
     collection = await fake_module.retrieve_payment_collection(session.payment_collection_id)
