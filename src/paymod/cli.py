@@ -1,4 +1,4 @@
-"""The `paymod` command: migrate, serve, API keys, and an operator's view of payments.
+"""The `paymod` command: migrate, serve, worker, API keys, webhooks, and an operator's view of payments.
 
 Every command reads the same settings as the server (`PAYMOD_DATABASE_URL`, `PAYMOD_CONFIG`, ...).
 """
@@ -6,6 +6,8 @@ Every command reads the same settings as the server (`PAYMOD_DATABASE_URL`, `PAY
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +20,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from paymod.config import ConfigError, Settings, load_settings
 from paymod.domain.errors import PaymodError
@@ -28,14 +32,22 @@ from paymod.persistence.database import Database
 from paymod.providers.registry import load_providers
 from paymod.services.dto import PaymentDTO
 from paymod.services.payment_module import ModuleOptions, PaymentModule
+from paymod.webhooks import inbox, outbox
+from paymod.webhooks.worker import Worker, stop_worker
 
 app = typer.Typer(help="paymod: a payment module for Python commerce backends.", no_args_is_help=True)
 api_keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 payments_app = typer.Typer(help="Inspect and act on payments.", no_args_is_help=True)
 providers_app = typer.Typer(help="Payment providers.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Provider webhooks received (the inbox): list, replay.", no_args_is_help=True)
+endpoints_app = typer.Typer(
+    help="HTTP endpoints that receive paymod's events, signed: create, list, delete.", no_args_is_help=True
+)
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(payments_app, name="payments")
 app.add_typer(providers_app, name="providers")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(endpoints_app, name="webhook-endpoints")
 
 # Piped output keeps whole ids on one line (rich would wrap at 80 columns).
 console = Console(width=None if sys.stdout.isatty() else 250)
@@ -67,6 +79,14 @@ def _settings(database_url: str | None) -> Settings:
     except ConfigError as exc:
         errors.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+def _shown(database_url: str) -> str:
+    """The database URL without its password, for printing."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
 
 
 def _run(work: Any) -> Any:
@@ -130,18 +150,32 @@ def serve(
         bool, typer.Option(help="print a ready-to-run curl example, admin key included (local use only)")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="run a worker in this process (default: [worker] enabled, true); "
+            "--no-worker on replicas that only serve, with `paymod worker` elsewhere",
+        ),
+    ] = None,
 ) -> None:
-    """Migrate the database, then serve the HTTP API (store, admin, hooks)."""
+    """Migrate the database, then serve the HTTP API (store, admin, hooks) with an in-process worker."""
     import uvicorn
 
     from paymod.http import create_app
 
     settings = _settings(database_url)
+    if worker is not None:
+        settings = settings.model_copy(
+            update={"worker": settings.worker.model_copy(update={"enabled": worker})}
+        )
     application = create_app(settings, migrate=migrate)
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
     def announce() -> None:
-        typer.echo(f"paymod serving {base_url} (database {settings.database_url})")
+        typer.echo(f"paymod serving {base_url} (database {_shown(settings.database_url)})")
+        if not settings.worker.enabled:
+            typer.echo("  no worker here: run `paymod worker` to process webhooks and deliver events")
         typer.echo(f"  API docs: {base_url}/docs")
         if dev and settings.admin_api_key is not None:
             typer.echo(f"  try it:   {curl_example(base_url, settings.admin_api_key.get_secret_value())}")
@@ -178,6 +212,59 @@ class _AnnouncingServer:
 
     def run(self) -> None:
         self._server.run()
+
+
+@app.command("worker")
+def run_worker(
+    database_url: DatabaseUrl = None,
+    poll_interval: Annotated[
+        float | None, typer.Option(min=0.01, help="seconds between idle looks (default: [worker])")
+    ] = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, help="seconds to finish the current batch once asked to stop (default: [worker])"
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="log level (debug, info, warning, error)")] = "warning",
+) -> None:
+    """Process stored webhooks and deliver events until SIGINT or SIGTERM.
+
+    Any number of workers (and `paymod serve` processes with their in-process worker) may share one
+    PostgreSQL database: each row is claimed by one of them.
+    """
+    settings = _settings(database_url)
+    overrides = {
+        name: value
+        for name, value in (("poll_interval", poll_interval), ("shutdown_grace", grace))
+        if value is not None
+    }
+    settings = settings.model_copy(update={"worker": settings.worker.model_copy(update=overrides)})
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with _module(settings) as module:
+            worker = Worker(module, poll_interval=settings.worker.poll_interval, batch=settings.worker.batch)
+            running = asyncio.create_task(worker.run(stop))
+            typer.echo(f"paymod worker running (database {_shown(settings.database_url)}); stop with Ctrl-C")
+            asked = asyncio.create_task(stop.wait())
+            await asyncio.wait({running, asked}, return_when=asyncio.FIRST_COMPLETED)
+            asked.cancel()
+            await stop_worker(running, stop, settings.worker.shutdown_grace)
+            return worker.handled
+
+    handled = _run(run())
+    typer.echo(
+        f"paymod worker stopped: {handled['inbox']} webhook events, {handled['outbox']} outbox events, "
+        f"{handled['deliveries']} deliveries"
+    )
 
 
 @app.command()
@@ -457,6 +544,136 @@ def list_providers(json: JsonOutput = False, database_url: DatabaseUrl = None) -
     for p in providers:
         table.add_row(p.id, "yes" if p.is_enabled else "no", "yes" if p.id in configured else "no")
     console.print(table)
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+class WebhookEventStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+@webhooks_app.command("list")
+def list_webhook_events(
+    failed: Annotated[
+        bool, typer.Option("--failed", help="only events that exhausted their retries")
+    ] = False,
+    status: Annotated[WebhookEventStatus | None, typer.Option(help="only events in this state")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 50,
+    json: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List provider events received, newest first."""
+    if failed and status not in (None, WebhookEventStatus.FAILED):
+        raise typer.BadParameter("--failed and --status disagree", param_hint="--status")
+    wanted = WebhookEventStatus.FAILED.value if failed else (status.value if status else None)
+    settings = _settings(database_url)
+
+    async def run() -> list[dict[str, Any]]:
+        async with _module(settings) as module:
+            return await inbox.list_webhook_events(module, status=wanted, limit=limit)
+
+    events = [inbox.webhook_event_document(row) for row in _run(run())]
+    if json:
+        print(dumps({"webhook_events": events}).decode())
+        return
+    table = Table("id", "provider", "event", "action", "status", "attempts", "session", "received", "error")
+    for e in events:
+        table.add_row(
+            e["id"],
+            e["provider_id"],
+            e["event_id"],
+            e["action"],
+            e["status"],
+            str(e["attempts"]),
+            e["session_id"] or "",
+            _when(e["created_at"]),
+            e["last_error"] or "",
+        )
+    console.print(table)
+
+
+@webhooks_app.command("replay")
+def replay_webhook_event(
+    id: Annotated[str, typer.Argument(help="the stored event's id (whev_...)")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Put a stored event (typically a failed one) back in the queue with a fresh retry budget."""
+    settings = _settings(database_url)
+
+    async def run() -> None:
+        async with _module(settings) as module:
+            await inbox.replay_webhook_event(module, id)
+
+    _run(run())
+    console.print(f"replayed {id}: pending, a worker processes it next")
+
+
+@endpoints_app.command("create")
+def create_webhook_endpoint(
+    url: Annotated[str, typer.Argument(help="where events are POSTed (http or https)")],
+    event: Annotated[
+        list[str] | None, typer.Option("--event", help="an event to send (repeatable); default: all")
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="what the endpoint is for")] = None,
+    json: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register an endpoint. Its signing secret is shown once: store it now."""
+    settings = _settings(database_url)
+
+    async def run() -> dict[str, Any]:
+        async with _module(settings) as module:
+            return await outbox.create_webhook_endpoint(
+                module, url, events=event or ["*"], description=description
+            )
+
+    endpoint = outbox.webhook_endpoint_document(_run(run()), secret=True)
+    if json:
+        print(dumps({"webhook_endpoint": endpoint}).decode())
+    else:
+        console.print(f"id:     {endpoint['id']}")
+        console.print(f"url:    {endpoint['url']}", soft_wrap=True)
+        console.print(f"events: {', '.join(endpoint['events'])}", soft_wrap=True)
+        console.print(f"secret: {endpoint['secret']}", soft_wrap=True)
+    errors.print("The secret is shown only now: verify deliveries' Paymod-Signature with it.")
+
+
+@endpoints_app.command("list")
+def list_webhook_endpoints(json: JsonOutput = False, database_url: DatabaseUrl = None) -> None:
+    """List endpoints (without their secrets)."""
+    settings = _settings(database_url)
+
+    async def run() -> list[dict[str, Any]]:
+        async with _module(settings) as module:
+            return await outbox.list_webhook_endpoints(module)
+
+    endpoints = [outbox.webhook_endpoint_document(row) for row in _run(run())]
+    if json:
+        print(dumps({"webhook_endpoints": endpoints}).decode())
+        return
+    table = Table("id", "url", "events", "description", "created")
+    for e in endpoints:
+        table.add_row(
+            e["id"], e["url"], ", ".join(e["events"]), e["description"] or "", _when(e["created_at"])
+        )
+    console.print(table)
+
+
+@endpoints_app.command("delete")
+def delete_webhook_endpoint(
+    id: Annotated[str, typer.Argument(help="the endpoint's id (we_...)")], database_url: DatabaseUrl = None
+) -> None:
+    """Delete an endpoint: nothing more is sent to it."""
+    settings = _settings(database_url)
+
+    async def run() -> None:
+        async with _module(settings) as module:
+            await outbox.delete_webhook_endpoint(module, id)
+
+    _run(run())
+    console.print(f"deleted {id}")
 
 
 def main() -> None:

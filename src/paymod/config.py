@@ -15,6 +15,10 @@ The TOML file's shape (see `examples/paymod.toml`):
     delay = 5                     # seconds before a received webhook is processed
     retries = 3
 
+    [worker]                      # the in-process worker of `paymod serve` (and `paymod worker`)
+    enabled = true                # false on replicas that only serve (run `paymod worker` elsewhere)
+    poll_interval = 0.2           # seconds between looks for due work when idle
+
 Secrets stay out of the file: `PAYMOD_PROVIDERS__<NAME>__<OPTION>` sets option `<option>` of the
 provider whose `id` (or, failing that, `resolve`) is `<name>`, case-insensitively; e.g.
 `PAYMOD_PROVIDERS__STRIPE__API_KEY=sk_test_...`. Environment variables win over the file.
@@ -36,7 +40,7 @@ from paymod.persistence.database import DEFAULT_DATABASE_URL
 
 ENV_PREFIX = "PAYMOD_"
 PROVIDER_ENV_PREFIX = "PAYMOD_PROVIDERS__"
-_FILE_KEYS = {"database_url", "providers", "regions", "webhooks"}
+_FILE_KEYS = {"database_url", "providers", "regions", "webhooks", "worker"}
 
 
 class ConfigError(ValueError):
@@ -68,6 +72,17 @@ class WebhookSettings(BaseModel):
     retries: int = Field(default=3, ge=0, description="0 means 0")
 
 
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="`paymod serve` runs an in-process worker")
+    poll_interval: float = Field(default=0.2, gt=0, le=60, description="seconds between idle looks")
+    batch: int = Field(default=20, ge=1, le=1000, description="rows claimed per look")
+    shutdown_grace: float = Field(
+        default=10.0, gt=0, le=600, description="seconds a stopping worker may finish its batch"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
@@ -78,6 +93,7 @@ class Settings(BaseSettings):
     providers: list[ProviderSettings] = Field(default_factory=list)
     regions: list[RegionSettings] = Field(default_factory=list)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @field_validator("admin_api_key", "publishable_api_key", mode="before")
     @classmethod
@@ -188,5 +204,6 @@ __all__ = [
     "RegionSettings",
     "Settings",
     "WebhookSettings",
+    "WorkerSettings",
     "load_settings",
 ]

@@ -1,4 +1,5 @@
-"""What the end-to-end tests share: keys, a short API client, and a real `paymod serve` process."""
+"""What the end-to-end tests share: keys, a short API client, real `paymod serve` and `paymod worker`
+processes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -125,11 +126,8 @@ def paymod_command() -> list[str]:
     return [sys.executable, "-m", "paymod.cli"]
 
 
-@contextlib.contextmanager
-def running_server(
-    database_url: str, directory: Path, extra_env: Mapping[str, str] | None = None
-) -> Iterator[Server]:
-    """Starts `paymod serve` on a free loopback port and stops it (killing it if it must)."""
+def write_config(directory: Path) -> Path:
+    """The TOML file the real-process tests use: the testing provider, one region, webhooks at once."""
     config = directory / "paymod.toml"
     config.write_text(
         "[[providers]]\n"
@@ -141,22 +139,54 @@ def running_server(
         "[webhooks]\n"
         "delay = 0\n"
         "retries = 0\n"
+        "[worker]\n"
+        "poll_interval = 0.05\n"
     )
-    port = free_port()
-    env = {
+    return config
+
+
+def paymod_env(
+    database_url: str, directory: Path, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a paymod process: this run's database, config file and keys."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("PAYMOD_")},
         "PAYMOD_DATABASE_URL": database_url,
-        "PAYMOD_CONFIG": str(config),
+        "PAYMOD_CONFIG": str(write_config(directory)),
         "PAYMOD_ADMIN_API_KEY": ADMIN_KEY,
         "PAYMOD_PUBLISHABLE_API_KEY": PUBLISHABLE_KEY,
         # The secret comes from the environment, as the docs tell operators to do.
         "PAYMOD_PROVIDERS__DEFAULT__WEBHOOK_SECRET": WEBHOOK_SECRET,
         **(extra_env or {}),
     }
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; returns the exit status."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+    return process.returncode
+
+
+@contextlib.contextmanager
+def running_server(
+    database_url: str,
+    directory: Path,
+    extra_env: Mapping[str, str] | None = None,
+    serve_args: Sequence[str] = (),
+) -> Iterator[Server]:
+    """Starts `paymod serve` on a free loopback port and stops it (killing it if it must)."""
+    port = free_port()
+    env = paymod_env(database_url, directory, extra_env)
     log = directory / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*paymod_command(), "serve", "--port", str(port), "--log-level", "warning"],
+            [*paymod_command(), "serve", "--port", str(port), "--log-level", "warning", *serve_args],
             env=env,
             cwd=directory,
             stdout=output,
@@ -180,9 +210,46 @@ def running_server(
             time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop_process(process)
+
+
+WORKER_READY = "paymod worker running"
+
+
+@contextlib.contextmanager
+def running_workers(env: Mapping[str, str], directory: Path, count: int) -> Iterator[list[Worker]]:
+    """Starts `count` `paymod worker` processes (see `Worker.wait_ready`) and stops them all."""
+    workers: list[Worker] = []
+    try:
+        for n in range(count):
+            log = directory / f"worker-{n}.log"
+            with log.open("wb") as output:
+                process = subprocess.Popen(
+                    [*paymod_command(), "worker"],
+                    env=dict(env),
+                    cwd=directory,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            workers.append(Worker(process, log))
+        yield workers
+    finally:
+        for worker in workers:
+            stop_process(worker.process)
+
+
+class Worker:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        """Until the worker says it runs (bounded)."""
+        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+        while WORKER_READY not in self.output():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"paymod worker did not start:\n{self.output()}")
+            time.sleep(0.05)

@@ -1,4 +1,7 @@
-"""`POST /hooks/payment/{provider}`: verified before it is acknowledged, then applied."""
+"""`POST /hooks/payment/{provider}` on its own (no worker runs here): verified, stored, acknowledged.
+
+What the worker then does with a stored event is in test_webhooks_http.py.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from typing import Any
 import httpx
 
 from e2e.support import ADMIN, SYSTEM, WEBHOOK_SECRET, Api, json_of
+from paymod import PaymentModule
 from paymod.providers.testing import SIGNATURE_HEADER, sign
+from paymod.webhooks.inbox import list_webhook_events
 
 
 async def send(
@@ -22,7 +27,9 @@ async def send(
     )
 
 
-async def test_an_authorized_event_authorizes_the_session(api: Api, client: httpx.AsyncClient) -> None:
+async def test_a_verified_event_is_stored_for_the_worker_and_acknowledged(
+    api: Api, client: httpx.AsyncClient, module: PaymentModule
+) -> None:
     collection = await api.collection("30")
     session = await api.session(collection["id"])
 
@@ -31,28 +38,35 @@ async def test_an_authorized_event_authorizes_the_session(api: Api, client: http
     )
 
     assert response.status_code == 200
-    assert json_of(response) == {"received": True, "action": "authorized"}
-    payments = json_of(await client.get("/admin/payments", headers=ADMIN))["payments"]
-    assert [p["payment_session_id"] for p in payments] == [session["id"]]
+    answer = json_of(response)
+    assert answer == {"received": True, "action": "authorized", "id": answer["id"], "duplicate": False}
+    [stored] = await list_webhook_events(module)
+    assert (stored["id"], stored["event_id"], stored["status"], stored["session_id"]) == (
+        answer["id"],
+        "evt_1",
+        "pending",
+        session["id"],
+    )
+    # Applying it is the worker's job, not the request's.
+    assert json_of(await client.get("/admin/payments", headers=ADMIN))["count"] == 0
 
 
-async def test_a_captured_event_books_the_capture_once(api: Api, client: httpx.AsyncClient) -> None:
+async def test_a_duplicate_delivery_is_acknowledged_and_not_stored_again(
+    api: Api, client: httpx.AsyncClient, module: PaymentModule
+) -> None:
     collection = await api.collection("30")
     session = await api.session(collection["id"])
     event = {"id": "evt_2", "action": "captured", "session_id": session["id"], "amount": 30}
 
-    first = await send(client, event)
-    again = await send(client, event)
+    first = json_of(await send(client, event))
+    again = json_of(await send(client, event))
 
-    assert first.status_code == again.status_code == 200
-    [payment] = json_of(await client.get("/admin/payments", headers=ADMIN))["payments"]
-    assert [c["amount"] for c in payment["captures"]] == [30]
-    fetched = json_of(await client.get(f"/admin/payment-collections/{collection['id']}", headers=ADMIN))
-    assert fetched["payment_collection"]["status"] == "completed"
+    assert (first["duplicate"], again["duplicate"], again["id"]) == (False, True, first["id"])
+    assert len(await list_webhook_events(module)) == 1
 
 
-async def test_an_event_that_fails_verification_is_400_and_changes_nothing(
-    api: Api, client: httpx.AsyncClient
+async def test_an_event_that_fails_verification_is_400_and_not_stored(
+    api: Api, client: httpx.AsyncClient, module: PaymentModule
 ) -> None:
     collection = await api.collection("30")
     session = await api.session(collection["id"])
@@ -63,15 +77,19 @@ async def test_an_event_that_fails_verification_is_400_and_changes_nothing(
 
     assert forged.status_code == 400
     assert json_of(forged)["type"] == "invalid_data"
-    assert json_of(await client.get("/admin/payments", headers=ADMIN))["count"] == 0
+    assert await list_webhook_events(module) == []
 
 
-async def test_providers_without_webhooks_and_unknown_providers(client: httpx.AsyncClient) -> None:
+async def test_providers_without_webhooks_and_unknown_providers(
+    client: httpx.AsyncClient, module: PaymentModule
+) -> None:
     system = await client.post(f"/hooks/payment/{SYSTEM}", json={"anything": 1})
     unknown = await client.post("/hooks/payment/nope_nope", json={})
 
     assert system.status_code == 200
-    assert json_of(system) == {"received": True, "action": "not_supported"}
+    assert json_of(system)["action"] == "not_supported"
+    [stored] = await list_webhook_events(module)
+    assert (stored["provider_id"], stored["status"]) == (SYSTEM, "ignored")
     assert unknown.status_code == 404
 
 

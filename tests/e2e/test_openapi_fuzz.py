@@ -4,11 +4,14 @@ describe, on SQLite and PostgreSQL.
 Each operation gets up to EXAMPLES schema-valid requests and NEGATIVE_EXAMPLES schema-invalid ones,
 half of them aimed at real ids (a payment, a collection, a refund reason, ...) so that the routes'
 state rules run, not only their 404s. Both admin and publishable keys are sent on every request.
+The server runs without its worker (`--no-worker`): the fuzzer registers webhook endpoints at
+made-up URLs, and nothing may be sent to them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +34,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from e2e.support import ADMIN, STORE, TESTING, Server, running_server
+from e2e.support import ADMIN, STORE, TESTING, WEBHOOK_SECRET, Server, running_server
+from paymod.providers.testing import SIGNATURE_HEADER, sign
 
 EXAMPLES = int(os.environ.get("PAYMOD_FUZZ_EXAMPLES", "50"))
 NEGATIVE_EXAMPLES = max(1, EXAMPLES // 2)
@@ -93,6 +97,13 @@ def seed(server: Server) -> dict[str, str]:
         holder = http.post(
             "/admin/account-holders", json={"provider_id": TESTING, "customer": {"id": "cus_fuzz"}}
         ).json()
+        body = json.dumps({"id": "evt_fuzz", "action": "authorized", "session_id": "payses_fuzz"}).encode()
+        event = http.post(
+            "/hooks/payment/testing_default",
+            content=body,
+            headers={SIGNATURE_HEADER: sign(body, WEBHOOK_SECRET)},
+        ).json()
+        endpoint = http.post("/admin/webhook-endpoints", json={"url": "https://shop.example/fuzz"}).json()
     return {
         "/admin/payment-collections/": open_collection.json()["payment_collection"]["id"],
         "/store/payment-collections/": collection_id,
@@ -100,6 +111,8 @@ def seed(server: Server) -> dict[str, str]:
         "/admin/refund-reasons/": reason["refund_reason"]["id"],
         "/admin/account-holders/": holder["account_holder"]["id"],
         "/admin/regions/": "reg_e2e",
+        "/admin/webhook-events/": event["id"],
+        "/admin/webhook-endpoints/": endpoint["webhook_endpoint"]["id"],
         "/hooks/payment/": "testing_default",
     }
 
@@ -142,7 +155,7 @@ def fuzz(operation: Any, base_url: str, ids: dict[str, str], mode: GenerationMod
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     fuzz_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with running_server(fuzz_database, tmp_path) as server:
+    with running_server(fuzz_database, tmp_path, serve_args=("--no-worker",)) as server:
         ids = seed(server)
         schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
@@ -172,6 +185,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
                 f"{len(failures)} failures"
             )
         server_log = server.log.read_text()
-    assert len(operations) == 31
+    assert len(operations) == 36
     assert not failures, "\n\n".join(failures) + f"\n\nserver log:\n{server_log[-5000:]}"
     assert "Traceback" not in server_log, server_log[-5000:]

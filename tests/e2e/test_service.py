@@ -178,6 +178,11 @@ async def test_openapi_describes_every_route(client: httpx.AsyncClient, app: Fas
         ("GET", "/admin/account-holders/{id}"),
         ("POST", "/admin/account-holders/{id}"),
         ("DELETE", "/admin/account-holders/{id}"),
+        ("GET", "/admin/webhook-events"),
+        ("POST", "/admin/webhook-events/{id}/replay"),
+        ("GET", "/admin/webhook-endpoints"),
+        ("POST", "/admin/webhook-endpoints"),
+        ("DELETE", "/admin/webhook-endpoints/{id}"),
         ("GET", "/store/payment-providers"),
         ("GET", "/store/payment-collections/{id}"),
         ("POST", "/store/payment-collections/{id}/payment-sessions"),
@@ -212,6 +217,7 @@ def test_settings_from_a_toml_file_and_the_environment(
         '[[providers]]\nresolve = "stripe"\nid = "stripe"\noptions = { capture = false }\n'
         '[[regions]]\nid = "reg_eu"\nproviders = ["pp_system_default", "pp_stripe_stripe"]\n'
         "[webhooks]\ndelay = 0\nretries = 0\n"
+        "[worker]\nenabled = false\npoll_interval = 0.5\n"
     )
     for name in ("PAYMOD_DATABASE_URL", "PAYMOD_ADMIN_API_KEY", "PAYMOD_PUBLISHABLE_API_KEY"):
         monkeypatch.delenv(name, raising=False)
@@ -229,6 +235,7 @@ def test_settings_from_a_toml_file_and_the_environment(
         ("reg_eu", ["pp_system_default", "pp_stripe_stripe"])
     ]
     assert settings.module_options() == {"webhook_delay": 0.0, "webhook_retries": 0}
+    assert (settings.worker.enabled, settings.worker.poll_interval, settings.worker.batch) == (False, 0.5, 20)
     assert settings.admin_api_key is not None and settings.admin_api_key.get_secret_value() == "sk_env"
     assert "sk_env" not in repr(settings)
 
@@ -251,6 +258,10 @@ def test_settings_errors_say_where(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("PAYMOD_PROVIDERS__STRIPE__API_KEY")
     config.write_text("[webhooks]\ndelay = -1\n")
     with pytest.raises(ConfigError, match="delay"):
+        load_settings()
+
+    config.write_text("[worker]\npoll_interval = 0\n")
+    with pytest.raises(ConfigError, match="poll_interval"):
         load_settings()
 
     monkeypatch.setenv("PAYMOD_CONFIG", str(tmp_path / "missing.toml"))

@@ -2,7 +2,8 @@
 
 localstripe (a dev dependency) runs as a subprocess on a free loopback port with `--from-scratch`,
 is wiped (`DELETE /_config/data`) before each test that uses it, and is stopped by its PID at the
-end. A small loopback receiver collects the webhooks localstripe signs and POSTs.
+end. The webhooks it signs and POSTs go to paymod's own route, `/hooks/payment/stripe_stripe`, of the
+HTTP app served on a loopback port (`stripe_hooks`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from pathlib import Path
 
 import pytest
 import stripe
+import uvicorn
 from fake_stripe import FakeStripe
 from stripe_settings import API_KEY, WEBHOOK_SECRET, stripe_config
-from webhook_receiver import WebhookReceiver, serve_hook
 
 from paymod import PaymentModule
+from paymod.config import Settings, WorkerSettings
+from paymod.http import create_app
 from paymod.providers.stripe.provider import FormHTTPXClient
 
 STARTUP_TIMEOUT = 30.0
@@ -78,30 +81,6 @@ def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-async def webhook_receiver(localstripe_url: str) -> AsyncIterator[WebhookReceiver]:
-    receiver: WebhookReceiver | None = None
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        assert receiver is not None
-        await serve_hook(receiver, reader, writer)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/hooks/payment/stripe_stripe")
-    await asyncio.to_thread(
-        _http,
-        "POST",
-        f"{localstripe_url}/_config/webhooks/paymod",
-        {"url": receiver.url, "secret": WEBHOOK_SECRET},
-    )
-    try:
-        yield receiver
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
 @pytest.fixture
 async def localstripe(localstripe_url: str) -> str:
     """localstripe, wiped of every object (webhook registrations stay)."""
@@ -126,6 +105,45 @@ async def stripe_module(database_url: str, localstripe: str) -> AsyncIterator[Pa
         database_url, providers=[stripe_config(localstripe)], migrate=False
     ) as module:
         yield module
+
+
+@pytest.fixture
+async def stripe_hooks(database_url: str, localstripe: str) -> AsyncIterator[tuple[PaymentModule, str]]:
+    """(module, route URL): the HTTP app, lifespan and in-process worker included, over a module with
+    Stripe at localstripe, served by uvicorn on a loopback port; localstripe's webhooks go to its
+    `/hooks/payment/stripe_stripe`. Webhooks are processed at once (`webhook_delay` 0)."""
+    async with await PaymentModule.connect(
+        database_url, providers=[stripe_config(localstripe)], options={"webhook_delay": 0}, migrate=False
+    ) as module:
+        app = create_app(
+            Settings(config=None, worker=WorkerSettings(poll_interval=0.05)), module=module, migrate=False
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            async with asyncio.timeout(STARTUP_TIMEOUT):
+                while not server.started:
+                    if serving.done():
+                        serving.result()
+                        raise RuntimeError("the paymod app stopped while starting")
+                    await asyncio.sleep(0.02)
+            url = f"http://127.0.0.1:{port}/hooks/payment/stripe_stripe"
+            # Registrations outlive the wipe: each test points localstripe at its own server.
+            await asyncio.to_thread(
+                _http,
+                "POST",
+                f"{localstripe}/_config/webhooks/paymod",
+                {"url": url, "secret": WEBHOOK_SECRET},
+            )
+            yield module, url
+        finally:
+            server.should_exit = True
+            async with asyncio.timeout(STARTUP_TIMEOUT):
+                await serving
+            sock.close()
 
 
 @pytest.fixture

@@ -9,19 +9,22 @@ the storefront's Stripe.js through `shopper` (a plain SDK client).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 from stripe_settings import stripe_config
-from webhook_receiver import WebhookReceiver
 
 from paymod import PaymentModule
 from paymod.domain.errors import NotAllowedError, ProviderError
+from paymod.webhooks.inbox import list_webhook_events
 
 PROVIDER = "pp_stripe_stripe"
+WEBHOOK_TIMEOUT = 20.0
 
 
 async def collection_of(module: PaymentModule, amount: str = "100", currency: str = "usd") -> str:
@@ -332,49 +335,75 @@ async def test_saved_cards_setup_list_pay_off_session_and_delete(
     )
 
 
-async def test_a_webhook_signed_by_localstripe_is_verified_and_mapped(
-    stripe_module: PaymentModule, webhook_receiver: WebhookReceiver
+async def stored_event(module: PaymentModule, session_id: str, action: str, status: str) -> dict[str, Any]:
+    """The inbox row of localstripe's `action` event about the session, once it is `status` (bounded:
+    localstripe sends about 1 s after the fact)."""
+    async with asyncio.timeout(WEBHOOK_TIMEOUT):
+        while True:
+            for event in await list_webhook_events(module, limit=1000):
+                if (event["session_id"], event["action"], event["status"]) == (session_id, action, status):
+                    return event
+            await asyncio.sleep(0.05)
+
+
+async def test_a_webhook_signed_by_localstripe_is_verified_stored_and_applied_by_our_route(
+    stripe_hooks: tuple[PaymentModule, str],
 ) -> None:
+    module, url = stripe_hooks
     session = await session_of(
-        stripe_module, "12.34", capture_method="automatic", payment_method="pm_card_visa", confirm=True
+        module, "12.34", capture_method="automatic", payment_method="pm_card_visa", confirm=True
     )
-    raw, headers = await webhook_receiver.next_event("payment_intent.succeeded", session.data["id"])
-    assert "Stripe-Signature" in headers
 
-    result = await stripe_module.get_webhook_action_and_data(
-        {
-            "provider": "stripe_stripe",
-            "payload": {"data": json.loads(raw), "raw_data": raw, "headers": headers},
-        }
+    # localstripe POSTs `payment_intent.succeeded` to our route; the app's in-process worker applies it.
+    event = await stored_event(module, session.id, "captured", "processed")
+
+    assert (event["provider_id"], event["amount"], event["attempts"]) == (
+        "pp_stripe_stripe",
+        Decimal("12.34"),
+        1,
     )
-    assert result.action == "captured"
-    assert result.data is not None
-    assert (result.data.session_id, result.data.amount) == (session.id, Decimal("12.34"))
-    assert result.event_id is not None and result.event_id.startswith("evt_")
+    assert event["event_id"].startswith("evt_")
+    body = json.loads(event["payload"]["body"])
+    assert (body["type"], body["data"]["object"]["id"]) == ("payment_intent.succeeded", session.data["id"])
+    assert "stripe-signature" in event["payload"]["headers"]
+    [payment] = await module.list_payments({"payment_session_id": session.id}, {"relations": ["captures"]})
+    assert [c.amount for c in payment.captures or []] == [Decimal("12.34")]
+    collection = await module.retrieve_payment_collection(session.payment_collection_id)
+    assert (collection.status, collection.captured_amount) == ("completed", Decimal("12.34"))
 
-    tampered = raw.replace(b"1234", b"9934")
-    with pytest.raises(ProviderError) as caught:
-        await stripe_module.get_webhook_action_and_data(
-            {
-                "provider": "pp_stripe_stripe",
-                "payload": {"data": {}, "raw_data": tampered, "headers": headers},
-            }
+    # The same delivery, tampered with, is refused by the route and not stored.
+    stored = len(await list_webhook_events(module, limit=1000))
+    raw = event["payload"]["body"].encode()
+    async with httpx.AsyncClient(timeout=10) as http:
+        tampered = await http.post(
+            url,
+            content=raw.replace(b"1234", b"9934"),
+            headers={"Stripe-Signature": event["payload"]["headers"]["stripe-signature"]},
         )
-    assert caught.value.code == "invalid_signature"
+        replayed = await http.post(
+            url,
+            content=raw,
+            headers={"Stripe-Signature": event["payload"]["headers"]["stripe-signature"]},
+        )
+    assert tampered.status_code == 400
+    assert (tampered.json()["type"], tampered.json()["code"]) == ("invalid_data", "invalid_signature")
+    # A redelivery (Stripe retries) is acknowledged and recognised, not stored again.
+    assert replayed.status_code == 200 and replayed.json()["duplicate"] is True
+    assert len(await list_webhook_events(module, limit=1000)) == stored
 
 
-async def test_a_declined_payment_webhook_maps_to_failed(
-    stripe_module: PaymentModule, shopper: stripe.StripeClient, webhook_receiver: WebhookReceiver
+async def test_a_declined_payment_webhook_records_the_failure_on_the_session(
+    stripe_hooks: tuple[PaymentModule, str], shopper: stripe.StripeClient
 ) -> None:
-    session = await session_of(stripe_module, payment_method="pm_card_chargeCustomerFail")
+    module, _ = stripe_hooks
+    session = await session_of(module, payment_method="pm_card_chargeCustomerFail")
     with pytest.raises(stripe.CardError):
         await shopper.v1.payment_intents.confirm_async(session.data["id"])
-    raw, headers = await webhook_receiver.next_event("payment_intent.payment_failed", session.data["id"])
-    result = await stripe_module.get_webhook_action_and_data(
-        {"provider": "stripe_stripe", "payload": {"data": {}, "raw_data": raw, "headers": headers}}
-    )
-    assert result.action == "failed"
-    assert result.data is not None and result.data.session_id == session.id
+
+    await stored_event(module, session.id, "failed", "processed")
+
+    assert (await module.retrieve_payment_session(session.id)).status == "error"
+    assert await module.list_payments({"payment_session_id": session.id}) == []
 
 
 async def test_the_variants_are_registered_and_create_intents_for_their_method(

@@ -1,5 +1,23 @@
-"""The HTTP service (FastAPI): store, admin and hook routes over `PaymentModule`."""
+"""The HTTP service (FastAPI): store, admin and hook routes over `PaymentModule`.
 
-from paymod.http.app import create_app
+`create_app` is imported on first use, so that commands which only need `paymod.http.json` (the CLI,
+`paymod worker`) do not load FastAPI and every route.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paymod.http.app import create_app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from paymod.http.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["create_app"]

@@ -24,8 +24,10 @@ from paymod.http.limits import BodyLimit
 from paymod.http.routes.admin import admin
 from paymod.http.routes.hooks import hooks
 from paymod.http.routes.store import store
+from paymod.http.routes.webhooks import admin_webhooks
 from paymod.http.state import AppState, app_state
 from paymod.services.payment_module import PaymentModule
+from paymod.webhooks.worker import Worker, stop_worker
 
 log = logging.getLogger("paymod.http")
 
@@ -61,11 +63,20 @@ async def _prune_forever(state: AppState) -> None:
         await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
 
+def new_worker(settings: Settings, module: PaymentModule) -> Worker:
+    """A worker with the configured pace; it delivers to `module.subscribers`."""
+    return Worker(module, poll_interval=settings.worker.poll_interval, batch=settings.worker.batch)
+
+
 def create_app(
     settings: Settings | None = None, *, module: PaymentModule | None = None, migrate: bool = True
 ) -> FastAPI:
     """The HTTP service. With `module` the app uses it (and leaves it open); otherwise it connects to
-    `settings.database_url` when it starts, migrating first unless `migrate` is false."""
+    `settings.database_url` when it starts, migrating first unless `migrate` is false.
+
+    While the app runs (its lifespan), it also runs a worker in the process, unless
+    `settings.worker.enabled` is false: stored webhooks are processed and events delivered without
+    a second command."""
     settings = settings or load_settings()
 
     @asynccontextmanager
@@ -78,13 +89,18 @@ def create_app(
             migrate=migrate,
         )
         try:
-            state = AppState.of(settings, active)
+            worker = new_worker(settings, active) if settings.worker.enabled else None
+            state = AppState.of(settings, active, worker)
             app.state.paymod = state
             await link_regions(active, settings)
             pruner = asyncio.create_task(_prune_forever(state))
+            stop = asyncio.Event()
+            running = asyncio.create_task(worker.run(stop)) if worker is not None else None
             try:
                 yield
             finally:
+                if running is not None:
+                    await stop_worker(running, stop, settings.worker.shutdown_grace)
                 pruner.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pruner
@@ -112,6 +128,7 @@ def create_app(
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BodyLimit)
     app.include_router(admin)
+    app.include_router(admin_webhooks)
     app.include_router(store)
     app.include_router(hooks)
 

@@ -154,6 +154,26 @@ class UpdateAccountHolder(Body):
     metadata: JsonObject | None = None
 
 
+#: An event name an endpoint subscribes to (`payment.captured`), or `*` for every event.
+EventName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^(\*|[a-z0-9_-]+(\.[a-z0-9_-]+)+)$")]
+
+
+class CreateWebhookEndpoint(Body):
+    url: str = Field(
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#]+(?:[/?#]\S*)?$",
+        description="Where events are POSTed (http or https)",
+        examples=["https://shop.example/paymod-events"],
+    )
+    events: list[EventName] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        max_length=100,
+        description="Event names to receive (`payment.captured`, ...); `*` for all",
+    )
+    description: str | None = Field(default=None, max_length=10_000)
+
+
 # -- entities ---------------------------------------------------------------------------------
 class Entity(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -344,9 +364,62 @@ class Authorization(BaseModel):
     )
 
 
+class WebhookEvent(Entity):
+    """A provider's event as paymod stored it (its raw body and headers only with `fields=+payload`)."""
+
+    id: str
+    provider_id: str | None = None
+    event_id: str | None = Field(default=None, description="The provider's event id (the dedupe key)")
+    action: str | None = None
+    session_id: str | None = None
+    amount: NullableAmountOut = None
+    status: Literal["pending", "processed", "ignored", "failed"] | None = None
+    attempts: int | None = None
+    last_error: str | None = None
+    available_at: datetime | None = Field(default=None, description="When it is (next) due")
+    processed_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    payload: dict[str, Any] | None = Field(default=None, description="The verified raw body and headers")
+
+
+class WebhookEventList(_List):
+    webhook_events: list[WebhookEvent]
+
+
+class WebhookEventResponse(BaseModel):
+    webhook_event: WebhookEvent
+
+
+class WebhookEndpoint(Entity):
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    description: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CreatedWebhookEndpoint(WebhookEndpoint):
+    secret: str = Field(
+        description="Signs every delivery (`Paymod-Signature`); returned only now, keep it to verify"
+    )
+
+
+class WebhookEndpointResponse(BaseModel):
+    webhook_endpoint: CreatedWebhookEndpoint
+
+
+class WebhookEndpointList(_List):
+    webhook_endpoints: list[WebhookEndpoint]
+
+
 class WebhookReceived(BaseModel):
     received: Literal[True]
-    action: str
+    action: str = Field(description="What the provider reported (`authorized`, `captured`, ...)")
+    id: str = Field(description="The stored event (`whev_...`), processed by a worker")
+    duplicate: bool = Field(description="true when this event was already stored: it is not stored again")
 
 
 class Health(BaseModel):

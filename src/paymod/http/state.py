@@ -10,6 +10,7 @@ from paymod.config import Settings
 from paymod.persistence.api_keys import ApiKeyStore
 from paymod.persistence.idempotency import IdempotencyStore
 from paymod.services.payment_module import PaymentModule
+from paymod.webhooks.worker import Worker
 
 
 @dataclass(frozen=True)
@@ -18,10 +19,12 @@ class AppState:
     module: PaymentModule
     api_keys: ApiKeyStore
     idempotency: IdempotencyStore
+    #: The in-process worker, while the app runs one (`[worker] enabled`, `paymod serve --no-worker`).
+    worker: Worker | None = None
 
     @classmethod
-    def of(cls, settings: Settings, module: PaymentModule) -> AppState:
-        return cls(settings, module, ApiKeyStore(module.database), IdempotencyStore(module.database))
+    def of(cls, settings: Settings, module: PaymentModule, worker: Worker | None = None) -> AppState:
+        return cls(settings, module, ApiKeyStore(module.database), IdempotencyStore(module.database), worker)
 
 
 def app_state(request: Request) -> AppState:

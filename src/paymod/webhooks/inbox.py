@@ -18,7 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -161,8 +161,55 @@ async def replay_webhook_event(module: PaymentModule, id: str) -> None:
 async def list_webhook_events(
     module: PaymentModule, *, status: str | None = None, limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
-    stmt = select(webhook_event).order_by(webhook_event.c.created_at.desc()).limit(limit).offset(offset)
+    """Stored events, newest first (rows as stored: `payload` holds the raw body and headers)."""
+    stmt = (
+        select(webhook_event)
+        .order_by(webhook_event.c.created_at.desc(), webhook_event.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     if status is not None:
         stmt = stmt.where(webhook_event.c.status == status)
     async with module.database.read() as conn:
         return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def count_webhook_events(module: PaymentModule, *, status: str | None = None) -> int:
+    stmt = select(func.count()).select_from(webhook_event)
+    if status is not None:
+        stmt = stmt.where(webhook_event.c.status == status)
+    async with module.database.read() as conn:
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+async def retrieve_webhook_event(module: PaymentModule, id: str) -> dict[str, Any]:
+    async with module.database.read() as conn:
+        row = (await conn.execute(select(webhook_event).where(webhook_event.c.id == id))).mappings().first()
+    if row is None:
+        raise NotFoundError(f"WebhookEvent with id: {id} was not found")
+    return dict(row)
+
+
+#: What operators see of a stored event; the raw body and headers (`payload`) only on request.
+EVENT_FIELDS = (
+    "id",
+    "provider_id",
+    "event_id",
+    "action",
+    "session_id",
+    "amount",
+    "status",
+    "attempts",
+    "last_error",
+    "available_at",
+    "processed_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def webhook_event_document(row: Mapping[str, Any], *, payload: bool = False) -> dict[str, Any]:
+    document = {name: row[name] for name in EVENT_FIELDS}
+    if payload:
+        document["payload"] = row["payload"]
+    return document

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import InvalidDataError, NotFoundError
@@ -105,7 +105,22 @@ async def dispatch_outbox(module: PaymentModule, subscribers: Subscribers, *, li
             webhook_endpoint.c.enabled.is_(True), webhook_endpoint.c.deleted_at.is_(None)
         )
         endpoints = (await conn.execute(live)).mappings().all() if rows else []
+        # Events nobody receives (no subscriber here, no endpoint) are marked in one statement.
+        unheard = {
+            row["id"]
+            for row in rows
+            if not subscribers.for_event(row["name"])
+            and not any(_wants(ep["events"], row["name"]) for ep in endpoints)
+        }
+        if unheard:
+            await conn.execute(
+                update(event_outbox)
+                .where(event_outbox.c.id.in_(sorted(unheard)))
+                .values(status="dispatched", dispatched_at=utc_now(), locked_until=None, last_error=None)
+            )
     for row in rows:
+        if row["id"] in unheard:
+            continue
         event = event_document(row)
         error = None
         for handler in subscribers.for_event(row["name"]):
@@ -190,6 +205,15 @@ async def deliver_webhooks(
         }
     for row in rows:
         endpoint = endpoints[row["endpoint_id"]]
+        if endpoint["deleted_at"] is not None or not endpoint["enabled"]:
+            # Deleted after this delivery was queued: it is dropped, not sent.
+            async with module.database.write() as conn:
+                await conn.execute(
+                    update(webhook_delivery)
+                    .where(webhook_delivery.c.id == row["id"])
+                    .values(status="failed", locked_until=None, last_error="endpoint deleted")
+                )
+            continue
         body = json.dumps(
             event_document(events[row["event_id"]]), separators=(",", ":"), default=str
         ).encode()
@@ -252,14 +276,36 @@ async def create_webhook_endpoint(
     return values
 
 
-async def list_webhook_endpoints(module: PaymentModule) -> list[dict[str, Any]]:
+async def list_webhook_endpoints(
+    module: PaymentModule, *, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Endpoints not deleted, oldest first (rows as stored, secrets included)."""
     async with module.database.read() as conn:
         stmt = (
             select(webhook_endpoint)
             .where(webhook_endpoint.c.deleted_at.is_(None))
-            .order_by(webhook_endpoint.c.created_at)
+            .order_by(webhook_endpoint.c.created_at, webhook_endpoint.c.id)
+            .limit(limit)
+            .offset(offset)
         )
         return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def count_webhook_endpoints(module: PaymentModule) -> int:
+    stmt = select(func.count()).select_from(webhook_endpoint).where(webhook_endpoint.c.deleted_at.is_(None))
+    async with module.database.read() as conn:
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+def webhook_endpoint_document(row: Mapping[str, Any], *, secret: bool = False) -> dict[str, Any]:
+    """What operators see of an endpoint; its secret only when it is created."""
+    document = {
+        name: row[name]
+        for name in ("id", "url", "events", "enabled", "description", "created_at", "updated_at")
+    }
+    if secret:
+        document["secret"] = row["secret"]
+    return document
 
 
 async def delete_webhook_endpoint(module: PaymentModule, id: str) -> None:
@@ -271,3 +317,9 @@ async def delete_webhook_endpoint(module: PaymentModule, id: str) -> None:
         )
         if not done.rowcount:
             raise NotFoundError(f"WebhookEndpoint with id: {id} was not found")
+        # Its queued deliveries go with it (one being sent right now may still arrive).
+        await conn.execute(
+            update(webhook_delivery)
+            .where(webhook_delivery.c.endpoint_id == id, webhook_delivery.c.status == "pending")
+            .values(status="failed", last_error="endpoint deleted")
+        )

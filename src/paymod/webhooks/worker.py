@@ -8,8 +8,8 @@ and taken over if its worker dies. `paymod serve` runs one in-process; `paymod w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections import Counter
 
 import httpx
 from sqlalchemy import update
@@ -24,6 +24,7 @@ from paymod.webhooks.outbox import backoff, claim, deliver_webhooks, dispatch_ou
 log = logging.getLogger("paymod.worker")
 
 INBOX_LEASE = 120.0
+MAX_BACKOFF = 30.0
 
 
 class Worker:
@@ -44,6 +45,13 @@ class Worker:
         self._client = http_client
         self._own_client = http_client is None
         self.delivery_retry_base = delivery_retry_base
+        #: Rows handled so far, by kind: `inbox`, `outbox`, `deliveries`.
+        self.handled: Counter[str] = Counter()
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Asks a `run` loop that is waiting for work to look again now (e.g. an event was just stored)."""
+        self._wakeup.set()
 
     async def process_inbox(self) -> int:
         """Processes due webhook events; retries with backoff, `webhook_retries` times at most."""
@@ -51,7 +59,7 @@ class Worker:
         async with module.database.write() as conn:
             events = await claim(conn, webhook_event, webhook_event.c.available_at, self.batch, INBOX_LEASE)
         for event in events:
-            values: dict[str, object] = {"locked_until": None, "updated_at": utc_now()}
+            values: dict[str, object] = {"locked_until": None}
             try:
                 outcome = await process_webhook_event(module, event)
             except Exception as exc:  # any failure is recorded on the event and retried or parked
@@ -70,6 +78,7 @@ class Worker:
                     processed_at=utc_now(),
                     last_error=None,
                 )
+            values["updated_at"] = utc_now()
             async with module.database.write() as conn:
                 await conn.execute(
                     update(webhook_event).where(webhook_event.c.id == event["id"]).values(values)
@@ -78,29 +87,48 @@ class Worker:
 
     async def run_once(self) -> int:
         """One pass over everything due; returns how many rows it handled."""
-        handled = await self.process_inbox()
-        handled += await dispatch_outbox(self.module, self.subscribers, limit=self.batch * 5)
+        inbox = await self.process_inbox()
+        self.handled["inbox"] += inbox
+        outbox = await dispatch_outbox(self.module, self.subscribers, limit=self.batch * 5)
+        self.handled["outbox"] += outbox
         if self._client is None:
             self._client = httpx.AsyncClient()
-        handled += await deliver_webhooks(
+        deliveries = await deliver_webhooks(
             self.module, self._client, limit=self.batch, retry_base=self.delivery_retry_base
         )
-        return handled
+        self.handled["deliveries"] += deliveries
+        return inbox + outbox + deliveries
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Runs until `stop` is set; an error in one pass is logged and the next pass goes on."""
+        """Runs until `stop` is set; an error in one pass is logged and the next pass goes on.
+
+        Between passes that found nothing it waits `poll_interval`, or less when `wake` is called.
+        """
+        failures = 0
         try:
             while not stop.is_set():
+                self._wakeup.clear()
                 try:
                     handled = await self.run_once()
+                    failures = 0
                 except Exception:  # the loop must survive a bad pass (e.g. the database restarting)
-                    log.exception("worker pass failed")
+                    failures += 1
+                    log.exception("worker pass failed (%d in a row)", failures)
                     handled = 0
                 if not handled:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+                    # Idle: poll again soon; after failures, back off (up to 30 s) instead of spinning.
+                    await self._idle(stop, min(MAX_BACKOFF, self.poll_interval * 2**failures))
         finally:
             await self.close()
+
+    async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wakeup.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def close(self) -> None:
         if self._client is not None and self._own_client:
@@ -108,4 +136,22 @@ class Worker:
             self._client = None
 
 
-__all__ = ["Worker"]
+async def stop_worker(running: asyncio.Task[None], stop: asyncio.Event, grace: float) -> None:
+    """Asks a running `Worker.run` to stop after its current pass; cancels the pass after `grace` seconds.
+
+    A cancelled pass loses nothing: the rows it claimed go back to the queue when their lease ends.
+    """
+    stop.set()
+    done, _ = await asyncio.wait({running}, timeout=grace)
+    if not done:
+        log.warning("the worker did not stop within %s s: cancelling its pass", grace)
+        running.cancel()
+    try:
+        await running
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("the worker failed while stopping")
+
+
+__all__ = ["Worker", "stop_worker"]

@@ -1,27 +1,24 @@
-"""Provider webhooks: verified through the provider before they are acknowledged."""
+"""Provider webhooks: verified through the provider before they are acknowledged, then stored.
+
+The route only verifies and stores (`paymod.webhooks.inbox.receive_webhook`), so the provider gets
+its answer quickly; a worker (in this process unless `[worker] enabled = false`, or `paymod worker`)
+applies the event exactly once, under the same locks as the API.
+"""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from paymod.domain.errors import (
-    ConflictError,
-    InvalidDataError,
-    PaymodError,
-    ProviderError,
-    RetryableProviderError,
-)
+from paymod.domain.errors import InvalidDataError, ProviderError, RetryableProviderError
 from paymod.http import errors
 from paymod.http import schemas as s
 from paymod.http.idempotency import mark_executing
 from paymod.http.json import JSONResponse, loads
-from paymod.http.routes.common import ModuleDep, idempotency_key, router
-from paymod.workflows.payment import process_payment
-
-log = logging.getLogger("paymod.http")
+from paymod.http.routes.common import idempotency_key, router
+from paymod.http.state import AppState, app_state
+from paymod.webhooks.inbox import receive_webhook
 
 hooks = router("/hooks", "hooks")
 
@@ -38,11 +35,14 @@ hooks = router("/hooks", "hooks")
         }
     },
 )
-async def receive_payment_webhook(provider: str, request: Request, module: ModuleDep) -> JSONResponse:
+async def receive_payment_webhook(
+    provider: str, request: Request, state: Annotated[AppState, Depends(app_state)]
+) -> JSONResponse:
     """A provider's event (`{identifier}_{id}` or `pp_...`); no API key: the signature is the auth.
 
-    An event that fails verification gets 400; a verified `authorized` or `captured` event is applied
-    to its session's payment before the 200.
+    An event that fails verification gets 400 and is not stored. A verified event is stored once
+    (unique on provider and event id) and answered 200; a worker then applies it. A duplicate
+    delivery is answered 200 with `duplicate: true` and is not stored or applied again.
     """
     raw = await request.body()
     data: Any
@@ -51,34 +51,24 @@ async def receive_payment_webhook(provider: str, request: Request, module: Modul
     except ValueError:
         data = {}
     try:
-        event = await module.get_webhook_action_and_data(
-            {
-                "provider": provider,
-                "payload": {
-                    "data": data if isinstance(data, dict) else {},
-                    "raw_data": raw,
-                    "headers": dict(request.headers),
-                },
-            }
+        received = await receive_webhook(
+            state.module, provider, raw, request.headers, data if isinstance(data, dict) else {}
         )
     except RetryableProviderError:
-        raise
+        raise  # 503: the provider delivers the event again later
     except ProviderError as exc:
         raise InvalidDataError(f"Webhook Error: {exc.message}", code=exc.code) from exc
     mark_executing(request.scope)
-    if event.data is not None:
-        try:
-            await process_payment(
-                module, action=event.action, session_id=event.data.session_id, amount=event.data.amount
-            )
-        except (RetryableProviderError, ConflictError):
-            raise  # the provider delivers the event again later
-        except PaymodError as exc:
-            # Verified but not applicable (e.g. the payment was canceled): retrying will not help.
-            log.warning(
-                "webhook %s %s for %s not applied: %r", provider, event.action, event.data.session_id, exc
-            )
-    return JSONResponse({"received": True, "action": event.action})
+    if not received.duplicate and state.worker is not None:
+        state.worker.wake()
+    return JSONResponse(
+        {
+            "received": True,
+            "action": received.action,
+            "id": received.id,
+            "duplicate": received.duplicate,
+        }
+    )
 
 
 __all__ = ["hooks"]
