@@ -15,7 +15,7 @@ from paymod import PaymentModule, ProviderError
 from paymod.persistence.tables import event_outbox, webhook_event
 from paymod.providers.testing import SIGNATURE_HEADER, TestingPaymentProvider, sign
 from paymod.webhooks import SignatureVerificationError, sign_payload, verify_signature
-from paymod.webhooks.inbox import list_webhook_events, receive_webhook, replay_webhook_event
+from paymod.webhooks.inbox import list_webhook_events, receive_webhook, replay_webhook_event, same_account
 from paymod.webhooks.outbox import create_webhook_endpoint
 from paymod.webhooks.worker import Worker
 
@@ -377,3 +377,30 @@ async def test_an_endpoint_that_fails_three_times_gets_the_signed_event_on_the_f
     assert document["data"] == {"id": collection.id}
     assert headers["paymod-event-id"] == document["id"]
     assert len({json.loads(b)["id"] for _, b in seen}) == 1
+
+
+def test_a_provider_speaks_for_its_own_sessions_and_its_family_on_one_configuration() -> None:
+    assert same_account("pp_stripe_stripe", "pp_stripe_stripe")
+    assert same_account("pp_stripe_stripe", "pp_stripe-ideal_stripe")
+    assert not same_account("pp_testing_default", "pp_stripe_stripe")
+    assert not same_account("pp_stripe_eu", "pp_stripe_us")
+    assert not same_account("pp_system_default", "pp_system_default_2")
+
+
+async def test_a_verified_event_naming_another_providers_session_is_ignored(quick: PaymentModule) -> None:
+    collection = await quick.create_payment_collections({"currency_code": "usd", "amount": 10})
+    session = await quick.create_payment_session(
+        collection.id, {"provider_id": "pp_system_default", "amount": 10, "currency_code": "usd"}
+    )
+    raw, headers = signed({"id": "evt_x", "action": "captured", "session_id": session.id, "amount": 10})
+    await receive_webhook(quick, PROVIDER, raw, headers)
+    await drain(quick)
+    [event] = await list_webhook_events(quick)
+    assert event["status"] == "ignored"
+    assert await quick.list_payments({"payment_session_id": session.id}) == []
+
+
+async def test_an_unverifiable_event_that_asks_nothing_is_not_stored(quick: PaymentModule) -> None:
+    received = await receive_webhook(quick, "system_default", b'{"anything": 1}', {})
+    assert (received.id, received.action) == ("", "not_supported")
+    assert await count(quick, webhook_event) == 0

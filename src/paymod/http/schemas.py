@@ -418,7 +418,10 @@ class WebhookEndpointList(_List):
 class WebhookReceived(BaseModel):
     received: Literal[True]
     action: str = Field(description="What the provider reported (`authorized`, `captured`, ...)")
-    id: str = Field(description="The stored event (`whev_...`), processed by a worker")
+    id: str = Field(
+        description="The stored event (`whev_...`), processed by a worker; empty when the event asks "
+        "nothing of paymod and carries no event id to dedupe on (then it is not stored)"
+    )
     duplicate: bool = Field(description="true when this event was already stored: it is not stored again")
 
 

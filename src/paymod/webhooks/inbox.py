@@ -77,6 +77,10 @@ async def receive_webhook(
     provider_id = module.providers.resolve_webhook_provider(provider)
     event_id = result.event_id or "sha256:" + hashlib.sha256(raw).hexdigest()
     actionable = result.action != PaymentAction.NOT_SUPPORTED.value and result.data is not None
+    if not actionable and result.event_id is None:
+        # Nothing to do and nothing to dedupe on (e.g. a provider that verifies nothing): not stored,
+        # so unauthenticated noise cannot fill the inbox.
+        return ReceivedWebhook("", provider_id, event_id, result.action, duplicate=False)
     now = utc_now()
     values = {
         "id": new_id(WEBHOOK_EVENT_PREFIX),
@@ -110,6 +114,19 @@ async def receive_webhook(
     return ReceivedWebhook(existing, provider_id, event_id, result.action, duplicate=True)
 
 
+def same_account(event_provider: str, session_provider: str) -> bool:
+    """Same provider, or variants of one provider family on one configuration (Stripe's
+    `pp_stripe_stripe` and `pp_stripe-ideal_stripe` share a webhook endpoint and an account)."""
+    if event_provider == session_provider:
+        return True
+
+    def family(provider_id: str) -> tuple[str, str]:
+        identifier, _, id = provider_id.removeprefix("pp_").partition("_")
+        return identifier.split("-")[0], id
+
+    return family(event_provider) == family(session_provider)
+
+
 async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any]) -> str:
     """Applies one stored event; returns what it did. Safe to run again for the same event."""
     action = PaymentAction(event["action"])
@@ -121,6 +138,17 @@ async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any])
         session = await module.retrieve_payment_session(session_id, {"relations": ["payment"]})
     except NotFoundError:
         # Not ours (or deleted): like Medusa, a report about an unknown session changes nothing.
+        return "ignored"
+    if not same_account(str(event["provider_id"]), session.provider_id):
+        # A provider speaks only for its own sessions: a verified event from another provider's
+        # secret must not capture them.
+        log.warning(
+            "webhook %s from %s names session %s of %s: ignored",
+            event["id"],
+            event["provider_id"],
+            session_id,
+            session.provider_id,
+        )
         return "ignored"
     if action == PaymentAction.AUTHORIZED:
         payment = await module.authorize_payment_session(session_id)
