@@ -56,6 +56,15 @@ def request_scope(path: str, headers: Headers) -> str:
     return token_hash(f"{path.split('/')[1]}:{credential}")
 
 
+def flow_key(request_headers: Headers, path: str) -> str | None:
+    """The module-level flow key for a request's Idempotency-Key (scoped like the HTTP record), so a
+    retry after a crash resumes the same capture/refund/cancel run instead of starting another."""
+    key = request_headers.get(HEADER)
+    if key is None:
+        return None
+    return f"http:{request_scope(path, request_headers)}:{key}"
+
+
 def fingerprint(body: bytes, query_string: bytes) -> str:
     try:
         params = canonical(loads(body)) if body else b""

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
 from paymod.domain.errors import InvalidDataError, NotAllowedError
 from paymod.http import fields as f
 from paymod.http import schemas as s
 from paymod.http.auth import Admin
 from paymod.http.fields import FieldsParam, Page, Selection, listing, page_params
+from paymod.http.idempotency import flow_key
 from paymod.http.json import JSONResponse
 from paymod.http.routes.common import (
     PROVIDER_WRITE,
@@ -209,28 +210,34 @@ async def retrieve_payment(
 
 @admin.post("/payments/{id}/capture", **post_options(s.PaymentResponse, PROVIDER_WRITE))
 async def capture_payment(
-    id: str, actor: Admin, module: ModuleDep, body: s.CapturePayment | None = None
+    id: str, request: Request, actor: Admin, module: ModuleDep, body: s.CapturePayment | None = None
 ) -> JSONResponse:
     """Captures `amount`, or what remains uncaptured."""
     amount = body.amount if body else None
-    await module.capture_payment({"payment_id": id, "amount": amount, "captured_by": actor.key_id})
+    key = flow_key(request.headers, request.url.path)
+    await module.capture_payment(
+        {"payment_id": id, "amount": amount, "captured_by": actor.key_id, "idempotency_key": key}
+    )
     return await _payment_response(module, id)
 
 
 @admin.post("/payments/{id}/refund", **post_options(s.PaymentResponse, PROVIDER_WRITE))
 async def refund_payment(
-    id: str, actor: Admin, module: ModuleDep, body: s.RefundPayment | None = None
+    id: str, request: Request, actor: Admin, module: ModuleDep, body: s.RefundPayment | None = None
 ) -> JSONResponse:
     """Refunds `amount`, or what remains refundable."""
     values = body.model_dump(exclude_none=True) if body else {}
-    await module.refund_payment({"payment_id": id, "created_by": actor.key_id, **values})
+    key = flow_key(request.headers, request.url.path)
+    await module.refund_payment(
+        {"payment_id": id, "created_by": actor.key_id, "idempotency_key": key, **values}
+    )
     return await _payment_response(module, id)
 
 
 @admin.post("/payments/{id}/cancel", **post_options(s.PaymentResponse, PROVIDER_WRITE))
-async def cancel_payment(id: str, actor: Admin, module: ModuleDep) -> JSONResponse:
+async def cancel_payment(id: str, request: Request, actor: Admin, module: ModuleDep) -> JSONResponse:
     """Cancels a payment that is not fully captured (voids the authorization)."""
-    await module.cancel_payment(id)
+    await module.cancel_payment(id, idempotency_key=flow_key(request.headers, request.url.path))
     return await _payment_response(module, id)
 
 
