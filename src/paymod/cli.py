@@ -6,6 +6,8 @@ Every command reads the same settings as the server (`PAYMOD_DATABASE_URL`, `PAY
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import signal
 import socket
@@ -273,6 +275,31 @@ def demo(database_url: DatabaseUrl = None) -> None:
     from paymod.demo import run_demo
 
     _run(run_demo(_settings(database_url), typer.echo))
+
+
+@app.command()
+def reconcile(
+    older_than: Annotated[float, typer.Option(help="only flows idle for at least this many seconds")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Finish or undo capture/refund/cancel flows left in an unknown state (the worker does it too)."""
+    from datetime import timedelta
+
+    from paymod.workflows.reconciler import reconcile as reconcile_runs
+
+    async def run() -> None:
+        async with _module(_settings(database_url)) as module:
+            report = await reconcile_runs(module, older_than=timedelta(seconds=older_than))
+        if as_json:
+            typer.echo(json.dumps([dataclasses.asdict(entry) for entry in report]))
+            return
+        if not report:
+            typer.echo("nothing to reconcile")
+        for entry in report:
+            typer.echo(f"{entry.run_id}  {entry.name:<16} {entry.outcome:<12} {entry.detail}")
+
+    _run(run())
 
 
 # -- API keys ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ the testing provider appends each call to a file, so calls made by the killed pr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -46,7 +47,8 @@ def run_child(database_url: str, calls_file: Path, op: str, target: str, key: st
     env.pop("PAYMOD_FAULT", None)
     if fault:
         env["PAYMOD_FAULT"] = fault
-    done = subprocess.run(
+    done = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, str(CHILD), database_url, str(calls_file), op, target, key],
         env=env,
         capture_output=True,
@@ -183,3 +185,33 @@ async def test_the_reconciler_undoes_a_capture_the_provider_was_never_asked_for(
     # The booked amount is free again: the whole payment can still be captured.
     await module.capture_payment({"payment_id": payment_id})
     assert (await module.retrieve_payment(payment_id)).captured_at is not None
+
+
+async def test_the_worker_runs_the_reconciler_and_paymod_reconcile_reports(
+    crash_module: PaymentModule, database_url: str, calls_file: Path
+) -> None:
+    from paymod.webhooks.worker import Worker
+
+    module = crash_module
+    payment_id = await authorized_payment(module)
+    assert run_child(database_url, calls_file, "capture", payment_id, "k3", "after-book-capture") == 137
+    worker = Worker(module, reconcile_every=0.01)
+    try:
+        await asyncio.sleep(0.05)
+        await worker.run_once()
+    finally:
+        await worker.close()
+    assert worker.handled["reconciled"] == 1
+    payment = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
+    assert payment.captures == []  # booked, provider never asked: undone
+    command = [sys.executable, "-m", "paymod.cli", "reconcile", "--older-than", "0", "--json"]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*command, "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []

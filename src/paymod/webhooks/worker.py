@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import update
@@ -20,6 +22,7 @@ from paymod.services.events import Subscribers
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.inbox import process_webhook_event
 from paymod.webhooks.outbox import backoff, claim, deliver_webhooks, dispatch_outbox
+from paymod.workflows.reconciler import reconcile
 
 log = logging.getLogger("paymod.worker")
 
@@ -37,6 +40,7 @@ class Worker:
         batch: int = 20,
         http_client: httpx.AsyncClient | None = None,
         delivery_retry_base: float = 5.0,
+        reconcile_every: float = 60.0,
     ) -> None:
         self.module = module
         self.subscribers = subscribers if subscribers is not None else module.subscribers
@@ -45,7 +49,9 @@ class Worker:
         self._client = http_client
         self._own_client = http_client is None
         self.delivery_retry_base = delivery_retry_base
-        #: Rows handled so far, by kind: `inbox`, `outbox`, `deliveries`.
+        self.reconcile_every = reconcile_every
+        self._next_reconcile = time.monotonic() + reconcile_every
+        #: Rows handled so far, by kind: `inbox`, `outbox`, `deliveries`, `reconciled`.
         self.handled: Counter[str] = Counter()
         self._wakeup = asyncio.Event()
 
@@ -85,8 +91,23 @@ class Worker:
                 )
         return len(events)
 
+    async def reconcile_if_due(self) -> int:
+        """Every `reconcile_every` seconds: finishes or undoes flows left in an unknown state."""
+        now = time.monotonic()
+        if self.reconcile_every <= 0 or now < self._next_reconcile:
+            return 0
+        self._next_reconcile = now + self.reconcile_every
+        report = await reconcile(self.module, older_than=timedelta(seconds=self.reconcile_every))
+        for entry in report:
+            log.warning(
+                "reconciler: run %s (%s) %s %s", entry.run_id, entry.name, entry.outcome, entry.detail
+            )
+        self.handled["reconciled"] += len(report)
+        return len(report)
+
     async def run_once(self) -> int:
         """One pass over everything due; returns how many rows it handled."""
+        await self.reconcile_if_due()
         inbox = await self.process_inbox()
         self.handled["inbox"] += inbox
         outbox = await dispatch_outbox(self.module, self.subscribers, limit=self.batch * 5)
