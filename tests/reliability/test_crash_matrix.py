@@ -47,8 +47,7 @@ def run_child(database_url: str, calls_file: Path, op: str, target: str, key: st
     env.pop("PAYMOD_FAULT", None)
     if fault:
         env["PAYMOD_FAULT"] = fault
-    done = await asyncio.to_thread(
-        subprocess.run,
+    done = subprocess.run(
         [sys.executable, str(CHILD), database_url, str(calls_file), op, target, key],
         env=env,
         capture_output=True,
