@@ -1,10 +1,20 @@
 """The benchmark flow: collection -> session -> authorize -> capture 5000 -> refund 2000.
 
-Same flow as ../shared/anchors/medusa-bench (the real Medusa module), through paymod's Python API,
-one at a time and with 16 in flight. Prints one JSON line per configuration.
+The same flow as ../shared/anchors/medusa-bench (the real Medusa module, in Node), through
 
-    python -m benchmarks.flow --database postgresql --n 500
-    python -m benchmarks.flow --quick          # small N, for CI: checks the bench still runs
+* `module`: paymod's Python API (`PaymentModule`) in the bench process;
+* `http`:   the HTTP API of a `paymod serve` subprocess (one uvicorn worker), driven by httpx;
+* `floor`:  the fewest hand-written SQL statements over asyncpg (PostgreSQL only), see benchmarks.floor;
+
+each on PostgreSQL and SQLite, one at a time and with 16 in flight. Each (target, database) runs in
+a fresh process on a fresh database and prints one JSON line (like Medusa's bench.mjs): the
+correctness check, SQL per operation and per flow, and per phase (sequential, concurrent) flows/s,
+latency percentiles, the median of each operation, CPU per flow and the load average; then the
+peak RSS of the process that runs paymod.
+
+    python -m benchmarks.flow                                # everything, N=500 (Medusa's N)
+    python -m benchmarks.flow --target module --database postgresql --n 200
+    python -m benchmarks.flow --quick --database sqlite      # a few seconds per configuration (CI)
 """
 
 from __future__ import annotations
@@ -13,183 +23,193 @@ import argparse
 import asyncio
 import json
 import os
-import resource
-import statistics
+import signal
+import subprocess
 import sys
-import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from decimal import Decimal
+import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from sqlalchemy import event
-
-from paymod import PaymentModule
-
-POSTGRES_ADMIN = os.environ.get("PAYMOD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-OPS = (
-    "create_payment_collections",
-    "create_payment_session",
-    "authorize_payment_session",
-    "capture_payment",
-    "refund_payment",
+import paymod
+from benchmarks.common import (
+    drop_postgres,
+    fresh_postgres,
+    fresh_sqlite,
+    loadavg1,
+    machine,
+    now_iso,
+    request_stop,
+    source_state,
 )
 
-
-class Counter:
-    """SQL statements and transactions, counted from SQLAlchemy's engine events."""
-
-    def __init__(self, module: PaymentModule) -> None:
-        self.statements = 0
-        self.transactions = 0
-        engine = module.database.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", self._statement)
-        event.listen(engine, "commit", self._commit)
-
-    def _statement(self, *args: Any) -> None:
-        self.statements += 1
-
-    def _commit(self, *args: Any) -> None:
-        self.transactions += 1
+TARGETS = ("module", "http", "floor")
+DATABASES = ("postgresql", "sqlite")
+BENCH_NAMES = {"module": "paymod-module", "http": "paymod-http", "floor": "floor-asyncpg"}
 
 
-async def one_flow(module: PaymentModule, timings: dict[str, list[float]] | None) -> str:
-    async def timed(name: str, call: Awaitable[Any]) -> Any:
-        start = time.perf_counter()
-        result = await call
-        if timings is not None:
-            timings[name].append((time.perf_counter() - start) * 1000)
-        return result
-
-    collection = await timed(
-        OPS[0], module.create_payment_collections({"currency_code": "usd", "amount": 5000})
-    )
-    session = await timed(
-        OPS[1],
-        module.create_payment_session(
-            collection.id,
-            {"provider_id": "pp_system_default", "amount": 5000, "currency_code": "usd", "data": {}},
-        ),
-    )
-    payment = await timed(OPS[2], module.authorize_payment_session(session.id))
-    await timed(OPS[3], module.capture_payment({"payment_id": payment.id, "amount": 5000}))
-    await timed(OPS[4], module.refund_payment({"payment_id": payment.id, "amount": 2000}))
-    return str(collection.id)
+def configurations(targets: list[str], database: str) -> list[tuple[str, str]]:
+    """(target, database) pairs; the floor runs on PostgreSQL only."""
+    chosen = TARGETS if "all" in targets else tuple(t for t in TARGETS if t in targets)
+    databases = DATABASES if database == "both" else (database,)
+    return [(t, d) for t in chosen for d in databases if not (t == "floor" and d == "sqlite")]
 
 
-def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
+def _announce(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
-async def run_phase(
-    flow: Callable[[dict[str, list[float]] | None], Awaitable[Any]], n: int, warmup: int, concurrency: int
-) -> dict[str, Any]:
-    async def run(count: int, timings: dict[str, list[float]] | None, latencies: list[float] | None) -> None:
-        remaining = count
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                start = time.perf_counter()
-                await flow(timings)
-                if latencies is not None:
-                    latencies.append((time.perf_counter() - start) * 1000)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-    await run(warmup, None, None)
-    timings: dict[str, list[float]] = defaultdict(list)
-    latencies: list[float] = []
-    start = time.perf_counter()
-    await run(n, timings, latencies)
-    wall = time.perf_counter() - start
-    return {
-        "concurrency": concurrency,
-        "n": n,
-        "wall_s": round(wall, 3),
-        "flows_per_s": round(n / wall, 2),
-        "latency_ms": {
-            "p50": round(_percentile(latencies, 50), 3),
-            "p99": round(_percentile(latencies, 99), 3),
-            "mean": round(statistics.fmean(latencies), 3),
-        },
-        "ops_median_ms": {name: round(statistics.median(v), 3) for name, v in timings.items()},
+async def run_configuration(target: str, database: str, args: argparse.Namespace) -> dict[str, Any]:
+    phases = tuple(args.phases.split(","))
+    options: dict[str, Any] = {
+        "n": args.n,
+        "warmup": args.warmup,
+        "conc_n": args.conc_n,
+        "conc_warmup": args.conc_warmup,
+        "concurrency": args.concurrency,
+        "phases": phases,
+        "announce": _announce,
     }
-
-
-async def fresh_postgres(name: str) -> str:
-    admin = await asyncpg.connect(POSTGRES_ADMIN)
+    name = f"paymod_bench_{target}_{os.getpid()}"
+    workdir: Path = args.workdir
+    url = await fresh_postgres(name) if database == "postgresql" else fresh_sqlite(workdir, name)
+    header: dict[str, Any] = {
+        "bench": BENCH_NAMES[target],
+        "target": target,
+        "database": database,
+        "date": now_iso(),
+        "machine": machine(),
+        "paymod_src": {**source_state(), "imported_from": str(Path(paymod.__file__).parent)},
+        "loadavg1_at_start": loadavg1(),
+    }
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        if target == "module":
+            from benchmarks.module_target import run_module
+
+            body = await run_module(url, pool_size=args.pool_size, **options)
+        elif target == "http":
+            from benchmarks.http_target import run_http
+
+            body = await run_http(url, workdir, **options)
+        else:
+            from benchmarks.floor import run_floor
+
+            body = await run_floor(url, **options)
     finally:
-        await admin.close()
-    return f"{POSTGRES_ADMIN.rsplit('/', 1)[0]}/{name}"
+        if database == "postgresql" and not args.keep_databases:
+            await drop_postgres(name)
+        elif database == "sqlite" and not args.keep_databases:
+            fresh_sqlite(workdir, name)  # removes the file and its WAL
+    return {**header, **body, "loadavg1_at_end": loadavg1()}
 
 
-def fresh_sqlite(workdir: Path) -> str:
-    path = workdir / "paymod-bench.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{path}"
+async def _stoppable(work: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """SIGINT and SIGTERM end the phase after the flows in progress; the run then cleans up (server
+    stopped, bench database dropped) and prints what it measured."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, request_stop)
+    return await work
 
 
-async def bench_module(
-    database: str, n: int, warmup: int, concurrency: int, sqlite_url: str
-) -> dict[str, Any]:
-    url = await fresh_postgres("paymod_bench") if database == "postgresql" else sqlite_url
-    module = await PaymentModule.connect(url, pool_size=max(10, concurrency))
-    try:
-        counter = Counter(module)
-        before = (counter.statements, counter.transactions)
-        sample = 5
-        for _ in range(sample):
-            await one_flow(module, None)
-        statements = (counter.statements - before[0]) / sample
-        transactions = (counter.transactions - before[1]) / sample
-        collection_id = await one_flow(module, None)
-        final = await module.retrieve_payment_collection(collection_id)
-        assert final.status == "completed" and final.refunded_amount == Decimal(2000), final
-        result: dict[str, Any] = {
-            "bench": "paymod-module",
-            "database": database,
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "python": sys.version.split()[0],
-            "sql_statements_per_flow": statements,
-            "transactions_per_flow": transactions,
-        }
-        result["sequential"] = await run_phase(lambda t: one_flow(module, t), n, warmup, 1)
-        result["concurrent"] = await run_phase(lambda t: one_flow(module, t), n, warmup, concurrency)
-        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        return result
-    finally:
-        await module.close()
+def child_command(target: str, database: str, args: argparse.Namespace) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.flow",
+        "--child",
+        f"{target}:{database}",
+        "--n",
+        str(args.n),
+        "--warmup",
+        str(args.warmup),
+        "--conc-n",
+        str(args.conc_n),
+        "--conc-warmup",
+        str(args.conc_warmup),
+        "--concurrency",
+        str(args.concurrency),
+        "--pool-size",
+        str(args.pool_size),
+        "--phases",
+        args.phases,
+        "--workdir",
+        str(args.workdir),
+        *(["--keep-databases"] if args.keep_databases else []),
+    ]
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.flow",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="both")
-    parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--quick", action="store_true", help="n=20, warmup=5: proves the bench runs")
-    parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")))
+    parser.add_argument(
+        "--target",
+        action="append",
+        choices=[*TARGETS, "all"],
+        help="module, http, floor or all (repeatable; default all)",
+    )
+    parser.add_argument("--database", choices=[*DATABASES, "both"], default="both")
+    parser.add_argument("--n", type=int, default=500, help="sequential flows measured (Medusa: 500)")
+    parser.add_argument("--warmup", type=int, default=50, help="sequential warm-up flows (Medusa: 50)")
+    parser.add_argument("--conc-n", type=int, default=None, help="concurrent flows measured (default: --n)")
+    parser.add_argument("--conc-warmup", type=int, default=64, help="concurrent warm-up flows (Medusa: 64)")
+    parser.add_argument("--concurrency", type=int, default=16, help="flows in flight (Medusa: 16)")
+    parser.add_argument("--pool-size", type=int, default=10, help="paymod's pool_size (module target)")
+    parser.add_argument(
+        "--quick", action="store_true", help="n=10, warm-ups 2/4, 16 concurrent flows: proves the bench runs"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "paymod-bench",
+        help="SQLite files and server logs",
+    )
+    parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")
+    parser.add_argument("--keep-databases", action="store_true", help="leave the bench databases behind")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--phases", default="sequential,concurrent", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.n, args.warmup = 20, 5
-    databases = ["postgresql", "sqlite"] if args.database == "both" else [args.database]
-    for database in databases:
-        sqlite_url = fresh_sqlite(args.workdir) if database == "sqlite" else ""
-        result = asyncio.run(bench_module(database, args.n, args.warmup, args.concurrency, sqlite_url))
+        args.n, args.warmup, args.conc_n, args.conc_warmup = 10, 2, 16, 4
+    if args.conc_n is None:
+        args.conc_n = args.n
+    args.targets = args.target or ["all"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        target, database = args.child.split(":")
+        result = asyncio.run(_stoppable(run_configuration(target, database, args)))
         print(json.dumps(result), flush=True)
+        return 0 if result["check"]["ok"] else 2
+    failures = 0
+    for target, database in configurations(args.targets, args.database):
+        _announce(f"{target} on {database}")
+        completed = subprocess.run(
+            child_command(target, database, args), stdout=subprocess.PIPE, text=True, check=False
+        )
+        line = completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""
+        if completed.returncode != 0 or not line:
+            failures += 1
+            line = line or json.dumps(
+                {
+                    "bench": BENCH_NAMES[target],
+                    "target": target,
+                    "database": database,
+                    "error": f"exit status {completed.returncode}",
+                }
+            )
+        print(line, flush=True)
+        if args.out is not None:
+            with args.out.open("a") as out:
+                out.write(line + "\n")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
