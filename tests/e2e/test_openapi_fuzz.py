@@ -185,6 +185,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
                 f"{len(failures)} failures"
             )
         server_log = server.log.read_text()
-    assert len(operations) == 36
+    assert len(operations) == 42
     assert not failures, "\n\n".join(failures) + f"\n\nserver log:\n{server_log[-5000:]}"
     assert "Traceback" not in server_log, server_log[-5000:]

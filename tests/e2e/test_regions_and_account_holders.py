@@ -94,3 +94,53 @@ async def test_account_holder_errors(client: httpx.AsyncClient) -> None:
     assert no_customer.status_code == 400 and "customer" in json_of(no_customer)["message"]
     assert missing.status_code == update_missing.status_code == delete_missing.status_code == 404
     assert store_key.status_code == 401
+
+
+async def test_saved_payment_methods_through_the_store_and_admin_routes(client: httpx.AsyncClient) -> None:
+    body = {"provider_id": TESTING, "customer": {"id": "cus_pm", "email": "grace@example.com"}}
+    holder = json_of(await client.post("/admin/account-holders", json=body, headers=ADMIN))["account_holder"]
+    base = f"/account-holders/{holder['id']}/payment-methods"
+
+    saved = await client.post(
+        f"/store{base}", json={"customer_id": "cus_pm", "data": {"card": "visa_4242"}}, headers=STORE
+    )
+    assert saved.status_code == 200, saved.text
+    method = json_of(saved)["payment_method"]
+    assert method["provider_id"] == TESTING and method["data"]["card"] == "visa_4242"
+    admin_saved = json_of(await client.post(f"/admin{base}", json={"data": {"card": "mc"}}, headers=ADMIN))
+
+    listed = json_of(await client.get(f"/store{base}", params={"customer_id": "cus_pm"}, headers=STORE))
+    assert listed["count"] == 2
+    assert {m["id"] for m in listed["payment_methods"]} == {method["id"], admin_saved["payment_method"]["id"]}
+
+    # Another customer's id, a missing customer id, or no key: the holder is not revealed.
+    other = await client.get(f"/store{base}", params={"customer_id": "cus_other"}, headers=STORE)
+    assert (other.status_code, json_of(other)["type"]) == (404, "not_found")
+    assert (await client.get(f"/store{base}", headers=STORE)).status_code == 400
+    assert (await client.get(f"/store{base}", params={"customer_id": "cus_pm"})).status_code == 401
+    assert (
+        await client.get(f"/store{base}", params={"customer_id": "cus_pm"}, headers=ADMIN)
+    ).status_code == 401
+
+    removed = await client.delete(
+        f"/store{base}/{method['id']}", params={"customer_id": "cus_pm"}, headers=STORE
+    )
+    assert json_of(removed) == {"id": method["id"], "object": "payment_method", "deleted": True}
+    left = json_of(await client.get(f"/admin{base}", headers=ADMIN))
+    assert [m["id"] for m in left["payment_methods"]] == [admin_saved["payment_method"]["id"]]
+    assert (
+        await client.delete(f"/admin{base}/{admin_saved['payment_method']['id']}", headers=ADMIN)
+    ).status_code == 200
+    assert json_of(await client.get(f"/admin{base}", headers=ADMIN))["count"] == 0
+    assert (
+        await client.get("/admin/account-holders/acchld_missing/payment-methods", headers=ADMIN)
+    ).status_code == 404
+
+
+async def test_a_provider_without_saved_methods_answers_not_allowed(client: httpx.AsyncClient) -> None:
+    body = {"provider_id": SYSTEM, "customer": {"id": "cus_sys"}}
+    holder = json_of(await client.post("/admin/account-holders", json=body, headers=ADMIN))["account_holder"]
+    base = f"/admin/account-holders/{holder['id']}/payment-methods"
+    assert json_of(await client.get(base, headers=ADMIN))["payment_methods"] == []
+    refused = await client.post(base, json={"data": {}}, headers=ADMIN)
+    assert (refused.status_code, json_of(refused)["type"]) == (400, "not_allowed")

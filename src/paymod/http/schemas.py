@@ -149,6 +149,16 @@ class CreateAccountHolder(Body):
     metadata: JsonObject | None = None
 
 
+class SavePaymentMethod(Body):
+    """Saves a payment method at the provider (Stripe: a SetupIntent for the customer)."""
+
+    data: JsonObject = Field(default_factory=dict)
+
+
+class StoreSavePaymentMethod(SavePaymentMethod):
+    customer_id: Id = Field(description="the customer the account holder belongs to")
+
+
 class UpdateAccountHolder(Body):
     customer: Customer | None = None
     metadata: JsonObject | None = None
@@ -339,6 +349,20 @@ class AccountHolderResponse(BaseModel):
 
 class AccountHolderList(_List):
     account_holders: list[AccountHolder]
+
+
+class PaymentMethod(BaseModel):
+    id: str
+    provider_id: str
+    data: dict[str, Any] | None = None
+
+
+class PaymentMethodList(_List):
+    payment_methods: list[PaymentMethod]
+
+
+class PaymentMethodResponse(BaseModel):
+    payment_method: PaymentMethod
 
 
 class RegionPaymentProvidersResponse(BaseModel):

@@ -15,7 +15,9 @@ from paymod.http.auth import Admin
 from paymod.http.fields import FieldsParam, Page, Selection, listing, page_params
 from paymod.http.idempotency import flow_key
 from paymod.http.json import JSONResponse
+from paymod.http.routes import payment_methods as methods
 from paymod.http.routes.common import (
+    PROVIDER_READ,
     PROVIDER_WRITE,
     READ,
     READ_ONE,
@@ -389,6 +391,27 @@ async def update_account_holder(
 async def delete_account_holder(id: str, actor: Admin, module: ModuleDep) -> JSONResponse:
     await module.delete_account_holder(id)
     return JSONResponse({"id": id, "object": "account_holder", "deleted": True})
+
+
+@admin.get("/account-holders/{id}/payment-methods", **get_options(s.PaymentMethodList, PROVIDER_READ))
+async def list_saved_payment_methods(id: str, actor: Admin, module: ModuleDep) -> JSONResponse:
+    """The payment methods saved at the provider for this account holder."""
+    return await methods.list_methods(module, await methods.holder_for(module, id, None))
+
+
+@admin.post("/account-holders/{id}/payment-methods", **post_options(s.PaymentMethodResponse, PROVIDER_WRITE))
+async def save_payment_method(
+    id: str, body: s.SavePaymentMethod, request: Request, actor: Admin, module: ModuleDep
+) -> JSONResponse:
+    holder = await methods.holder_for(module, id, None)
+    return await methods.save_method(module, holder, body.data, flow_key(request.headers, request.url.path))
+
+
+@admin.delete("/account-holders/{id}/payment-methods/{method_id}", **get_options(s.Deleted, PROVIDER_READ))
+async def delete_saved_payment_method(
+    id: str, method_id: str, actor: Admin, module: ModuleDep
+) -> JSONResponse:
+    return await methods.delete_method(module, await methods.holder_for(module, id, None), method_id)
 
 
 __all__ = ["admin"]

@@ -43,6 +43,7 @@ READ = (400, 401)
 READ_ONE = (400, 401, 404)
 WRITE = (400, 401, 404, 409, 413)
 PROVIDER_WRITE = (*WRITE, 502, 503)
+PROVIDER_READ = (*READ_ONE, 502, 503)
 
 
 def post_options(response_model: type[BaseModel], statuses: tuple[int, ...]) -> dict[str, Any]:

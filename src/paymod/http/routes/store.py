@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
 from paymod.http import fields as f
 from paymod.http import schemas as s
 from paymod.http.auth import Shopper
 from paymod.http.fields import FieldsParam, Page, listing, page_params
+from paymod.http.idempotency import flow_key
 from paymod.http.json import JSONResponse
+from paymod.http.routes import payment_methods as methods
 from paymod.http.routes.common import (
+    PROVIDER_READ,
     PROVIDER_WRITE,
     READ,
     READ_ONE,
@@ -95,3 +98,36 @@ async def authorize_payment_collection(
             f.parse_fields(f.STORE_PAYMENT_SESSION, None), result.payment_session
         )
     return JSONResponse(answer)
+
+
+# -- saved payment methods of the shopper's account holder --------------------------------------
+@store.get("/account-holders/{id}/payment-methods", **get_options(s.PaymentMethodList, PROVIDER_READ))
+async def list_saved_payment_methods(
+    id: str,
+    shopper: Shopper,
+    module: ModuleDep,
+    customer_id: Annotated[str, Query(min_length=1, description="the customer the holder belongs to")],
+) -> JSONResponse:
+    """The payment methods saved at the provider for this account holder."""
+    return await methods.list_methods(module, await methods.holder_for(module, id, customer_id))
+
+
+@store.post("/account-holders/{id}/payment-methods", **post_options(s.PaymentMethodResponse, PROVIDER_WRITE))
+async def save_payment_method(
+    id: str, body: s.StoreSavePaymentMethod, request: Request, shopper: Shopper, module: ModuleDep
+) -> JSONResponse:
+    """Saves a payment method for later (Stripe: a SetupIntent; confirm it on the client)."""
+    holder = await methods.holder_for(module, id, body.customer_id)
+    return await methods.save_method(module, holder, body.data, flow_key(request.headers, request.url.path))
+
+
+@store.delete("/account-holders/{id}/payment-methods/{method_id}", **get_options(s.Deleted, PROVIDER_READ))
+async def delete_saved_payment_method(
+    id: str,
+    method_id: str,
+    shopper: Shopper,
+    module: ModuleDep,
+    customer_id: Annotated[str, Query(min_length=1, description="the customer the holder belongs to")],
+) -> JSONResponse:
+    """Removes a saved payment method (Stripe: detaches it from the customer)."""
+    return await methods.delete_method(module, await methods.holder_for(module, id, customer_id), method_id)
