@@ -19,6 +19,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
+from paymod.persistence.database import AUTOCOMMIT_OPTION
+
 FIELDS = ("statements", "begins", "commits", "rollbacks", "connects")
 _FORMAT = f"<{len(FIELDS)}q"
 _SIZE = struct.calcsize(_FORMAT)
@@ -57,6 +59,13 @@ class SqlCounter:
 
     def _control(self, name: str) -> Any:
         def listener(*args: Any) -> None:
+            conn = args[0] if args else None
+            if (
+                name != "connects"
+                and conn is not None
+                and conn.get_execution_options().get(AUTOCOMMIT_OPTION)
+            ):
+                return  # no transaction is sent for a single autocommit statement
             self._bump(name)
             if self._log is not None:
                 self._log.write(f"-- {name[:-1].upper()}\n")

@@ -57,11 +57,12 @@ def run_child(database_url: str, calls_file: Path, op: str, target: str, key: st
     return done.returncode
 
 
-async def authorized_payment(module: PaymentModule, *, captured: int = 0) -> str:
+async def authorized_payment(module: PaymentModule, *, captured: int = 0, scenario: str | None = None) -> str:
     collection = await module.create_payment_collections({"currency_code": "usd", "amount": 100})
+    data = {"scenario": scenario} if scenario else {}
     session = await module.create_payment_session(
         collection.id,
-        {"provider_id": "pp_testing_default", "amount": 100, "currency_code": "usd", "data": {}},
+        {"provider_id": "pp_testing_default", "amount": 100, "currency_code": "usd", "data": data},
     )
     payment = await module.authorize_payment_session(session.id)
     assert payment is not None
@@ -168,22 +169,41 @@ async def test_the_reconciler_completes_a_capture_the_provider_made(
     assert await reconcile(module, older_than=timedelta(0)) == []
 
 
-async def test_the_reconciler_undoes_a_capture_the_provider_was_never_asked_for(
+async def test_the_reconciler_finishes_a_capture_booked_just_before_its_provider_call(
     crash_module: PaymentModule, database_url: str, calls_file: Path
 ) -> None:
+    """The provider call's journal entry commits with the booking: recovery asks the provider (with
+    the run's key) and records the capture, as Stripe's completer would."""
     module = crash_module
     payment_id = await authorized_payment(module)
     assert run_child(database_url, calls_file, "capture", payment_id, "k2", "before-provider-capture") == 137
     booked = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
-    assert [c.amount for c in booked.captures or []] == [Decimal(60)]  # booked, provider not asked
-    report = await reconcile(module, older_than=timedelta(0))
-    assert [r.outcome for r in report] == ["compensated"]
-    payment = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
-    assert payment.captures == []
+    assert [c.amount for c in booked.captures or []] == [Decimal(60)]  # booked, provider not asked yet
     assert not any(m == "capture_payment" for (m, _k) in provider_calls(calls_file))
-    # The booked amount is free again: the whole payment can still be captured.
+    report = await reconcile(module, older_than=timedelta(0))
+    assert [r.outcome for r in report] == ["completed"]
+    payment = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
+    assert [c.amount for c in payment.captures or []] == [Decimal(60)]
+    assert len({k for (m, k) in provider_calls(calls_file) if m == "capture_payment"}) == 1
+    collection = await module.retrieve_payment_collection(payment.payment_collection_id)
+    assert collection.captured_amount == Decimal(60)
+    # What remains can still be captured, and only that.
     await module.capture_payment({"payment_id": payment_id})
-    assert (await module.retrieve_payment(payment_id)).captured_at is not None
+    rest = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
+    assert [c.amount for c in rest.captures or []] == [Decimal(60), Decimal(40)]
+
+
+async def test_a_provider_refusal_on_recovery_undoes_the_booking(
+    crash_module: PaymentModule, database_url: str, calls_file: Path
+) -> None:
+    module = crash_module
+    payment_id = await authorized_payment(module, scenario="capture_error")
+    assert run_child(database_url, calls_file, "capture", payment_id, "k4", "before-provider-capture") == 137
+    report = await reconcile(module, older_than=timedelta(0))
+    assert [r.outcome for r in report] == ["failed"]
+    payment = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
+    assert payment.captures == []  # the refusal compensated the booking
+    assert await reconcile(module, older_than=timedelta(0)) == []
 
 
 async def test_the_worker_runs_the_reconciler_and_paymod_reconcile_reports(
@@ -202,7 +222,7 @@ async def test_the_worker_runs_the_reconciler_and_paymod_reconcile_reports(
         await worker.close()
     assert worker.handled["reconciled"] == 1
     payment = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
-    assert payment.captures == []  # booked, provider never asked: undone
+    assert [c.amount for c in payment.captures or []] == [Decimal(60)]  # resumed: the provider captured
     command = [sys.executable, "-m", "paymod.cli", "reconcile", "--older-than", "0", "--json"]
     done = await asyncio.to_thread(
         subprocess.run,

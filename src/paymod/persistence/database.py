@@ -22,6 +22,7 @@ from paymod.persistence.types import dumps
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./paymod.db"
 LOCK_TIMEOUT_MS = 3000
+AUTOCOMMIT_OPTION = "paymod_autocommit"
 CONFLICT_MESSAGE = (
     "The request conflicted with another request. "
     "You may retry the request with the provided Idempotency-Key."
@@ -74,6 +75,12 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._writer = self.engine.execution_options(paymod_write=True)
+        # One read statement needs no transaction: without it, PostgreSQL is spared the BEGIN and
+        # ROLLBACK round trips (on SQLite, the `begin` listener below sends no BEGIN).
+        autocommit: dict[str, Any] = {AUTOCOMMIT_OPTION: True}
+        if self.dialect == "postgresql":
+            autocommit["isolation_level"] = "AUTOCOMMIT"
+        self._single = self.engine.execution_options(**autocommit)
 
     @property
     def is_postgresql(self) -> bool:
@@ -109,6 +116,12 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def single(self) -> AsyncIterator[AsyncConnection]:
+        """A connection outside any transaction, for one read statement (no snapshot is shared)."""
+        async with self._single.connect() as conn:
+            yield conn
+
     async def close(self) -> None:
         await self.engine.dispose()
 
@@ -127,5 +140,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("paymod_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(AUTOCOMMIT_OPTION):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("paymod_write") else "BEGIN")

@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.ids import new_id
 from paymod.persistence.repository import utc_now
+from paymod.persistence.tables import event_outbox
 
 _BUFFER = "paymod_events"
+_INSERT_EVENTS = insert(event_outbox)
 EVENT_PREFIX = "evt"
 
 
@@ -35,8 +37,6 @@ async def flush(conn: AsyncConnection) -> None:
     events = conn.info.pop(_BUFFER, None)
     if not events:
         return
-    from paymod.persistence.tables import event_outbox
-
     now = utc_now()
     rows = [
         {
@@ -49,4 +49,4 @@ async def flush(conn: AsyncConnection) -> None:
         }
         for event in events
     ]
-    await conn.execute(insert(event_outbox), rows)
+    await conn.execute(_INSERT_EVENTS, rows)

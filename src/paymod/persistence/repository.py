@@ -13,10 +13,13 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Numeric,
     Select,
     Table,
+    Update,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -30,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningDelete
 
 from paymod.domain.errors import DuplicateError, InvalidDataError, NotFoundError, PaymodError
 from paymod.domain.ids import new_id
@@ -105,6 +109,16 @@ class Repository:
         self.table = entity.table
         self.dialect = dialect
         self._has_deleted_at = "deleted_at" in self.table.c
+        # Statements of the common single-row operations, built once: building a Core statement costs
+        # about as much as sending it (issue 7's profile), and the compiled form is cached by SQLAlchemy.
+        self._insert: Insert = insert(self.table).returning(*self.table.c)
+        self._update: Update = (
+            update(self.table).where(self.table.c.id == bindparam("_pk")).returning(*self.table.c)
+        )
+        self._delete: ReturningDelete[Any] = (
+            delete(self.table).where(self.table.c.id.in_(bindparam("_pks", expanding=True)))
+        ).returning(self.table.c.id)
+        self._get: dict[tuple[bool, bool], Select[Any]] = {}
 
     # -- writes ---------------------------------------------------------------------------
     async def insert(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
@@ -122,7 +136,7 @@ class Repository:
                 value.setdefault("updated_at", now)
             values.append(value)
         try:
-            result = await conn.execute(insert(self.table).returning(*self.table.c), values)
+            result = await conn.execute(self._insert, values)
         except IntegrityError as exc:
             raise self._integrity_error(exc, values) from exc
         return [dict(r) for r in result.mappings()]
@@ -138,10 +152,13 @@ class Repository:
         return InvalidDataError(f"{self.entity.name} {ids} violates a constraint of the data model.")
 
     async def update(self, conn: AsyncConnection, id: str, values: Mapping[str, Any]) -> Row:
-        rows = await self.update_where(conn, self.table.c.id == id, values)
-        if not rows:
+        changes = dict(values)
+        if "updated_at" in self.table.c:
+            changes.setdefault("updated_at", utc_now())
+        row = (await conn.execute(self._update, {"_pk": id, **changes})).mappings().first()
+        if row is None:
             raise self.not_found(id)
-        return rows[0]
+        return dict(row)
 
     async def update_where(
         self, conn: AsyncConnection, where: ColumnElement[bool], values: Mapping[str, Any]
@@ -155,8 +172,7 @@ class Repository:
     async def delete(self, conn: AsyncConnection, ids: Sequence[str]) -> list[str]:
         if not ids:
             return []
-        stmt = delete(self.table).where(self.table.c.id.in_(ids)).returning(self.table.c.id)
-        return list((await conn.execute(stmt)).scalars())
+        return list((await conn.execute(self._delete, {"_pks": list(ids)})).scalars())
 
     async def soft_delete(self, conn: AsyncConnection, ids: Sequence[str]) -> list[str]:
         now = utc_now()
@@ -184,14 +200,18 @@ class Repository:
     async def get(
         self, conn: AsyncConnection, id: str, *, lock: bool = False, with_deleted: bool = False
     ) -> Row:
-        stmt = select(self.table).where(self.table.c.id == id)
-        if self._has_deleted_at and not with_deleted:
-            stmt = stmt.where(self.table.c.deleted_at.is_(None))
-        if lock:
-            # FOR NO KEY UPDATE: it does not conflict with the KEY SHARE locks that foreign keys take when
-            # a child row (payment, capture) is inserted, so two writers never deadlock on a parent.
-            stmt = stmt.with_for_update(key_share=True)
-        row = (await conn.execute(stmt)).mappings().first()
+        """One row by id; `lock` takes `SELECT ... FOR NO KEY UPDATE`, which does not conflict with the
+        KEY SHARE locks foreign keys take when a child row is inserted, so writers never deadlock on a
+        parent."""
+        stmt = self._get.get((lock, with_deleted))
+        if stmt is None:
+            stmt = select(self.table).where(self.table.c.id == bindparam("_pk"))
+            if self._has_deleted_at and not with_deleted:
+                stmt = stmt.where(self.table.c.deleted_at.is_(None))
+            if lock:
+                stmt = stmt.with_for_update(key_share=True)
+            self._get[(lock, with_deleted)] = stmt
+        row = (await conn.execute(stmt, {"_pk": id})).mappings().first()
         if row is None:
             raise self.not_found(id)
         return dict(row)

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
-from sqlalchemy import insert, literal, select, update
+from sqlalchemy import bindparam, func, insert, literal, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,8 +39,9 @@ from paymod.persistence import entities as e
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
 from paymod.persistence.database import DEFAULT_DATABASE_URL, Database
-from paymod.persistence.migrate import upgrade
+from paymod.persistence.ledger import Ledger
 from paymod.persistence.repository import Entity, FindConfig, Repository, Row, utc_now
+from paymod.persistence.types import UTCDateTime
 from paymod.providers.base import (
     AccountHolderInput,
     CapturePaymentInput,
@@ -76,6 +77,58 @@ Filters = Mapping[str, Any]
 Config = FindConfig | Mapping[str, Any] | None
 
 _AUTHORIZED = {PaymentSessionStatus.AUTHORIZED, PaymentSessionStatus.CAPTURED}
+
+# Statements of the hot path, built once (see persistence.repository on why).
+_LIVE_PAYMENT_OF_SESSION = (
+    select(t.payment.c.id)
+    .where(t.payment.c.payment_session_id == t.payment_session.c.id, t.payment.c.deleted_at.is_(None))
+    .limit(1)
+)
+_COLLECTION_AND_PROVIDER = select(
+    t.payment_collection.c.currency_code,
+    select(t.payment_provider.c.is_enabled)
+    .where(t.payment_provider.c.id == bindparam("provider"))
+    .scalar_subquery()
+    .label("provider_enabled"),
+).where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
+_SESSION_AND_PAYMENT = select(
+    t.payment_session, _LIVE_PAYMENT_OF_SESSION.scalar_subquery().label("live_payment_id")
+).where(t.payment_session.c.id == bindparam("id"), t.payment_session.c.deleted_at.is_(None))
+# Marks a session authorized unless it has a payment already; the UPDATE takes the session's row lock.
+_AUTHORIZE_SESSION = (
+    update(t.payment_session)
+    .where(
+        t.payment_session.c.id == bindparam("_pk"),
+        t.payment_session.c.deleted_at.is_(None),
+        ~_LIVE_PAYMENT_OF_SESSION.exists(),
+    )
+    .values(
+        status=PaymentSessionStatus.AUTHORIZED.value,
+        data=bindparam("_data", type_=t.payment_session.c.data.type),
+        authorized_at=func.coalesce(
+            t.payment_session.c.authorized_at, bindparam("_now", type_=UTCDateTime())
+        ),
+        updated_at=bindparam("_now", type_=UTCDateTime()),
+    )
+    .returning(*t.payment_session.c)
+)
+_CAPTURE_ONLY = ("refund_reason_id", "note")
+_LIVE_MOVEMENTS = (
+    select(
+        *t.capture.c,
+        *(null().label(name) for name in _CAPTURE_ONLY),
+        literal("captures").label("kind"),
+    )
+    .where(t.capture.c.payment_id == bindparam("payment_id"), t.capture.c.deleted_at.is_(None))
+    .union_all(
+        select(
+            *(t.refund.c[c.name] for c in t.capture.c),
+            *(t.refund.c[name] for name in _CAPTURE_ONLY),
+            literal("refunds").label("kind"),
+        ).where(t.refund.c.payment_id == bindparam("payment_id"), t.refund.c.deleted_at.is_(None))
+    )
+    .order_by("kind", "created_at", "id")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +257,7 @@ class PaymentModule:
         self.options = options
         self._repos = {name: Repository(entity, database.dialect) for name, entity in e.ENTITIES.items()}
         self.subscribers = Subscribers()
+        self.ledger = Ledger(database.dialect)
         self.runner = Runner(DatabaseRunStore(database))
         self.flows = self._flows()
 
@@ -229,6 +283,9 @@ class PaymentModule:
         database = Database(database_url or DEFAULT_DATABASE_URL, pool_size=pool_size)
         try:
             if migrate:
+                # Imported here: Alembic is only needed to migrate (about 10 MB and 0.2 s to import).
+                from paymod.persistence.migrate import upgrade
+
                 await upgrade(database.engine)
             module = cls(database, registry, module_options)
             if sync_providers:
@@ -539,60 +596,32 @@ class PaymentModule:
 
     # -- collection status ----------------------------------------------------------------
     async def _recompute_collection(self, conn: AsyncConnection, collection_id: str) -> Row:
-        """Re-derives status and totals under a lock on the collection row (serializes recomputes)."""
-        repo = self._repo(e.PAYMENT_COLLECTION)
-        collection = await repo.get(conn, collection_id, lock=True)
-        s, p, c, r = t.payment_session, t.payment, t.capture, t.refund
-        sessions = (
-            await conn.execute(
-                select(s.c.id, s.c.status, s.c.amount, s.c.currency_code).where(
-                    s.c.payment_collection_id == collection_id, s.c.deleted_at.is_(None)
-                )
-            )
-        ).all()
-        payments = (
-            await conn.execute(
-                select(p.c.id, p.c.payment_session_id, p.c.currency_code, p.c.canceled_at).where(
-                    p.c.payment_collection_id == collection_id, p.c.deleted_at.is_(None)
-                )
-            )
-        ).all()
-        captures: dict[str, list[Decimal]] = {row.id: [] for row in payments}
-        refunds: dict[str, list[Decimal]] = {row.id: [] for row in payments}
-        if payments:
-            live = [row.id for row in payments]
-            movements = (
-                select(c.c.payment_id, c.c.amount, literal(1).label("kind"))
-                .where(c.c.payment_id.in_(live), c.c.deleted_at.is_(None))
-                .union_all(
-                    select(r.c.payment_id, r.c.amount, literal(2).label("kind")).where(
-                        r.c.payment_id.in_(live), r.c.deleted_at.is_(None)
-                    )
-                )
-            )
-            for payment_id, amount, kind in (await conn.execute(movements)).all():
-                (captures if kind == 1 else refunds)[payment_id].append(Decimal(str(amount)))
-        canceled_sessions = {row.payment_session_id for row in payments if row.canceled_at is not None}
+        """Re-derives status and totals under a lock on the collection row (serializes recomputes).
+
+        Two statements: the locked collection with its sessions, payments and their movements, then
+        the update."""
+        facts = await self.ledger.lock_collection(conn, collection_id)
+        canceled_sessions = {p.payment_session_id for p in facts.payments if p.canceled}
         totals = rules.derive_collection(
-            amount=collection["amount"],
-            currency_code=collection["currency_code"],
+            amount=facts.amount,
+            currency_code=facts.currency_code,
             sessions=[
                 rules.SessionFacts(
-                    status=row.status,
-                    amount=row.amount,
-                    currency_code=row.currency_code,
-                    payment_canceled=row.id in canceled_sessions,
+                    status=s.status,
+                    amount=s.amount,
+                    currency_code=s.currency_code,
+                    payment_canceled=s.id in canceled_sessions,
                 )
-                for row in sessions
+                for s in facts.sessions
             ],
             payments=[
                 rules.PaymentFacts(
-                    currency_code=row.currency_code,
-                    canceled=row.canceled_at is not None,
-                    captures=captures[row.id],
-                    refunds=refunds[row.id],
+                    currency_code=p.currency_code,
+                    canceled=p.canceled,
+                    captures=p.captures,
+                    refunds=p.refunds,
                 )
-                for row in payments
+                for p in facts.payments
             ],
         )
         values: dict[str, Any] = {
@@ -604,7 +633,7 @@ class PaymentModule:
         if totals.completed:
             values["completed_at"] = utc_now()
         self._emit(conn, "payment-collection.updated", collection_id, collection_id)
-        return await repo.update(conn, collection_id, values)
+        return await self._repo(e.PAYMENT_COLLECTION).update(conn, collection_id, values)
 
     # -- payment sessions -----------------------------------------------------------------
     async def create_payment_session(
@@ -623,9 +652,20 @@ class PaymentModule:
         input_data = _optional_object(data, "data") or {}
         context = _optional_object(data, "context")
         metadata = _optional_object(data, "metadata")
-        async with self.database.read() as conn:
-            collection = await self._repo(e.PAYMENT_COLLECTION).get(conn, payment_collection_id)
-            await self._check_provider_enabled(conn, provider_id)
+        async with self.database.single() as conn:
+            collection = (
+                (
+                    await conn.execute(
+                        _COLLECTION_AND_PROVIDER, {"id": payment_collection_id, "provider": provider_id}
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if collection is None:
+            raise self._repo(e.PAYMENT_COLLECTION).not_found(payment_collection_id)
+        if not collection["provider_enabled"]:
+            raise NotAllowedError(f"Payment provider {provider_id} is not enabled.")
         if currency_code != collection["currency_code"]:
             raise InvalidDataError(
                 f"Payment session currency {currency_code} does not match the payment collection currency "
@@ -665,15 +705,6 @@ class PaymentModule:
             await self._quietly(provider.delete_payment(ProviderInput(data=dict(result.data or {}))))
             raise
         return PaymentSessionDTO.model_validate(rows[0])
-
-    async def _check_provider_enabled(self, conn: AsyncConnection, provider_id: str) -> None:
-        row = (
-            await conn.execute(
-                select(t.payment_provider.c.is_enabled).where(t.payment_provider.c.id == provider_id)
-            )
-        ).first()
-        if row is None or not row.is_enabled:
-            raise NotAllowedError(f"Payment provider {provider_id} is not enabled.")
 
     @staticmethod
     async def _quietly(call: Any) -> None:
@@ -796,12 +827,17 @@ class PaymentModule:
         Returns None when the provider answers `pending_authorization`; raises `NotAllowedError` for
         any other non-authorized status, after recording it on the session.
         """
-        async with self.database.read() as conn:
-            session = await self._repo(e.PAYMENT_SESSION).get(conn, id)
-            existing = await self._repo(e.PAYMENT).find(conn, {"payment_session_id": id})
-        if existing and session["authorized_at"] is not None:
+        if not isinstance(id, str) or not id:
+            raise InvalidDataError("PaymentSession id must be a non-empty string")
+        async with self.database.single() as conn:
+            found = (await conn.execute(_SESSION_AND_PAYMENT, {"id": id})).mappings().first()
+        if found is None:
+            raise self._repo(e.PAYMENT_SESSION).not_found(id)
+        session = dict(found)
+        existing_id = session.pop("live_payment_id")
+        if existing_id is not None and session["authorized_at"] is not None:
             return await self.retrieve_payment(
-                existing[0]["id"], {"relations": ["captures", "refunds", "payment_session"]}
+                existing_id, {"relations": ["captures", "refunds", "payment_session"]}
             )
         provider = self.provider(session["provider_id"])
         result = await provider.authorize_payment(
@@ -824,7 +860,7 @@ class PaymentModule:
                 return None
             raise NotAllowedError(f"Session: {id} was not authorized with the provider.")
         try:
-            payment_id = await self._record_authorization(
+            recorded = await self._record_authorization(
                 session, data, captured=status == PaymentSessionStatus.CAPTURED
             )
         except PaymodError:
@@ -834,60 +870,75 @@ class PaymentModule:
                 provider.cancel_payment(ProviderInput(data=data, context=_context(context, f"{id}:cancel")))
             )
             raise
+        if isinstance(recorded, PaymentDTO):
+            return recorded
         return await self.retrieve_payment(
-            payment_id, {"relations": ["captures", "refunds", "payment_session"]}
+            recorded, {"relations": ["captures", "refunds", "payment_session"]}
         )
 
-    async def _record_authorization(self, session: Row, data: dict[str, Any], *, captured: bool) -> str:
-        """Marks the session authorized and writes its payment, once, under a lock on the session."""
-        sessions, payments = self._repo(e.PAYMENT_SESSION), self._repo(e.PAYMENT)
+    async def _record_authorization(
+        self, session: Row, data: dict[str, Any], *, captured: bool
+    ) -> PaymentDTO | str:
+        """Marks the session authorized and writes its payment, once.
+
+        Returns the new payment (built from the rows written) or, when the session had a payment
+        already (a concurrent authorization won), that payment's id."""
+        session_id = session["id"]
         try:
             async with self.database.write() as conn:
-                locked = await sessions.get(conn, session["id"], lock=True)
-                existing = await payments.find(conn, {"payment_session_id": session["id"]})
-                if existing:
-                    return str(existing[0]["id"])
                 now = utc_now()
-                await sessions.update(
-                    conn,
-                    session["id"],
-                    {"status": "authorized", "data": data, "authorized_at": locked["authorized_at"] or now},
+                # The UPDATE locks the session; it matches nothing when a payment exists already.
+                authorized = (
+                    (await conn.execute(_AUTHORIZE_SESSION, {"_pk": session_id, "_data": data, "_now": now}))
+                    .mappings()
+                    .first()
                 )
+                if authorized is None:
+                    return await self._live_payment_id(conn, session_id)
+                locked = dict(authorized)
+                collection_id = locked["payment_collection_id"]
                 payment = (
-                    await payments.insert(
+                    await self._repo(e.PAYMENT).insert(
                         conn,
                         [
                             {
                                 "amount": locked["amount"],
                                 "currency_code": locked["currency_code"],
                                 "provider_id": locked["provider_id"],
-                                "payment_collection_id": locked["payment_collection_id"],
-                                "payment_session_id": locked["id"],
+                                "payment_collection_id": collection_id,
+                                "payment_session_id": session_id,
                                 "data": data,
                                 "captured_at": now if captured else None,
                             }
                         ],
                     )
                 )[0]
-                collection_id = locked["payment_collection_id"]
-                self._emit(conn, "payment-session.updated", locked["id"], collection_id)
+                self._emit(conn, "payment-session.updated", session_id, collection_id)
                 self._emit(conn, "payment.created", payment["id"], collection_id)
+                captures: list[Row] = []
                 if captured:
                     # The provider captured on authorization: book it without asking it to capture again.
-                    capture = await self._repo(e.CAPTURE).insert(
+                    captures = await self._repo(e.CAPTURE).insert(
                         conn, [{"payment_id": payment["id"], "amount": locked["amount"]}]
                     )
-                    self._emit(conn, "capture.created", capture[0]["id"], collection_id)
+                    self._emit(conn, "capture.created", captures[0]["id"], collection_id)
                     self._emit(conn, "captured", payment["id"], collection_id)
                 await self._recompute_collection(conn, collection_id)
-                return str(payment["id"])
+            return PaymentDTO.model_validate(
+                {**payment, "captures": captures, "refunds": [], "payment_session": locked}
+            )
         except DuplicateError:
             # A concurrent authorization of the same session won the unique index: return its payment.
-            async with self.database.read() as conn:
-                existing = await payments.find(conn, {"payment_session_id": session["id"]})
-            if existing:
-                return str(existing[0]["id"])
-            raise
+            async with self.database.single() as conn:
+                return await self._live_payment_id(conn, session_id)
+
+    async def _live_payment_id(self, conn: AsyncConnection, session_id: str) -> str:
+        found = (await conn.execute(_SESSION_AND_PAYMENT, {"id": session_id})).mappings().first()
+        if found is None:
+            raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
+        if found["live_payment_id"] is None:
+            raise ConflictError(f"Payment session {session_id} changed while it was being authorized.")
+        return str(found["live_payment_id"])
 
     # -- payments -------------------------------------------------------------------------
     async def retrieve_payment(self, id: str, config: Config = None) -> PaymentDTO:
@@ -916,10 +967,6 @@ class PaymentModule:
                 row = await repo.get(conn, payment_id)
             self._emit(conn, "payment.updated", payment_id, row["payment_collection_id"])
         return PaymentDTO.model_validate(row)
-
-    async def _movements(self, conn: AsyncConnection, table: Any, payment_id: str) -> list[Decimal]:
-        stmt = select(table.c.amount).where(table.c.payment_id == payment_id, table.c.deleted_at.is_(None))
-        return list((await conn.execute(stmt)).scalars())
 
     # Capture, refund and cancel are durable flows (paymod.workflows.engine): each books its row under
     # the payment's lock (one transaction with its recovery point), calls the provider with a key that
@@ -955,15 +1002,21 @@ class PaymentModule:
         }
 
     async def _run_flow(
-        self, name: str, input: dict[str, Any], key: str | None, *, implicit_key: str | None = None
+        self,
+        name: str,
+        input: dict[str, Any],
+        key: str | None,
+        *,
+        implicit_key: str | None = None,
+        scratch: dict[str, Any] | None = None,
     ) -> Any:
-        """Runs a flow under the caller's key; under an implicit key (one cancel per payment), a
-        concurrent caller waits for the running flow instead of getting a conflict."""
+        """Runs a flow under the caller's key (None: a new run); under an implicit key (one cancel per
+        payment), a concurrent caller waits for the running flow instead of getting a conflict."""
         if key is not None or implicit_key is None:
-            return await self.runner.run(self.flows[name], input, key=key or f"auto:{ULID()}")
+            return await self.runner.run(self.flows[name], input, key=key, scratch=scratch)
         for attempt in range(50):
             try:
-                return await self.runner.run(self.flows[name], input, key=implicit_key)
+                return await self.runner.run(self.flows[name], input, key=implicit_key, scratch=scratch)
             except ConflictError:
                 if attempt == 49:
                     raise
@@ -976,7 +1029,8 @@ class PaymentModule:
         return ctx.conn
 
     async def capture_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
-        """Captures `amount` (default: what remains) of an authorized payment.
+        """Captures `amount` (default: what remains) of an authorized payment; returns the payment with
+        its captures and refunds.
 
         The guard runs under a row lock on the payment and books the capture before the provider
         is called (so concurrent captures see it); a provider refusal removes it again. The provider
@@ -996,14 +1050,20 @@ class PaymentModule:
             "captured_by": _optional_text(data, "captured_by") or _optional_text(data, "created_by"),
             "is_captured": bool(data.get("is_captured", False)),
         }
-        await self._run_flow("capture-payment", input, _optional_text(data, "idempotency_key"))
-        return await self.retrieve_payment(payment_id, {"relations": ["captures"]})
+        scratch: dict[str, Any] = {}
+        await self._run_flow(
+            "capture-payment", input, _optional_text(data, "idempotency_key"), scratch=scratch
+        )
+        if "result" in scratch:
+            return PaymentDTO.model_validate(scratch["result"])
+        return await self.retrieve_payment(payment_id, {"relations": ["captures", "refunds"]})
 
     async def _book_capture(self, ctx: StepContext) -> dict[str, Any]:
         conn, input = self._conn(ctx), ctx.input
         payment_id = input["payment_id"]
-        payment = await self._repo(e.PAYMENT).get(conn, payment_id, lock=True)
-        captured = await self._movements(conn, t.capture, payment_id)
+        locked = await self.ledger.lock_payment(conn, payment_id)
+        payment, captured = locked.row, locked.captures
+        ctx.scratch["payment"] = payment
         requested = None if input["amount"] is None else Decimal(input["amount"])
         if input["captured_total"] is not None:
             # The provider may report more than was authorized to us: never book past the amount.
@@ -1062,22 +1122,41 @@ class PaymentModule:
             return str(payment_id)
         values: dict[str, Any] = {}
         provider_data = ctx.outputs["provider-capture"]["data"]
-        if provider_data is not None:
+        if provider_data is not None and provider_data != booked["data"]:
             values["data"] = provider_data
         if booked["fully_captured"]:
             values["captured_at"] = utc_now()
+        payment = ctx.scratch.get("payment")
         if values:
-            await self._repo(e.PAYMENT).update_where(
+            updated = await self._repo(e.PAYMENT).update_where(
                 conn, (t.payment.c.id == payment_id) & t.payment.c.captured_at.is_(None), values
             )
+            payment = updated[0] if updated else None
         collection_id = booked["payment_collection_id"]
         self._emit(conn, "capture.created", booked["capture_id"], collection_id)
         self._emit(conn, "captured", payment_id, collection_id)
         await self._recompute_collection(conn, collection_id)
+        await self._hand_back(ctx, conn, payment)
         return str(payment_id)
 
+    async def _hand_back(self, ctx: StepContext, conn: AsyncConnection, payment: Row | None) -> None:
+        """Leaves the payment as this flow wrote it, with its captures and refunds, for the caller (read
+        in the flow's last transaction, so the caller does not read it again)."""
+        if payment is None:
+            return  # resumed in another call, or changed by a concurrent one: the caller reads it
+        movements: dict[str, list[Row]] = {"captures": [], "refunds": []}
+        for found in (await conn.execute(_LIVE_MOVEMENTS, {"payment_id": payment["id"]})).mappings():
+            row = dict(found)
+            kind = row.pop("kind")
+            if kind == "captures":
+                for name in _CAPTURE_ONLY:
+                    del row[name]
+            movements[kind].append(row)
+        ctx.scratch["result"] = {**payment, **movements}
+
     async def refund_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
-        """Refunds `amount` (default: what remains refundable) of a captured payment.
+        """Refunds `amount` (default: what remains refundable) of a captured payment; returns the payment
+        with its captures and refunds.
 
         Tolerates one minor unit of the currency above what was captured (reference 2.3).
         """
@@ -1092,20 +1171,27 @@ class PaymentModule:
             "created_by": _optional_text(data, "created_by"),
             "metadata": _optional_object(data, "metadata"),
         }
-        await self._run_flow("refund-payment", input, _optional_text(data, "idempotency_key"))
-        return await self.retrieve_payment(payment_id, {"relations": ["refunds"]})
+        scratch: dict[str, Any] = {}
+        await self._run_flow(
+            "refund-payment", input, _optional_text(data, "idempotency_key"), scratch=scratch
+        )
+        if "result" in scratch:
+            return PaymentDTO.model_validate(scratch["result"])
+        return await self.retrieve_payment(payment_id, {"relations": ["captures", "refunds"]})
 
     async def _book_refund(self, ctx: StepContext) -> dict[str, Any]:
         conn, input = self._conn(ctx), ctx.input
         payment_id = input["payment_id"]
-        payment = await self._repo(e.PAYMENT).get(conn, payment_id, lock=True)
+        locked = await self.ledger.lock_payment(conn, payment_id)
+        payment = locked.row
+        ctx.scratch["payment"] = payment
         reason = None
         if input["refund_reason_id"] is not None:
             reason = await self._repo(e.REFUND_REASON).get(conn, input["refund_reason_id"])
         amount = rules.plan_refund(
             currency_code=payment["currency_code"],
-            captured=await self._movements(conn, t.capture, payment_id),
-            refunded=await self._movements(conn, t.refund, payment_id),
+            captured=locked.captures,
+            refunded=locked.refunds,
             requested=None if input["amount"] is None else Decimal(input["amount"]),
         )
         refund = await self._repo(e.REFUND).insert(
@@ -1154,12 +1240,14 @@ class PaymentModule:
         conn, booked = self._conn(ctx), ctx.outputs["book-refund"]
         payment_id = ctx.input["payment_id"]
         provider_data = ctx.outputs["provider-refund"]["data"]
-        if provider_data is not None:
-            await self._repo(e.PAYMENT).update(conn, payment_id, {"data": provider_data})
+        payment = ctx.scratch.get("payment")
+        if provider_data is not None and provider_data != booked["data"]:
+            payment = await self._repo(e.PAYMENT).update(conn, payment_id, {"data": provider_data})
         collection_id = booked["payment_collection_id"]
         self._emit(conn, "refund.created", booked["refund_id"], collection_id)
         self._emit(conn, "refunded", payment_id, collection_id)
         await self._recompute_collection(conn, collection_id)
+        await self._hand_back(ctx, conn, payment)
         return str(payment_id)
 
     async def cancel_payment(self, id: str, *, idempotency_key: str | None = None) -> PaymentDTO:
@@ -1178,14 +1266,15 @@ class PaymentModule:
 
     async def _book_cancel(self, ctx: StepContext) -> dict[str, Any]:
         conn, id = self._conn(ctx), ctx.input["payment_id"]
-        payment = await self._repo(e.PAYMENT).get(conn, id, lock=True)
+        locked = await self.ledger.lock_payment(conn, id)
+        payment = locked.row
         if payment["canceled_at"] is not None:
             return {"noop": True}
         rules.check_cancel(
             payment_id=id,
             payment_amount=payment["amount"],
             currency_code=payment["currency_code"],
-            captured=await self._movements(conn, t.capture, id),
+            captured=locked.captures,
             already_fully_captured=payment["captured_at"] is not None,
         )
         await self._repo(e.PAYMENT).update(conn, id, {"canceled_at": utc_now()})

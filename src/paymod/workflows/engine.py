@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ class StepContext:
     input: dict[str, Any]
     outputs: dict[str, Any]
     conn: AsyncConnection | None = None
+    #: What steps hand to the caller of this execution and nothing else (not journaled): rows the
+    #: caller would otherwise read again. Empty when a stored result is replayed.
+    scratch: dict[str, Any] = field(default_factory=dict)
 
     def key(self, step: str) -> str:
         """An idempotency key for a remote call, stable across resumes of this run."""
@@ -103,8 +107,12 @@ class Run:
 class RunStore(Protocol):
     """Where runs live: the database in production, memory in unit tests."""
 
-    async def start(self, name: str, key: str, input: dict[str, Any], fingerprint: str) -> tuple[Run, bool]:
-        """The run for (name, key), claimed for this caller; True when it was created now."""
+    async def start(
+        self, name: str, key: str, input: dict[str, Any], fingerprint: str, *, fresh: bool = False
+    ) -> tuple[Run, bool]:
+        """The run for (name, key), claimed for this caller; True when it was created now.
+
+        `fresh`: the key was minted for this call and cannot exist yet (no lookup needed)."""
 
     def local_step(self, run: Run, writes: dict[str, dict[str, Any]]) -> AbstractAsyncContextManager[Any]:
         """A write transaction that records `writes` (step entries) when it commits."""
@@ -157,30 +165,51 @@ class Runner:
     def __init__(self, store: RunStore) -> None:
         self.store = store
 
-    async def run(self, workflow: Workflow, input: dict[str, Any], *, key: str) -> Any:
-        run, _ = await self.store.start(workflow.name, key, input, fingerprint(input))
+    async def run(
+        self,
+        workflow: Workflow,
+        input: dict[str, Any],
+        *,
+        key: str | None,
+        scratch: dict[str, Any] | None = None,
+    ) -> Any:
+        """Runs (or replays, or resumes) the run keyed `key`; `key=None` starts a new run under a key
+        minted here. `scratch` receives what the steps leave for this caller (see StepContext)."""
+        fresh = key is None
+        run, _ = await self.store.start(
+            workflow.name, key or f"auto:{uuid.uuid4().hex}", input, fingerprint(input), fresh=fresh
+        )
         if run.status == "succeeded":
             return run.result
         if run.status == "failed":
             raise rebuild_error(run.error or {})
-        return await self._execute(workflow, run)
+        return await self._execute(workflow, run, scratch)
 
     async def resume(self, workflow: Workflow, run: Run) -> Any:
         return await self._execute(workflow, run)
 
-    async def _execute(self, workflow: Workflow, run: Run) -> Any:
+    async def _execute(self, workflow: Workflow, run: Run, scratch: dict[str, Any] | None = None) -> Any:
         outputs = run.outputs()
         pending: dict[str, dict[str, Any]] = {}  # remote outcomes, recorded with the next local step
         completed = [s for s in workflow.steps if run.done(s.name)]
+        scratch = {} if scratch is None else scratch
+        steps = list(workflow.steps)
         try:
-            for step in workflow.steps:
+            for index, step in enumerate(steps):
                 if run.done(step.name):
                     continue
                 fault_point(f"before-{step.name}")
-                context = StepContext(run.id, run.input, outputs)
+                context = StepContext(run.id, run.input, outputs, scratch=scratch)
                 if step.local:
                     writes = dict(pending)
-                    last = step is workflow.steps[-1]
+                    last = index == len(steps) - 1
+                    following = None if last else steps[index + 1]
+                    if following is not None and not following.local:
+                        # The journal entry of the provider call that comes next commits with this step:
+                        # one transaction less per flow. A crash between the two leaves the call
+                        # `started`, so recovery resumes it with the run's key (the provider answers a
+                        # call it never saw by doing it now) instead of undoing this step.
+                        writes[following.name] = self._started(context, following)
                     async with self.store.local_step(run, writes) as conn:
                         context.conn = conn
                         output = await step.invoke(context)
@@ -191,10 +220,11 @@ class Runner:
                             run.status = "succeeded"
                             run.result = self._result(workflow, outputs)
                     pending.clear()
+                    if following is not None and following.name in writes:
+                        run.steps[following.name] = writes[following.name]
                 else:
-                    await self.store.record(
-                        run, {**pending, step.name: {"status": "started", "key": context.key(step.name)}}
-                    )
+                    if pending or run.steps.get(step.name, {}).get("status") != "started":
+                        await self.store.record(run, {**pending, step.name: self._started(context, step)})
                     pending.clear()
                     output = await step.invoke(context)
                     pending[step.name] = {"status": "done", "output": output}
@@ -221,6 +251,10 @@ class Runner:
             run.result = self._result(workflow, outputs)
             await self.store.finish(run, pending)
         return run.result
+
+    @staticmethod
+    def _started(context: StepContext, step: Step) -> dict[str, Any]:
+        return {"status": "started", "key": context.key(step.name)}
 
     @staticmethod
     def _result(workflow: Workflow, outputs: dict[str, Any]) -> Any:
@@ -269,7 +303,9 @@ class MemoryRunStore:
         self.claimed: set[str] = set()
         self.commits: list[tuple[str, dict[str, dict[str, Any]]]] = []
 
-    async def start(self, name: str, key: str, input: dict[str, Any], fingerprint: str) -> tuple[Run, bool]:
+    async def start(
+        self, name: str, key: str, input: dict[str, Any], fingerprint: str, *, fresh: bool = False
+    ) -> tuple[Run, bool]:
         existing = self.runs.get((name, key))
         if existing is not None:
             if self.fingerprints[existing.id] != fingerprint:

@@ -1,19 +1,19 @@
 """The reconciler (janitor): finishes or undoes flows left in an unknown state.
 
 A run whose caller died leaves its row `running` (or `suspended` after an unknown provider
-outcome) with an expired claim. For each such run older than a threshold:
-
-- if its next step is a provider call that was never started (no journal entry), the provider was
-  not asked: the run is compensated (the booked capture/refund/cancel is undone);
-- otherwise the run is resumed: the provider call is made again with the run's own idempotency key,
-  so the provider answers what it did the first time (or does it now), and the outcome is recorded.
+outcome) with an expired claim. Each such run older than a threshold is resumed from its last
+recovery point: a provider call is made again with the run's own idempotency key, so the provider
+answers what it did the first time (or does it now, when the process died before asking), and the
+outcome is recorded; a refusal then undoes the booking through the flow's compensations. This is the
+"completer" of Stripe's idempotency pattern: an operation the caller asked for is finished, never
+done twice. (A provider call's journal entry commits with the booking before it, so there is no
+"booked but certainly not asked" state to undo instead.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 
@@ -21,7 +21,6 @@ from paymod.domain.errors import PaymodError
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import workflow_run
 from paymod.services.payment_module import PaymentModule
-from paymod.workflows.engine import Run, Workflow
 from paymod.workflows.store import DatabaseRunStore
 
 
@@ -29,12 +28,8 @@ from paymod.workflows.store import DatabaseRunStore
 class Reconciled:
     run_id: str
     name: str
-    outcome: str  # completed | compensated | failed | busy
+    outcome: str  # completed | failed (a refusal undid the booking, or an error) | busy
     detail: str = ""
-
-
-def _next_step(workflow: Workflow, run: Run) -> Any:
-    return next((s for s in workflow.steps if not run.done(s.name)), None)
 
 
 async def reconcile(
@@ -62,20 +57,9 @@ async def reconcile(
         except PaymodError as exc:
             report.append(Reconciled(row["id"], row["name"], "busy", exc.message))
             continue
-        step = _next_step(workflow, run)
         try:
-            if (
-                step is not None
-                and not step.local
-                and run.steps.get(step.name, {}).get("status") != "started"
-            ):
-                await module.runner.abandon(
-                    workflow, run, f"abandoned before {step.name}: the provider was not asked"
-                )
-                report.append(Reconciled(run.id, run.name, "compensated", f"before {step.name}"))
-            else:
-                await module.runner.resume(workflow, run)
-                report.append(Reconciled(run.id, run.name, "completed"))
+            await module.runner.resume(workflow, run)
+            report.append(Reconciled(run.id, run.name, "completed"))
         except Exception as exc:  # reported, and the run stays for the next pass or an operator
             report.append(Reconciled(run.id, run.name, "failed", f"{type(exc).__name__}: {exc}"))
     return report

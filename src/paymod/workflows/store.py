@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -51,20 +51,19 @@ class DatabaseRunStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._unsaved: dict[str, str] = {}  # run id -> fingerprint, for runs not inserted yet
+        self._by_key = select(workflow_run).where(
+            workflow_run.c.name == bindparam("name"), workflow_run.c.idempotency_key == bindparam("key")
+        )
+        self._insert = insert(workflow_run)
+        self._update = update(workflow_run).where(workflow_run.c.id == bindparam("_pk"))
 
-    async def start(self, name: str, key: str, input: dict[str, Any], fingerprint: str) -> tuple[Run, bool]:
-        async with self.database.read() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(workflow_run).where(
-                            workflow_run.c.name == name, workflow_run.c.idempotency_key == key
-                        )
-                    )
-                )
-                .mappings()
-                .first()
-            )
+    async def start(
+        self, name: str, key: str, input: dict[str, Any], fingerprint: str, *, fresh: bool = False
+    ) -> tuple[Run, bool]:
+        row = None
+        if not fresh:
+            async with self.database.single() as conn:
+                row = (await conn.execute(self._by_key, {"name": name, "key": key})).mappings().first()
         if row is None:
             run = Run(id=new_id(RUN_PREFIX), name=name, idempotency_key=key, status="running", input=input)
             self._unsaved[run.id] = fingerprint
@@ -114,22 +113,23 @@ class DatabaseRunStore:
         if fingerprint is not None:
             try:
                 await conn.execute(
-                    insert(workflow_run).values(
-                        id=run.id,
-                        name=run.name,
-                        idempotency_key=run.idempotency_key,
-                        fingerprint=fingerprint,
-                        input=run.input,
-                        created_at=now,
+                    self._insert,
+                    {
+                        "id": run.id,
+                        "name": run.name,
+                        "idempotency_key": run.idempotency_key,
+                        "fingerprint": fingerprint,
+                        "input": run.input,
+                        "created_at": now,
                         **values,
-                    )
+                    },
                 )
             except (DuplicateError, IntegrityError):
                 raise ConflictError(
                     f"Another {run.name} run with this idempotency key started at the same time."
                 ) from None
         else:
-            await conn.execute(update(workflow_run).where(workflow_run.c.id == run.id).values(values))
+            await conn.execute(self._update, {"_pk": run.id, **values})
         run.steps = steps
 
     def _saved(self, run: Run) -> None:

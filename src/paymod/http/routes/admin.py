@@ -32,6 +32,7 @@ from paymod.http.routes.common import (
     search_term,
     selection_config,
 )
+from paymod.services.dto import PaymentDTO
 from paymod.workflows import payment_collection as flows
 
 admin = router("/admin", "admin")
@@ -73,7 +74,9 @@ async def create_payment_collection(
 ) -> JSONResponse:
     """Creates a payment collection: what the customer owes, in one currency."""
     created = await module.create_payment_collections(body.model_dump(exclude_none=True))
-    return await _collection_response(module, created.id)
+    # A new collection has no sessions or payments yet: the module's answer is the whole document.
+    selection = f.parse_fields(f.PAYMENT_COLLECTION, None)
+    return JSONResponse({"payment_collection": document(selection, created)})
 
 
 @admin.get("/payment-collections", **get_options(s.PaymentCollectionList, READ))
@@ -161,6 +164,11 @@ async def _payment_response(module: ModuleDep, id: str) -> JSONResponse:
     return JSONResponse({"payment": document(selection, payment)})
 
 
+def _payment_document(payment: PaymentDTO) -> JSONResponse:
+    """A payment the module returned with its captures and refunds (the default selection's relations)."""
+    return JSONResponse({"payment": document(f.default_selection(f.PAYMENT), payment)})
+
+
 @admin.get("/payments", **get_options(s.PaymentList, READ))
 async def list_payments(
     actor: Admin,
@@ -217,10 +225,10 @@ async def capture_payment(
     """Captures `amount`, or what remains uncaptured."""
     amount = body.amount if body else None
     key = flow_key(request.headers, request.url.path)
-    await module.capture_payment(
+    payment = await module.capture_payment(
         {"payment_id": id, "amount": amount, "captured_by": actor.key_id, "idempotency_key": key}
     )
-    return await _payment_response(module, id)
+    return _payment_document(payment)
 
 
 @admin.post("/payments/{id}/refund", **post_options(s.PaymentResponse, PROVIDER_WRITE))
@@ -230,10 +238,10 @@ async def refund_payment(
     """Refunds `amount`, or what remains refundable."""
     values = body.model_dump(exclude_none=True) if body else {}
     key = flow_key(request.headers, request.url.path)
-    await module.refund_payment(
+    payment = await module.refund_payment(
         {"payment_id": id, "created_by": actor.key_id, "idempotency_key": key, **values}
     )
-    return await _payment_response(module, id)
+    return _payment_document(payment)
 
 
 @admin.post("/payments/{id}/cancel", **post_options(s.PaymentResponse, PROVIDER_WRITE))
