@@ -25,7 +25,7 @@ from paymod.http.routes.admin import admin
 from paymod.http.routes.hooks import hooks
 from paymod.http.routes.store import store
 from paymod.http.routes.webhooks import admin_webhooks
-from paymod.http.state import AppState, app_state
+from paymod.http.state import AppState, state_of
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.worker import Worker, stop_worker
 
@@ -143,7 +143,7 @@ def create_app(
     async def health(request: Request) -> JSONResponse:
         """Whether the service can reach its database."""
         try:
-            async with app_state(request).module.database.read() as conn:
+            async with state_of(request).module.database.read() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception:
             log.warning("health check: database unreachable", exc_info=True)

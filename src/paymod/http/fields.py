@@ -203,7 +203,7 @@ FieldsParam = Annotated[
 def page_params(default_limit: int) -> Any:
     """A dependency reading `fields`, `limit`, `offset` and `order`."""
 
-    def params(
+    async def params(
         fields: FieldsParam = None,
         limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = default_limit,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,

@@ -27,10 +27,15 @@ class AppState:
         return cls(settings, module, ApiKeyStore(module.database), IdempotencyStore(module.database), worker)
 
 
-def app_state(request: Request) -> AppState:
+def state_of(request: Request) -> AppState:
     state: AppState = request.app.state.paymod
     return state
 
 
-def module(request: Request) -> PaymentModule:
-    return app_state(request).module
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread.
+async def app_state(request: Request) -> AppState:
+    return state_of(request)
+
+
+async def module(request: Request) -> PaymentModule:
+    return state_of(request).module

@@ -391,14 +391,18 @@ class PaymentModule:
         if not isinstance(id, str) or not id:
             raise InvalidDataError(f"{entity.name} id must be a non-empty string")
         cfg = FindConfig.of(config)
-        async with self.database.read() as conn:
+        async with self._reader(cfg) as conn:
             row = await self._repo(entity).get(conn, id, with_deleted=cfg.with_deleted)
             await self._load(conn, entity.name, [row], cfg.relations)
         return dto.model_validate(row)
 
+    def _reader(self, cfg: FindConfig) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """One statement needs no transaction; a read with relations takes one snapshot for all."""
+        return self.database.read() if cfg.relations else self.database.single()
+
     async def _list(self, entity: Entity, dto: type[D], filters: Filters | None, config: Config) -> list[D]:
         cfg = FindConfig.of(config)
-        async with self.database.read() as conn:
+        async with self._reader(cfg) as conn:
             rows = await self._repo(entity).find(conn, filters, cfg)
             await self._load(conn, entity.name, rows, cfg.relations)
         return [dto.model_validate(r) for r in rows]

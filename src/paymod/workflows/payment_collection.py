@@ -116,7 +116,12 @@ async def _authorize_session(
         raise PaymentAuthorizationError(exc.message) from exc
     except NotAllowedError as exc:
         payment, refused = None, exc
-    session = await module.retrieve_payment_session(session_id)
+    # An authorization returns its payment with the session; otherwise the session says why not.
+    session = (
+        payment.payment_session
+        if payment is not None and payment.payment_session is not None
+        else await module.retrieve_payment_session(session_id)
+    )
     if payment is not None or session.status in (
         PaymentSessionStatus.REQUIRES_MORE,
         PaymentSessionStatus.PENDING_AUTHORIZATION,

@@ -50,7 +50,7 @@ CollectionStatus = Literal[
 ]
 
 
-def created_at(
+async def created_at(
     gte: Annotated[datetime | None, Query(alias="created_at[$gte]")] = None,
     lte: Annotated[datetime | None, Query(alias="created_at[$lte]")] = None,
 ) -> dict[str, Any] | None:
@@ -164,8 +164,11 @@ async def _payment_response(module: ModuleDep, id: str) -> JSONResponse:
     return JSONResponse({"payment": document(selection, payment)})
 
 
-def _payment_document(payment: PaymentDTO) -> JSONResponse:
-    """A payment the module returned with its captures and refunds (the default selection's relations)."""
+async def _payment_document(module: ModuleDep, payment: PaymentDTO) -> JSONResponse:
+    """A payment the module returned with its captures and refunds: the default selection, unless a
+    refund has a reason (the selection nests the reason, which the module does not load)."""
+    if any(r.refund_reason_id for r in payment.refunds or []):
+        return await _payment_response(module, payment.id)
     return JSONResponse({"payment": document(f.default_selection(f.PAYMENT), payment)})
 
 
@@ -228,7 +231,7 @@ async def capture_payment(
     payment = await module.capture_payment(
         {"payment_id": id, "amount": amount, "captured_by": actor.key_id, "idempotency_key": key}
     )
-    return _payment_document(payment)
+    return await _payment_document(module, payment)
 
 
 @admin.post("/payments/{id}/refund", **post_options(s.PaymentResponse, PROVIDER_WRITE))
@@ -241,7 +244,7 @@ async def refund_payment(
     payment = await module.refund_payment(
         {"payment_id": id, "created_by": actor.key_id, "idempotency_key": key, **values}
     )
-    return _payment_document(payment)
+    return await _payment_document(module, payment)
 
 
 @admin.post("/payments/{id}/cancel", **post_options(s.PaymentResponse, PROVIDER_WRITE))

@@ -19,7 +19,7 @@ from paymod.services.payment_module import PaymentModule
 ModuleDep = Annotated[PaymentModule, Depends(module)]
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
