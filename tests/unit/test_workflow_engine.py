@@ -164,3 +164,24 @@ def test_step_names_must_be_unique() -> None:
     recorder = Recorder()
     with pytest.raises(ValueError, match="duplicate"):
         Workflow("dup", [recorder.step("a"), recorder.step("a")])
+
+
+async def test_a_provider_calls_journal_entry_commits_with_the_local_step_before_it() -> None:
+    store = MemoryRunStore()
+    await Runner(store).run(flow(Recorder()), {}, key="k")
+    # Two commits for local → remote → local: the booking with the call's `started` entry, then the
+    # call's outcome with the last step (and the run's end).
+    assert [sorted(writes) for _, writes in store.commits] == [["a", "b"], ["b", "c"]]
+    first, second = store.commits[0][1], store.commits[1][1]
+    assert first["b"] == {"status": "started", "key": f"{store.commits[0][0]}:b"}
+    assert first["a"]["status"] == second["b"]["status"] == second["c"]["status"] == "done"
+
+
+async def test_a_run_without_a_key_gets_a_new_one_each_time() -> None:
+    recorder = Recorder()
+    store = MemoryRunStore()
+    runner = Runner(store)
+    await runner.run(flow(recorder), {}, key=None)
+    await runner.run(flow(recorder), {}, key=None)
+    assert recorder.log == ["do a", "do b", "do c"] * 2
+    assert len(store.runs) == 2 and all(key.startswith("auto:") for _, key in store.runs)
