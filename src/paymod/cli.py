@@ -283,7 +283,7 @@ def reconcile(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Finish or undo capture/refund/cancel flows left in an unknown state (the worker does it too)."""
+    """Finish capture/refund/cancel flows left in an unknown state (the worker does it too)."""
     from datetime import timedelta
 
     from paymod.workflows.reconciler import reconcile as reconcile_runs

@@ -92,7 +92,7 @@ class Worker:
         return len(events)
 
     async def reconcile_if_due(self) -> int:
-        """Every `reconcile_every` seconds: finishes or undoes flows left in an unknown state."""
+        """Every `reconcile_every` seconds: finishes flows left in an unknown state."""
         now = time.monotonic()
         if self.reconcile_every <= 0 or now < self._next_reconcile:
             return 0

@@ -1,4 +1,4 @@
-"""The reconciler (janitor): finishes or undoes flows left in an unknown state.
+"""The reconciler (janitor): finishes flows left in an unknown state.
 
 A run whose caller died leaves its row `running` (or `suspended` after an unknown provider
 outcome) with an expired claim. Each such run older than a threshold is resumed from its last
