@@ -1,5 +1,6 @@
-"""The money path's reads: a payment with its movements, a collection with the facts its status is
-derived from, each in as few round trips as the database allows.
+"""The money path's statements: a payment with its movements, a collection with the facts its status
+is derived from, the checks before a provider call and the authorization of a session, each in as few
+round trips as the database allows.
 
 The child rows come along as JSON arrays built by the database, so a guard or a recomputation reads
 one statement instead of one per table. Amounts stay exact: PostgreSQL writes NUMERIC into JSON as
@@ -16,13 +17,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import TextualSelect, text
+from sqlalchemy import TextualSelect, bindparam, func, literal, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import NotFoundError
+from paymod.domain.rules import PaymentFacts, SessionFacts
+from paymod.domain.statuses import PaymentSessionStatus
+from paymod.persistence import tables as t
 from paymod.persistence.types import Amount, JSONDocument, UTCDateTime
 
 Row = dict[str, Any]
@@ -75,6 +80,59 @@ _PAYMENT_TYPES: dict[str, Any] = {
 }
 
 
+# Core statements of the money path, built once (see persistence.repository on why).
+_LIVE_PAYMENT_OF_SESSION = (
+    select(t.payment.c.id)
+    .where(t.payment.c.payment_session_id == t.payment_session.c.id, t.payment.c.deleted_at.is_(None))
+    .limit(1)
+)
+_COLLECTION_AND_PROVIDER = select(
+    t.payment_collection.c.currency_code,
+    select(t.payment_provider.c.is_enabled)
+    .where(t.payment_provider.c.id == bindparam("provider"))
+    .scalar_subquery()
+    .label("provider_enabled"),
+).where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
+_SESSION_AND_PAYMENT = select(
+    t.payment_session, _LIVE_PAYMENT_OF_SESSION.scalar_subquery().label("live_payment_id")
+).where(t.payment_session.c.id == bindparam("id"), t.payment_session.c.deleted_at.is_(None))
+# Marks a session authorized unless it has a payment already; the UPDATE takes the session's row lock.
+_AUTHORIZE_SESSION = (
+    update(t.payment_session)
+    .where(
+        t.payment_session.c.id == bindparam("_pk"),
+        t.payment_session.c.deleted_at.is_(None),
+        ~_LIVE_PAYMENT_OF_SESSION.exists(),
+    )
+    .values(
+        status=PaymentSessionStatus.AUTHORIZED.value,
+        data=bindparam("_data", type_=t.payment_session.c.data.type),
+        authorized_at=func.coalesce(
+            t.payment_session.c.authorized_at, bindparam("_now", type_=UTCDateTime())
+        ),
+        updated_at=bindparam("_now", type_=UTCDateTime()),
+    )
+    .returning(*t.payment_session.c)
+)
+_CAPTURE_ONLY = ("refund_reason_id", "note")
+_LIVE_MOVEMENTS = (
+    select(
+        *t.capture.c,
+        *(null().label(name) for name in _CAPTURE_ONLY),
+        literal("captures").label("kind"),
+    )
+    .where(t.capture.c.payment_id == bindparam("payment_id"), t.capture.c.deleted_at.is_(None))
+    .union_all(
+        select(
+            *(t.refund.c[c.name] for c in t.capture.c),
+            *(t.refund.c[name] for name in _CAPTURE_ONLY),
+            literal("refunds").label("kind"),
+        ).where(t.refund.c.payment_id == bindparam("payment_id"), t.refund.c.deleted_at.is_(None))
+    )
+    .order_by("kind", "created_at", "id")
+)
+
+
 def _amounts(values: Any) -> list[Decimal]:
     return [Decimal(str(v)) for v in values or ()]
 
@@ -87,30 +145,13 @@ def _parse(document: str | None) -> list[Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionRow:
-    id: str
-    status: str
-    amount: Decimal
-    currency_code: str
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentRow:
-    id: str
-    payment_session_id: str
-    currency_code: str
-    canceled: bool
-    captures: list[Decimal]
-    refunds: list[Decimal]
-
-
-@dataclass(frozen=True, slots=True)
 class CollectionFacts:
-    id: str
+    """What `domain.rules.derive_collection` needs, in its own shapes."""
+
     amount: Decimal
     currency_code: str
-    sessions: list[SessionRow]
-    payments: list[PaymentRow]
+    sessions: list[SessionFacts]
+    payments: list[PaymentFacts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +162,7 @@ class LockedPayment:
 
 
 class Ledger:
-    """The statements, built once for a dialect."""
+    """The money path's statements, built once for a dialect."""
 
     def __init__(self, dialect: str) -> None:
         parts = _DIALECT[dialect]
@@ -157,23 +198,64 @@ class Ledger:
         found = (await conn.execute(self._collection, {"id": collection_id})).mappings().first()
         if found is None:
             raise NotFoundError(f"PaymentCollection with id: {collection_id} was not found")
+        payments = _parse(found["payments"])
+        canceled_sessions = {p[1] for p in payments if p[3]}
         return CollectionFacts(
-            id=found["id"],
             amount=found["amount"],
             currency_code=found["currency_code"],
             sessions=[
-                SessionRow(id=s[0], status=s[1], amount=Decimal(str(s[2])), currency_code=s[3])
+                SessionFacts(
+                    status=s[1],
+                    amount=Decimal(str(s[2])),
+                    currency_code=s[3],
+                    payment_canceled=s[0] in canceled_sessions,
+                )
                 for s in _parse(found["sessions"])
             ],
             payments=[
-                PaymentRow(
-                    id=p[0],
-                    payment_session_id=p[1],
-                    currency_code=p[2],
-                    canceled=bool(p[3]),
-                    captures=_amounts(p[4]),
-                    refunds=_amounts(p[5]),
+                PaymentFacts(
+                    currency_code=p[2], canceled=bool(p[3]), captures=_amounts(p[4]), refunds=_amounts(p[5])
                 )
-                for p in _parse(found["payments"])
+                for p in payments
             ],
         )
+
+    async def collection_and_provider(
+        self, conn: AsyncConnection, collection_id: str, provider_id: str
+    ) -> Row | None:
+        """The live collection's `currency_code` and whether the provider is enabled (`provider_enabled`)."""
+        found = await conn.execute(_COLLECTION_AND_PROVIDER, {"id": collection_id, "provider": provider_id})
+        row = found.mappings().first()
+        return None if row is None else dict(row)
+
+    async def session_and_payment(
+        self, conn: AsyncConnection, session_id: str
+    ) -> tuple[Row, str | None] | None:
+        """The live session and the id of its live payment, if it has one."""
+        found = (await conn.execute(_SESSION_AND_PAYMENT, {"id": session_id})).mappings().first()
+        if found is None:
+            return None
+        session = dict(found)
+        payment_id = session.pop("live_payment_id")
+        return session, None if payment_id is None else str(payment_id)
+
+    async def authorize_session(
+        self, conn: AsyncConnection, session_id: str, data: dict[str, Any], now: datetime
+    ) -> Row | None:
+        """Marks the session authorized (taking its row lock) and returns it; None when it has a live
+        payment already or is gone."""
+        found = await conn.execute(_AUTHORIZE_SESSION, {"_pk": session_id, "_data": data, "_now": now})
+        row = found.mappings().first()
+        return None if row is None else dict(row)
+
+    async def movements(self, conn: AsyncConnection, payment_id: str) -> tuple[list[Row], list[Row]]:
+        """The payment's live capture rows and refund rows, oldest first, in one statement."""
+        rows: dict[str, list[Row]] = {"captures": [], "refunds": []}
+        for found in (await conn.execute(_LIVE_MOVEMENTS, {"payment_id": payment_id})).mappings():
+            row = dict(found)
+            kind = row.pop("kind")
+            if kind == "captures":
+                for name in _CAPTURE_ONLY:
+                    del row[name]
+            rows[kind].append(row)
+        return rows["captures"], rows["refunds"]

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, func, insert, literal, null, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,7 +41,6 @@ from paymod.persistence import tables as t
 from paymod.persistence.database import DEFAULT_DATABASE_URL, Database
 from paymod.persistence.ledger import Ledger
 from paymod.persistence.repository import Entity, FindConfig, Repository, Row, utc_now
-from paymod.persistence.types import UTCDateTime
 from paymod.providers.base import (
     AccountHolderInput,
     CapturePaymentInput,
@@ -77,58 +76,6 @@ Filters = Mapping[str, Any]
 Config = FindConfig | Mapping[str, Any] | None
 
 _AUTHORIZED = {PaymentSessionStatus.AUTHORIZED, PaymentSessionStatus.CAPTURED}
-
-# Statements of the hot path, built once (see persistence.repository on why).
-_LIVE_PAYMENT_OF_SESSION = (
-    select(t.payment.c.id)
-    .where(t.payment.c.payment_session_id == t.payment_session.c.id, t.payment.c.deleted_at.is_(None))
-    .limit(1)
-)
-_COLLECTION_AND_PROVIDER = select(
-    t.payment_collection.c.currency_code,
-    select(t.payment_provider.c.is_enabled)
-    .where(t.payment_provider.c.id == bindparam("provider"))
-    .scalar_subquery()
-    .label("provider_enabled"),
-).where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
-_SESSION_AND_PAYMENT = select(
-    t.payment_session, _LIVE_PAYMENT_OF_SESSION.scalar_subquery().label("live_payment_id")
-).where(t.payment_session.c.id == bindparam("id"), t.payment_session.c.deleted_at.is_(None))
-# Marks a session authorized unless it has a payment already; the UPDATE takes the session's row lock.
-_AUTHORIZE_SESSION = (
-    update(t.payment_session)
-    .where(
-        t.payment_session.c.id == bindparam("_pk"),
-        t.payment_session.c.deleted_at.is_(None),
-        ~_LIVE_PAYMENT_OF_SESSION.exists(),
-    )
-    .values(
-        status=PaymentSessionStatus.AUTHORIZED.value,
-        data=bindparam("_data", type_=t.payment_session.c.data.type),
-        authorized_at=func.coalesce(
-            t.payment_session.c.authorized_at, bindparam("_now", type_=UTCDateTime())
-        ),
-        updated_at=bindparam("_now", type_=UTCDateTime()),
-    )
-    .returning(*t.payment_session.c)
-)
-_CAPTURE_ONLY = ("refund_reason_id", "note")
-_LIVE_MOVEMENTS = (
-    select(
-        *t.capture.c,
-        *(null().label(name) for name in _CAPTURE_ONLY),
-        literal("captures").label("kind"),
-    )
-    .where(t.capture.c.payment_id == bindparam("payment_id"), t.capture.c.deleted_at.is_(None))
-    .union_all(
-        select(
-            *(t.refund.c[c.name] for c in t.capture.c),
-            *(t.refund.c[name] for name in _CAPTURE_ONLY),
-            literal("refunds").label("kind"),
-        ).where(t.refund.c.payment_id == bindparam("payment_id"), t.refund.c.deleted_at.is_(None))
-    )
-    .order_by("kind", "created_at", "id")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,28 +552,11 @@ class PaymentModule:
         Two statements: the locked collection with its sessions, payments and their movements, then
         the update."""
         facts = await self.ledger.lock_collection(conn, collection_id)
-        canceled_sessions = {p.payment_session_id for p in facts.payments if p.canceled}
         totals = rules.derive_collection(
             amount=facts.amount,
             currency_code=facts.currency_code,
-            sessions=[
-                rules.SessionFacts(
-                    status=s.status,
-                    amount=s.amount,
-                    currency_code=s.currency_code,
-                    payment_canceled=s.id in canceled_sessions,
-                )
-                for s in facts.sessions
-            ],
-            payments=[
-                rules.PaymentFacts(
-                    currency_code=p.currency_code,
-                    canceled=p.canceled,
-                    captures=p.captures,
-                    refunds=p.refunds,
-                )
-                for p in facts.payments
-            ],
+            sessions=facts.sessions,
+            payments=facts.payments,
         )
         values: dict[str, Any] = {
             "status": totals.status.value,
@@ -657,15 +587,7 @@ class PaymentModule:
         context = _optional_object(data, "context")
         metadata = _optional_object(data, "metadata")
         async with self.database.single() as conn:
-            collection = (
-                (
-                    await conn.execute(
-                        _COLLECTION_AND_PROVIDER, {"id": payment_collection_id, "provider": provider_id}
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            collection = await self.ledger.collection_and_provider(conn, payment_collection_id, provider_id)
         if collection is None:
             raise self._repo(e.PAYMENT_COLLECTION).not_found(payment_collection_id)
         if not collection["provider_enabled"]:
@@ -834,11 +756,10 @@ class PaymentModule:
         if not isinstance(id, str) or not id:
             raise InvalidDataError("PaymentSession id must be a non-empty string")
         async with self.database.single() as conn:
-            found = (await conn.execute(_SESSION_AND_PAYMENT, {"id": id})).mappings().first()
+            found = await self.ledger.session_and_payment(conn, id)
         if found is None:
             raise self._repo(e.PAYMENT_SESSION).not_found(id)
-        session = dict(found)
-        existing_id = session.pop("live_payment_id")
+        session, existing_id = found
         if existing_id is not None and session["authorized_at"] is not None:
             return await self.retrieve_payment(
                 existing_id, {"relations": ["captures", "refunds", "payment_session"]}
@@ -892,14 +813,9 @@ class PaymentModule:
             async with self.database.write() as conn:
                 now = utc_now()
                 # The UPDATE locks the session; it matches nothing when a payment exists already.
-                authorized = (
-                    (await conn.execute(_AUTHORIZE_SESSION, {"_pk": session_id, "_data": data, "_now": now}))
-                    .mappings()
-                    .first()
-                )
-                if authorized is None:
+                locked = await self.ledger.authorize_session(conn, session_id, data, now)
+                if locked is None:
                     return await self._live_payment_id(conn, session_id)
-                locked = dict(authorized)
                 collection_id = locked["payment_collection_id"]
                 payment = (
                     await self._repo(e.PAYMENT).insert(
@@ -937,12 +853,12 @@ class PaymentModule:
                 return await self._live_payment_id(conn, session_id)
 
     async def _live_payment_id(self, conn: AsyncConnection, session_id: str) -> str:
-        found = (await conn.execute(_SESSION_AND_PAYMENT, {"id": session_id})).mappings().first()
+        found = await self.ledger.session_and_payment(conn, session_id)
         if found is None:
             raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
-        if found["live_payment_id"] is None:
+        if found[1] is None:
             raise ConflictError(f"Payment session {session_id} changed while it was being authorized.")
-        return str(found["live_payment_id"])
+        return found[1]
 
     # -- payments -------------------------------------------------------------------------
     async def retrieve_payment(self, id: str, config: Config = None) -> PaymentDTO:
@@ -1027,6 +943,15 @@ class PaymentModule:
                 await asyncio.sleep(0.1)
         raise AssertionError("unreachable")
 
+    async def _run_payment_flow(self, name: str, input: dict[str, Any], key: str | None) -> PaymentDTO:
+        """Runs a capture or refund flow; the payment with its captures and refunds as the flow left
+        it, or as stored when the run was replayed or finished by another call."""
+        scratch: dict[str, Any] = {}
+        await self._run_flow(name, input, key, scratch=scratch)
+        if "result" in scratch:
+            return PaymentDTO.model_validate(scratch["result"])
+        return await self.retrieve_payment(input["payment_id"], {"relations": ["captures", "refunds"]})
+
     @staticmethod
     def _conn(ctx: StepContext) -> AsyncConnection:
         assert ctx.conn is not None, "a local step runs in a transaction"
@@ -1054,13 +979,7 @@ class PaymentModule:
             "captured_by": _optional_text(data, "captured_by") or _optional_text(data, "created_by"),
             "is_captured": bool(data.get("is_captured", False)),
         }
-        scratch: dict[str, Any] = {}
-        await self._run_flow(
-            "capture-payment", input, _optional_text(data, "idempotency_key"), scratch=scratch
-        )
-        if "result" in scratch:
-            return PaymentDTO.model_validate(scratch["result"])
-        return await self.retrieve_payment(payment_id, {"relations": ["captures", "refunds"]})
+        return await self._run_payment_flow("capture-payment", input, _optional_text(data, "idempotency_key"))
 
     async def _book_capture(self, ctx: StepContext) -> dict[str, Any]:
         conn, input = self._conn(ctx), ctx.input
@@ -1148,15 +1067,8 @@ class PaymentModule:
         in the flow's last transaction, so the caller does not read it again)."""
         if payment is None:
             return  # resumed in another call, or changed by a concurrent one: the caller reads it
-        movements: dict[str, list[Row]] = {"captures": [], "refunds": []}
-        for found in (await conn.execute(_LIVE_MOVEMENTS, {"payment_id": payment["id"]})).mappings():
-            row = dict(found)
-            kind = row.pop("kind")
-            if kind == "captures":
-                for name in _CAPTURE_ONLY:
-                    del row[name]
-            movements[kind].append(row)
-        ctx.scratch["result"] = {**payment, **movements}
+        captures, refunds = await self.ledger.movements(conn, payment["id"])
+        ctx.scratch["result"] = {**payment, "captures": captures, "refunds": refunds}
 
     async def refund_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
         """Refunds `amount` (default: what remains refundable) of a captured payment; returns the payment
@@ -1175,13 +1087,7 @@ class PaymentModule:
             "created_by": _optional_text(data, "created_by"),
             "metadata": _optional_object(data, "metadata"),
         }
-        scratch: dict[str, Any] = {}
-        await self._run_flow(
-            "refund-payment", input, _optional_text(data, "idempotency_key"), scratch=scratch
-        )
-        if "result" in scratch:
-            return PaymentDTO.model_validate(scratch["result"])
-        return await self.retrieve_payment(payment_id, {"relations": ["captures", "refunds"]})
+        return await self._run_payment_flow("refund-payment", input, _optional_text(data, "idempotency_key"))
 
     async def _book_refund(self, ctx: StepContext) -> dict[str, Any]:
         conn, input = self._conn(ctx), ctx.input
