@@ -185,3 +185,26 @@ async def test_a_run_without_a_key_gets_a_new_one_each_time() -> None:
     await runner.run(flow(recorder), {}, key=None)
     assert recorder.log == ["do a", "do b", "do c"] * 2
     assert len(store.runs) == 2 and all(key.startswith("auto:") for _, key in store.runs)
+
+
+async def test_a_remote_step_knows_when_it_repeats_a_call_whose_outcome_is_unknown() -> None:
+    seen: list[bool] = []
+    outcomes: list[BaseException | None] = [RetryableProviderError("timed out"), None]
+
+    async def local(ctx: StepContext) -> str:
+        return "booked"
+
+    async def remote(ctx: StepContext) -> str:
+        seen.append(ctx.resumed)
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+        return "done"
+
+    workflow = Workflow("resume", [Step("book", local, local=True), Step("call", remote)])
+    runner = Runner(MemoryRunStore())
+    with pytest.raises(RetryableProviderError):
+        await runner.run(workflow, {}, key="k")
+    assert await runner.run(workflow, {}, key="k") == "done"
+    # The first call was journaled by its own execution; the second repeats it after an unknown outcome.
+    assert seen == [False, True]

@@ -23,6 +23,10 @@ class ProviderContext:
     customer: Mapping[str, Any] | None = None
     account_holder: Mapping[str, Any] | None = None
     extra: Data = field(default_factory=dict)
+    #: True when this call repeats, with the same idempotency key, a call whose outcome paymod never
+    #: learned (a resumed run): the provider may have done it already and should look before acting
+    #: again if its idempotency keys can expire (Stripe prunes them after 24 hours).
+    resumed: bool = False
 
 
 @dataclass(slots=True)
@@ -62,6 +66,15 @@ class RefundPaymentInput(ProviderInput):
 @dataclass(slots=True)
 class ProviderOutput:
     data: Data | None = None
+
+
+@dataclass(slots=True)
+class CapturePaymentOutput(ProviderOutput):
+    """A capture's answer. `remaining_capturable`, when the provider says: what it still holds for later
+    captures of this authorization; `Decimal(0)` after a partial capture means the provider released
+    the rest (Stripe without multicapture), and paymod closes the payment."""
+
+    remaining_capturable: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -145,6 +158,7 @@ class PaymentProvider:
         raise NotImplementedError
 
     async def capture_payment(self, input: CapturePaymentInput) -> ProviderOutput:
+        """Captures `input.amount`; may answer a `CapturePaymentOutput` to say what stays capturable."""
         raise NotImplementedError
 
     async def refund_payment(self, input: RefundPaymentInput) -> ProviderOutput:

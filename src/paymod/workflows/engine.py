@@ -56,6 +56,9 @@ class StepContext:
     #: What steps hand to the caller of this execution and nothing else (not journaled): rows the
     #: caller would otherwise read again. Empty when a stored result is replayed.
     scratch: dict[str, Any] = field(default_factory=dict)
+    #: A remote step repeats a call an earlier execution journaled as started and never recorded:
+    #: its outcome is unknown (the provider may have acted on it).
+    resumed: bool = False
 
     def key(self, step: str) -> str:
         """An idempotency key for a remote call, stable across resumes of this run."""
@@ -194,6 +197,7 @@ class Runner:
         completed = [s for s in workflow.steps if run.done(s.name)]
         scratch = {} if scratch is None else scratch
         steps = list(workflow.steps)
+        started_here: set[str] = set()  # remote steps this execution journaled as started
         try:
             for index, step in enumerate(steps):
                 if run.done(step.name):
@@ -210,6 +214,7 @@ class Runner:
                         # `started`, so recovery resumes it with the run's key (the provider answers a
                         # call it never saw by doing it now) instead of undoing this step.
                         writes[following.name] = self._started(context, following)
+                        started_here.add(following.name)
                     async with self.store.local_step(run, writes) as conn:
                         context.conn = conn
                         output = await step.invoke(context)
@@ -223,7 +228,9 @@ class Runner:
                     if following is not None and following.name in writes:
                         run.steps[following.name] = writes[following.name]
                 else:
-                    if pending or run.steps.get(step.name, {}).get("status") != "started":
+                    earlier = run.steps.get(step.name, {}).get("status") == "started"
+                    context.resumed = earlier and step.name not in started_here
+                    if pending or not earlier:
                         await self.store.record(run, {**pending, step.name: self._started(context, step)})
                     pending.clear()
                     output = await step.invoke(context)
