@@ -10,7 +10,16 @@ for what localstripe cannot produce (reference/localstripe.md, "Filling the gaps
   what was captured (`charge_already_refunded`, `amount_too_large`), refund reasons checked;
 - card errors (402 `card_error`) carrying the PaymentIntent and a `decline_code`;
 - `amount_capturable`, `amount_received`, multicapture (`final_capture: false`);
-- faults on demand: rate limits (429), connection errors, 409 conflicts, 500s;
+- faults on demand: rate limits (429), connection errors, 409 conflicts, 500s; `crashed`: Stripe
+  executed the request but answered 500, and stores that 500 under the key ("Retries with the same
+  key return the saved response, including 500 errors", docs.stripe.com/api/idempotent_requests);
+  `expire_idempotency_keys()` prunes the keys as Stripe does after 24 hours;
+- currencies (docs.stripe.com/currencies): ISK and UGX amounts must be divisible by 100
+  (`invalid_charge_amount_no_decimal_compatible`), three-decimal amounts must end in 0;
+- Connect: objects live in the account named by the `Stripe-Account` header (another account's
+  object is a 404 `resource_missing`), `application_fee_amount` needs a direct or destination charge;
+- lists paginate (`limit`, `starting_after`, `has_more`, newest first), refunds list by
+  `payment_intent`; charges carry Radar's `outcome` and the card's `capture_before`;
 - events (`payment_intent.amount_capturable_updated`, `.succeeded`, `.canceled`, `.processing`, ...)
   and their `Stripe-Signature` headers.
 
@@ -99,6 +108,33 @@ def _int(value: Any, param: str) -> int:
         raise invalid(f"Invalid integer: {value}", code="parameter_invalid_integer", param=param) from None
 
 
+#: docs.stripe.com/currencies: the special cases ISK and UGX (two-decimal values "where the decimal
+#: amount is always 00") and three-decimal currencies ("require the least-significant (last) digit to
+#: be 0").
+WHOLE_UNITS = frozenset({"isk", "ugx"})
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+DAY = 86_400
+
+
+def check_currency_amount(amount: int, currency: str, param: str) -> None:
+    """Stripe's amount rules per currency, as its API enforces them."""
+    code = currency.lower()
+    if code in WHOLE_UNITS and amount % 100:
+        raise invalid(
+            f"Invalid amount. Currency {code.upper()} has become effectively zero-decimal and charged "
+            "amounts must be evenly divisible by 100. See https://stripe.com/docs/currencies#special-cases "
+            "for more information.",
+            code="invalid_charge_amount_no_decimal_compatible",
+            param=param,
+        )
+    if code in THREE_DECIMAL and amount % 10:
+        raise invalid(
+            f"Invalid amount. Amounts in {code.upper()} must have 0 as their least-significant digit. See "
+            "https://stripe.com/docs/currencies#three-decimal for more information.",
+            param=param,
+        )
+
+
 @dataclass
 class Card:
     """What a magic test PaymentMethod does on confirmation."""
@@ -109,6 +145,8 @@ class Card:
     requires_action: bool = False
     decline_code: str | None = None
     async_method: bool = False
+    risk_level: str = "normal"
+    risk_score: int = 20
 
 
 MAGIC: dict[str, Card] = {
@@ -119,6 +157,11 @@ MAGIC: dict[str, Card] = {
     "pm_card_visa_chargeDeclined": Card(last4="0002", decline_code="generic_decline"),
     "pm_card_chargeDeclinedInsufficientFunds": Card(last4="9995", decline_code="insufficient_funds"),
     "pm_sepa_debit": Card(brand="", last4="3000", kind="sepa_debit", async_method=True),
+    "pm_card_riskLevelElevated": Card(last4="9235", risk_level="elevated", risk_score=75),
+    # Bancontact redirects to the bank (`authenticate` stands for it), then succeeds.
+    "pm_bancontact": Card(
+        brand="", last4="7061", kind="bancontact", requires_action=True, risk_level="not_assessed"
+    ),
 }
 
 
@@ -130,11 +173,17 @@ class Recorded:
     idempotency_key: str | None
     status: int = 0
     replayed: bool = False
+    account: str | None = None
+
+
+SERVER_ERROR: Json = {"type": "api_error", "message": "Something went wrong on Stripe's end."}
 
 
 @dataclass
 class Fault:
-    kind: str  # rate_limit | connection | conflict | server_error | lost (processed, answer lost)
+    # rate_limit | connection | conflict | server_error (not executed, nothing stored) |
+    # lost (processed, answer lost) | crashed (processed, answered 500, the 500 stored under the key)
+    kind: str
     path: str | None = None
 
 
@@ -152,6 +201,8 @@ class FakeStripe(stripe.HTTPClient):
     faults: list[Fault] = field(default_factory=list)
     idempotency: dict[str, tuple[str, str, str, int, str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    #: The connected account of the request being answered (`Stripe-Account`), None for the platform.
+    _account: str | None = None
 
     def __post_init__(self) -> None:
         stripe.HTTPClient.__init__(self)
@@ -188,9 +239,12 @@ class FakeStripe(stripe.HTTPClient):
         parts = urlsplit(url)
         body = post_data.decode() if isinstance(post_data, bytes) else (post_data or "")
         params = decode_form(parse_qsl(parts.query) + parse_qsl(body))
-        key = {k.lower(): v for k, v in dict(headers).items()}.get("idempotency-key")
-        record = Recorded(method.upper(), parts.path, params, key)
+        lowered = {k.lower(): v for k, v in dict(headers).items()}
+        key = lowered.get("idempotency-key")
+        account = lowered.get("stripe-account")
+        record = Recorded(method.upper(), parts.path, params, key, account=account)
         self.requests.append(record)
+        self._account = account
         fault = self._take_fault(parts.path)
         if fault is not None and fault.kind == "lost":
             # Stripe did the work (and keyed it); the answer never arrived.
@@ -199,6 +253,10 @@ class FakeStripe(stripe.HTTPClient):
             raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]  # untyped in the SDK
                 "Connection reset by peer (fake, after the request was processed)", should_retry=True
             )
+        if fault is not None and fault.kind == "crashed":
+            # Stripe began executing, did the work, then failed: the 500 is what it saved for the key.
+            await self._answer(method, parts.path, params, key, record, crash=True)
+            return json.dumps({"error": SERVER_ERROR}).encode(), 500, self._headers()
         if fault is not None:
             if fault.kind == "connection":
                 record.status = -1
@@ -220,21 +278,20 @@ class FakeStripe(stripe.HTTPClient):
                         ),
                     },
                 ),
-                "server_error": (
-                    500,
-                    {"type": "api_error", "message": "Something went wrong on Stripe's end."},
-                ),
+                "server_error": (500, SERVER_ERROR),
             }[fault.kind]
             record.status = status
             return json.dumps({"error": error}).encode(), status, self._headers()
         return await self._answer(method, parts.path, params, key, record)
 
     async def _answer(
-        self, method: str, path: str, params: Json, key: str | None, record: Recorded
+        self, method: str, path: str, params: Json, key: str | None, record: Recorded, crash: bool = False
     ) -> tuple[bytes, int, dict[str, str]]:
         fingerprint = hashlib.sha256(
             json.dumps([method.upper(), path, params], sort_keys=True).encode()
         ).hexdigest()
+        if key:
+            key = f"{self._account or ''}:{key}"  # keys are scoped per account
         if key and method.upper() == "POST" and key in self.idempotency:
             _, _, stored_fp, status, text = self.idempotency[key]
             if stored_fp != fingerprint:
@@ -250,10 +307,15 @@ class FakeStripe(stripe.HTTPClient):
                 return json.dumps({"error": error}).encode(), 400, self._headers()
             record.status, record.replayed = status, True
             return text.encode(), status, {**self._headers(), "idempotent-replayed": "true"}
+        before = set(self.objects)
         try:
             status, payload = 200, self._route(method.upper(), path, copy.deepcopy(params))
         except StripeHTTPError as exc:
             status, payload = exc.status, {"error": exc.error}
+        for created in set(self.objects) - before:
+            self.objects[created].setdefault("_account", self._account)
+        if crash:
+            status, payload = 500, {"error": SERVER_ERROR}
         text = json.dumps(payload)
         if key and method.upper() == "POST":
             self.idempotency[key] = (method.upper(), path, fingerprint, status, text)
@@ -272,6 +334,33 @@ class FakeStripe(stripe.HTTPClient):
     # -- helpers for tests --------------------------------------------------------------
     def fail(self, kind: str, times: int = 1, path: str | None = None) -> None:
         self.faults.extend(Fault(kind, path) for _ in range(times))
+
+    def expire_idempotency_keys(self) -> None:
+        """What Stripe does to keys at least 24 hours old: "We generate a new request if a key is reused
+        after the original is pruned" (docs.stripe.com/idempotency)."""
+        self.idempotency.clear()
+
+    def add_cards(self, customer: str, count: int, account: str | None = None) -> list[str]:
+        """`count` cards saved to a customer (as SetupIntents would), oldest first."""
+        ids = []
+        for _ in range(count):
+            pm = self._payment_method("pm_card_visa", customer)
+            pm["customer"], pm["_account"] = customer, account
+            ids.append(str(pm["id"]))
+        return ids
+
+    def confirmation_token(self, payment_method: str = "pm_card_visa") -> str:
+        """A ConfirmationToken, as Stripe.js creates it from the payment form (docs.stripe.com/api/
+        confirmation_tokens): it carries the payment method the PaymentIntent is confirmed with."""
+        token: Json = {
+            "id": self._id("ctoken"),
+            "object": "confirmation_token",
+            "created": int(time.time()),
+            "_payment_method": payment_method,
+            "_account": None,
+        }
+        self.objects[token["id"]] = token
+        return str(token["id"])
 
     def calls(self, method: str, path_prefix: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
@@ -331,6 +420,8 @@ class FakeStripe(stripe.HTTPClient):
             "type": type,
             "data": {"object": self._export(obj)},
         }
+        if obj.get("_account"):
+            event["account"] = obj["_account"]  # an event of a connected account (Connect webhooks)
         self.events.append(event)
         return event
 
@@ -345,13 +436,14 @@ class FakeStripe(stripe.HTTPClient):
 
     def _get(self, prefix: str, kind: str, id: str) -> Json:
         obj = self.objects.get(id)
-        if obj is None or not id.startswith(prefix):
+        # An object of another account (Connect) does not exist for this request.
+        if obj is None or not id.startswith(prefix) or obj.get("_account") != self._account:
             raise missing(kind, id)
         return obj
 
     def _payment_method(self, ref: str, customer: str | None = None) -> Json:
         if ref in self.objects:
-            return self.objects[ref]
+            return self._get("pm", "payment_method", ref)
         card = MAGIC.get(ref)
         if card is None:
             raise missing("PaymentMethod", ref)
@@ -365,6 +457,7 @@ class FakeStripe(stripe.HTTPClient):
             "livemode": False,
             "metadata": {},
             "_magic": ref,
+            "_account": self._account,
         }
         if card.kind == "card":
             pm["card"] = {"brand": card.brand, "last4": card.last4, "exp_month": 12, "exp_year": 2034}
@@ -394,6 +487,7 @@ class FakeStripe(stripe.HTTPClient):
             ("POST", r"/v1/payment_intents/(pi_\w+)/cancel", self._pi_cancel),
             ("GET", r"/v1/charges/(ch_\w+)", self._charge_retrieve),
             ("POST", r"/v1/refunds", self._refund_create),
+            ("GET", r"/v1/refunds", self._refund_list),
             ("POST", r"/v1/setup_intents", self._seti_create),
             ("POST", r"/v1/setup_intents/(seti_\w+)/confirm", self._seti_confirm),
         ]
@@ -419,6 +513,7 @@ class FakeStripe(stripe.HTTPClient):
             "address": params.get("address"),
             "metadata": params.get("metadata", {}),
             "invoice_settings": {"default_payment_method": None},
+            "_account": self._account,
         }
         self.objects[customer["id"]] = customer
         return customer
@@ -443,13 +538,32 @@ class FakeStripe(stripe.HTTPClient):
         customer["_deleted"] = True
         return {"id": id, "object": "customer", "deleted": True}
 
-    def _list(self, items: list[Json], url: str) -> Json:
-        return {"object": "list", "url": url, "has_more": False, "data": [self._export(i) for i in items]}
+    def _list(self, items: list[Json], url: str, params: Json | None = None) -> Json:
+        """A page of a list, as Stripe pages them: newest first, `limit` (1 to 100, default 10) items
+        after the `starting_after` cursor, and `has_more` when more follow."""
+        params = params or {}
+        limit = _int(params.get("limit", 10), "limit")
+        if not 1 <= limit <= 100:
+            raise invalid("Limit must be between 1 and 100.", param="limit")
+        newest_first = [i for i in reversed(items) if i.get("_account") == self._account]
+        after = params.get("starting_after")
+        if after is not None:
+            ids = [i["id"] for i in newest_first]
+            if after not in ids:
+                raise missing("object", after)
+            newest_first = newest_first[ids.index(after) + 1 :]
+        page = newest_first[:limit]
+        return {
+            "object": "list",
+            "url": url,
+            "has_more": len(newest_first) > limit,
+            "data": [self._export(i) for i in page],
+        }
 
     def _customer_methods(self, id: str, params: Json) -> Json:
         self._get("cus", "customer", id)
         methods = [o for o in self.of_type("pm_") if o.get("customer") == id]
-        return self._list(methods, f"/v1/customers/{id}/payment_methods")
+        return self._list(methods, f"/v1/customers/{id}/payment_methods", params)
 
     # payment methods
     def _pm_list(self, params: Json) -> Json:
@@ -461,7 +575,7 @@ class FakeStripe(stripe.HTTPClient):
             if o.get("customer") == params["customer"]
             and (not params.get("type") or o["type"] == params["type"])
         ]
-        return self._list(methods, "/v1/payment_methods")
+        return self._list(methods, "/v1/payment_methods", params)
 
     def _pm_retrieve(self, id: str, params: Json) -> Json:
         return self._payment_method(id)
@@ -496,6 +610,52 @@ class FakeStripe(stripe.HTTPClient):
                 "You may only specify one of these parameters: "
                 "automatic_payment_methods, payment_method_types."
             )
+        check_currency_amount(amount, params["currency"], "amount")
+        confirm = _bool(params.get("confirm"))
+        for only_on_confirm in ("mandate_data", "confirmation_token"):
+            # "This parameter can only be used with confirm=true" (PaymentIntent create, stripe-python).
+            if params.get(only_on_confirm) and not confirm:
+                raise invalid(
+                    f"The parameter {only_on_confirm} can only be used with confirm=true.",
+                    param=only_on_confirm,
+                )
+        transfer = params.get("transfer_data")
+        if transfer is not None and not str(transfer.get("destination", "")).startswith("acct_"):
+            raise invalid("Missing required param: transfer_data[destination].", param="transfer_data")
+        fee = params.get("application_fee_amount")
+        if fee is not None:
+            fee = _int(fee, "application_fee_amount")
+            if self._account is None and transfer is None:
+                raise invalid(
+                    "Can only apply an application_fee_amount when the PaymentIntent is attempting a direct "
+                    "payment (using an OAuth key or Stripe-Account header) or destination payment (using "
+                    "`transfer_data[destination]`).",
+                    param="application_fee_amount",
+                )
+            if fee > amount:
+                raise invalid(
+                    "The application fee amount must not exceed the amount.", param="application_fee_amount"
+                )
+            check_currency_amount(fee, params["currency"], "application_fee_amount")
+        if transfer is not None and transfer.get("amount") is not None:
+            transfer["amount"] = _int(transfer["amount"], "transfer_data[amount]")
+            check_currency_amount(transfer["amount"], params["currency"], "transfer_data[amount]")
+        suffix = params.get("statement_descriptor_suffix")
+        if suffix is not None and len(suffix) > 22:
+            raise invalid(
+                "The statement descriptor suffix must be at most 22 characters.",
+                param="statement_descriptor_suffix",
+            )
+        shipping = params.get("shipping")
+        if shipping is not None and not (
+            shipping.get("name") and (shipping.get("address") or {}).get("line1")
+        ):
+            raise invalid(
+                "Missing required param: shipping[name] or shipping[address][line1].", param="shipping"
+            )
+        token = None
+        if params.get("confirmation_token"):
+            token = self._get("ctoken", "confirmation_token", params["confirmation_token"])
         intent: Json = {
             "id": self._id("pi"),
             "object": "payment_intent",
@@ -512,6 +672,13 @@ class FakeStripe(stripe.HTTPClient):
             "payment_method_types": params.get("payment_method_types", ["card"]),
             "payment_method_options": params.get("payment_method_options", {}),
             "setup_future_usage": params.get("setup_future_usage"),
+            "statement_descriptor_suffix": suffix,
+            "receipt_email": params.get("receipt_email"),
+            "shipping": shipping,
+            "application_fee_amount": fee,
+            "transfer_data": transfer,
+            "on_behalf_of": params.get("on_behalf_of"),
+            "automatic_payment_methods": params.get("automatic_payment_methods"),
             "latest_charge": None,
             "last_payment_error": None,
             "next_action": None,
@@ -522,11 +689,17 @@ class FakeStripe(stripe.HTTPClient):
             "status": "requires_payment_method",
         }
         intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(8)}"
+        intent["_account"] = self._account
         self.objects[intent["id"]] = intent
         if params.get("payment_method"):
+            # "values in this request will take precedence" over the ConfirmationToken's
             self._attach_to_intent(intent, params["payment_method"])
+        elif token is not None:
+            self._attach_to_intent(intent, str(token["_payment_method"]))
+        if params.get("mandate_data"):
+            intent["_mandate_data"] = params["mandate_data"]
         self._event("payment_intent.created", intent)
-        if _bool(params.get("confirm")):
+        if confirm:
             self._confirm(intent)
         elif params.get("off_session"):
             raise invalid("You can only pass off_session when confirm=true.", param="off_session")
@@ -555,7 +728,9 @@ class FakeStripe(stripe.HTTPClient):
         if intent["status"] not in updatable and ("amount" in params or "currency" in params):
             raise self._unexpected(intent, "amount")
         if "amount" in params:
-            intent["amount"] = _int(params["amount"], "amount")
+            amount = _int(params["amount"], "amount")
+            check_currency_amount(amount, str(params.get("currency") or intent["currency"]), "amount")
+            intent["amount"] = amount
         for key in ("currency", "metadata", "description"):
             if key in params:
                 intent[key] = params[key]
@@ -576,13 +751,23 @@ class FakeStripe(stripe.HTTPClient):
         card = MAGIC.get(str(intent.get("_pm_magic")), Card())
         if card.requires_action:
             intent["status"] = "requires_action"
-            intent["next_action"] = {
-                "type": "use_stripe_sdk",
-                "use_stripe_sdk": {
-                    "type": "three_d_secure_redirect",
-                    "stripe_js": "https://hooks.stripe.com/3d_secure_2/",
-                },
-            }
+            intent["next_action"] = (
+                {
+                    "type": "use_stripe_sdk",
+                    "use_stripe_sdk": {
+                        "type": "three_d_secure_redirect",
+                        "stripe_js": "https://hooks.stripe.com/3d_secure_2/",
+                    },
+                }
+                if card.kind == "card"
+                else {
+                    "type": "redirect_to_url",
+                    "redirect_to_url": {
+                        "url": "https://pm-redirects.stripe.com/authorize/fake",
+                        "return_url": None,
+                    },
+                }
+            )
             self._event("payment_intent.requires_action", intent)
             return
         if card.async_method:
@@ -622,9 +807,31 @@ class FakeStripe(stripe.HTTPClient):
             "amex",
             "discover",
         )
+        created = int(time.time())
+        details: Json = {
+            "brand": card.brand,
+            "last4": card.last4,
+            "multicapture": {"status": "available" if available else "unavailable"},
+        }
+        if card.kind == "card" and intent["capture_method"] == "manual" and status == "succeeded":
+            # "When using manual capture, a future timestamp at which the charge will be automatically
+            # refunded if uncaptured" (Charge.payment_method_details.card.capture_before): 7 days for
+            # online card payments (PaymentIntent capture: "cancelled ... 7 by default").
+            details["capture_before"] = created + 7 * DAY
         charge = {
             "id": self._id("ch"),
             "object": "charge",
+            "created": created,
+            "_account": intent.get("_account"),
+            # Radar's evaluation (Charge.outcome): risk_level for every card payment, `not_assessed`
+            # for other methods; risk_score only where there is a level (Radar for Fraud Teams).
+            "outcome": {
+                "network_status": "approved_by_network" if status == "succeeded" else "declined_by_network",
+                "risk_level": card.risk_level,
+                **({"risk_score": card.risk_score} if card.kind == "card" else {}),
+                "seller_message": "Payment complete." if status == "succeeded" else "The bank declined.",
+                "type": "authorized" if status == "succeeded" else "issuer_declined",
+            },
             "amount": intent["amount"],
             "amount_captured": 0,
             "amount_refunded": 0,
@@ -634,14 +841,7 @@ class FakeStripe(stripe.HTTPClient):
             "payment_intent": intent["id"],
             "payment_method": intent["payment_method"],
             "status": status,
-            "payment_method_details": {
-                "type": card.kind,
-                card.kind: {
-                    "brand": card.brand,
-                    "last4": card.last4,
-                    "multicapture": {"status": "available" if available else "unavailable"},
-                },
-            },
+            "payment_method_details": {"type": card.kind, card.kind: details},
         }
         self.objects[charge["id"]] = charge
         return charge
@@ -664,6 +864,7 @@ class FakeStripe(stripe.HTTPClient):
             raise self._unexpected(intent, "capture")
         charge = self.objects[intent["latest_charge"]]
         amount = _int(params.get("amount_to_capture", intent["amount_capturable"]), "amount_to_capture")
+        check_currency_amount(amount, intent["currency"], "amount_to_capture")
         if amount > intent["amount_capturable"]:
             raise invalid(
                 "The amount to capture must be less than or equal to the amount capturable.",
@@ -677,9 +878,22 @@ class FakeStripe(stripe.HTTPClient):
                 "final_capture=false can only be used when multicapture is available for this PaymentIntent.",
                 param="final_capture",
             )
-        charge.update(captured=True, amount_captured=charge["amount_captured"] + amount)
+        # metadata: "Individual keys can be unset by posting an empty value to them" (capture params).
+        for key, value in (params.get("metadata") or {}).items():
+            if value == "":
+                intent["metadata"].pop(key, None)
+            else:
+                intent["metadata"][key] = value
+        # docs.stripe.com/payments/multicapture: "The captured field for a charge only becomes true after
+        # a final capture"; a final capture (final_capture defaults to true) releases what is left and
+        # the intent becomes succeeded with amount_capturable 0; final_capture=false keeps the rest
+        # authorized ("amount_capturable": 1000 - 700 = 300).
+        charge["amount_captured"] += amount
         intent["amount_received"] += amount
         if final:
+            charge["captured"] = True
+            if "card" in charge["payment_method_details"]:
+                charge["payment_method_details"]["card"].pop("capture_before", None)
             intent.update(status="succeeded", amount_capturable=0)
             self._event("payment_intent.succeeded", intent)
         else:
@@ -720,7 +934,9 @@ class FakeStripe(stripe.HTTPClient):
                 param="reason",
             )
         charge = self.objects.get(intent.get("latest_charge") or "")
-        if charge is None or not charge["captured"]:
+        # Multicapture: refunds are allowed while requires_capture, up to "amount_received -
+        # amount_refunded" (docs.stripe.com/payments/multicapture#refunds).
+        if charge is None or not charge["amount_captured"]:
             raise invalid(
                 f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
                 code="charge_not_captured" if charge else None,
@@ -733,6 +949,7 @@ class FakeStripe(stripe.HTTPClient):
                 charge=charge["id"],
             )
         amount = _int(params.get("amount", remaining), "amount")
+        check_currency_amount(amount, charge["currency"], "amount")
         if amount > remaining:
             raise invalid(
                 f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
@@ -752,10 +969,21 @@ class FakeStripe(stripe.HTTPClient):
             "metadata": params.get("metadata", {}),
             "status": "succeeded",
             "created": int(time.time()),
+            "_account": intent.get("_account"),
         }
         self.objects[refund["id"]] = refund
         self._event("charge.refunded", charge)
         return refund
+
+    def _refund_list(self, params: Json) -> Json:
+        """GET /v1/refunds: "Returns a list of all refunds you created ... with the most recent refunds
+        appearing first"; `payment_intent`: "Only return refunds for the PaymentIntent specified"."""
+        refunds = self.of_type("re_")
+        if params.get("payment_intent"):
+            refunds = [r for r in refunds if r["payment_intent"] == params["payment_intent"]]
+        if params.get("charge"):
+            refunds = [r for r in refunds if r["charge"] == params["charge"]]
+        return self._list(refunds, "/v1/refunds", params)
 
     # setup intents
     def _seti_create(self, params: Json) -> Json:
@@ -772,6 +1000,7 @@ class FakeStripe(stripe.HTTPClient):
             "status": "requires_payment_method",
             "created": int(time.time()),
             "livemode": False,
+            "_account": self._account,
         }
         seti["client_secret"] = f"{seti['id']}_secret_{secrets.token_hex(8)}"
         self.objects[seti["id"]] = seti

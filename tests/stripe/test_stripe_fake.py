@@ -200,9 +200,10 @@ async def test_multicapture_keeps_the_rest_capturable_until_the_last_capture(
         0,
     )
     params = [c.params for c in fake.calls("POST", f"/v1/payment_intents/{intent['id']}/capture")]
+    # Each partial capture leaves its marker in the intent's metadata (a resumed run looks for it).
     assert params == [
-        {"amount_to_capture": "3000", "final_capture": "false"},
-        {"amount_to_capture": "3000", "final_capture": "false"},
+        {"amount_to_capture": "3000", "final_capture": "false", "metadata": {"paymod_capt_1": "3000"}},
+        {"amount_to_capture": "3000", "final_capture": "false", "metadata": {"paymod_capt_2": "3000"}},
         {"amount_to_capture": "4000"},
     ]
     await provider.close()
@@ -271,8 +272,12 @@ async def test_refund_reasons_stripe_knows_are_sent_and_all_are_kept_in_metadata
         assert out.data is not None and out.data["last_refund"]["status"] == "succeeded"
     refunds = fake.of_type("re_")
     assert [(r["amount"], r["reason"], r["metadata"]) for r in refunds] == [
-        (1000, "requested_by_customer", {"refund_reason": "requested_by_customer"}),
-        (1000, None, {"refund_reason": "shipping_issue", "note": "late"}),
+        (
+            1000,
+            "requested_by_customer",
+            {"refund_reason": "requested_by_customer", "paymod_refund_id": "ref_1"},
+        ),
+        (1000, None, {"refund_reason": "shipping_issue", "note": "late", "paymod_refund_id": "ref_2"}),
     ]
 
 
@@ -499,7 +504,7 @@ async def test_async_methods_are_pending_authorization_while_processing(
 
 
 async def test_retrieve_payment_converts_the_amount_back(provider: StripeProvider) -> None:
-    _, intent, _ = await initiate(provider, amount="1.235", currency="kwd")
+    _, intent, _ = await initiate(provider, amount="1.24", currency="kwd")
     assert intent["amount"] == 1240
     out = await provider.retrieve_payment(ProviderInput(data=intent))
     assert out.data is not None and out.data["amount"] == Decimal("1.24")

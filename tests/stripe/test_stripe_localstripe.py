@@ -176,11 +176,13 @@ async def test_multiple_partial_refunds_reach_stripe_with_their_reasons(
     )
     payment = await stripe_module.retrieve_payment(payment.id, {"relations": ["refunds"]})
     assert sorted(r.amount for r in payment.refunds or []) == [Decimal("19.5"), Decimal("30.5")]
+    ids = {r.amount: r.id for r in payment.refunds or []}
 
     refunds = await shopper.v1.refunds.list_async({"payment_intent": session.data["id"]})
+    # Each Stripe refund names paymod's refund (its idempotency key) in `paymod_refund_id`.
     assert sorted((r.amount, r.metadata.to_dict()) for r in refunds.data) == [  # type: ignore[union-attr]
-        (1950, {"note": "goodwill"}),
-        (3050, {"refund_reason": "shipping_issue"}),
+        (1950, {"note": "goodwill", "paymod_refund_id": ids[Decimal("19.5")]}),
+        (3050, {"refund_reason": "shipping_issue", "paymod_refund_id": ids[Decimal("30.5")]}),
     ]
     collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
     assert collection.refunded_amount == Decimal(50)
@@ -220,7 +222,8 @@ async def test_a_decline_at_confirmation_leaves_the_session_in_error(
     assert session.status == "error"
     assert session.data["last_payment_error"]["code"] == "card_declined"
     collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
-    assert collection.status == "not_paid"
+    # derived again when its session changed: a session, nothing authorized
+    assert collection.status == "awaiting"
 
 
 async def test_a_decline_when_created_confirmed_is_a_provider_error_and_stores_nothing(

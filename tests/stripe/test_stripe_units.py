@@ -48,10 +48,12 @@ A = PaymentAction
         ("1000.5", "jpy", 1001),  # JPY has no minor unit: rounds to yen
         ("1000.49", "jpy", 1000),
         ("999", "krw", 999),
-        ("1.234", "kwd", 1230),  # three decimals, but Stripe wants the last digit 0
-        ("1.235", "kwd", 1240),
-        ("1.2345", "kwd", 1230),  # one rounding, not two
+        ("1.23", "kwd", 1230),  # three decimals, the last one 0 (1.234 is refused, see below)
         ("12.5", "bhd", 12500),
+        ("5", "ugx", 500),  # Stripe's special case: two decimals, always 00
+        ("5", "isk", 500),
+        ("10.45", "huf", 1045),  # HUF and TWD are zero-decimal for payouts only
+        ("800.45", "twd", 80045),
         ("0", "usd", 0),
         ("0.1", "mga", 0),  # Stripe treats MGA as zero-decimal, ISO does not
     ],
@@ -61,8 +63,30 @@ def test_to_smallest_unit(amount: str, currency: str, units: int) -> None:
 
 
 @pytest.mark.parametrize(
+    ("amount", "currency"),
+    [
+        ("1.234", "kwd"),
+        ("1.2345", "kwd"),
+        ("0.005", "bhd"),
+        ("12.001", "tnd"),
+        ("5.5", "isk"),
+        ("5.01", "ugx"),
+    ],
+)
+def test_amounts_stripe_cannot_represent_are_invalid_data(amount: str, currency: str) -> None:
+    """docs.stripe.com/currencies: three-decimal amounts need a last digit of 0; ISK and UGX cannot be
+    charged in fractions. Refused, not rounded."""
+    with pytest.raises(InvalidDataError) as caught:
+        to_smallest_unit(Decimal(amount), currency)
+    assert caught.value.code == "invalid_amount"
+    assert currency.upper() in caught.value.message
+
+
+@pytest.mark.parametrize(
     ("units", "currency", "amount"),
     [
+        (500, "ugx", "5"),
+        (500, "isk", "5"),
         (1001, "usd", "10.01"),
         (1000, "jpy", "1000"),
         (1230, "kwd", "1.23"),
@@ -90,11 +114,13 @@ def test_from_smallest_unit_refuses_non_integers(bad: Any) -> None:
 
 @given(
     units=st.integers(min_value=0, max_value=10**12),
-    currency=st.sampled_from(["usd", "eur", "jpy", "krw", "kwd", "bhd", "gbp", "xof"]),
+    currency=st.sampled_from(["usd", "eur", "jpy", "krw", "kwd", "bhd", "gbp", "xof", "ugx", "isk", "huf"]),
 )
 def test_round_trip_of_stripe_amounts(units: int, currency: str) -> None:
     if currency in ("kwd", "bhd"):
         units -= units % 10
+    if currency in ("ugx", "isk"):
+        units -= units % 100
     assert to_smallest_unit(from_smallest_unit(units, currency), currency) == units
 
 
@@ -354,7 +380,6 @@ EXPECTED_IDS = [
     "pp_stripe_stripe",
     "pp_stripe-bancontact_stripe",
     "pp_stripe-blik_stripe",
-    "pp_stripe-giropay_stripe",
     "pp_stripe-ideal_stripe",
     "pp_stripe-przelewy24_stripe",
     "pp_stripe-promptpay_stripe",
@@ -490,7 +515,6 @@ def test_description_from_data_or_option() -> None:
     [
         ("stripe-bancontact", ["bancontact"]),
         ("stripe-blik", ["blik"]),
-        ("stripe-giropay", ["giropay"]),
         ("stripe-ideal", ["ideal"]),
         ("stripe-przelewy24", ["p24"]),
         ("stripe-promptpay", ["promptpay"]),
@@ -546,3 +570,32 @@ def test_multicapture_is_requested_for_manual_card_intents_when_enabled() -> Non
     assert "payment_method_options" not in _params(on, {"payment_method_types": ["sepa_debit"]})
     mine = _params(on, {"payment_method_options": {"card": {"request_multicapture": "never"}}})
     assert mine["payment_method_options"] == {"card": {"request_multicapture": "never"}}
+
+
+def test_every_money_field_of_an_intent_in_major_units() -> None:
+    """PaymentIntent money fields are in the smallest unit at Stripe (`amount`, `amount_capturable`,
+    `amount_received`, `application_fee_amount`, `transfer_data.amount`, `amount_details.tip.amount`,
+    `next_action.display_bank_transfer_instructions.amount_remaining`)."""
+    from paymod.providers.stripe.provider import _in_major_units
+
+    intent = {
+        "currency": "ugx",
+        "amount": 500_000,
+        "amount_capturable": 0,
+        "amount_received": 300_000,
+        "application_fee_amount": 10_000,
+        "transfer_data": {"destination": "acct_1", "amount": 200_000},
+        "amount_details": {"tip": {"amount": 5_000}},
+        "next_action": {"display_bank_transfer_instructions": {"amount_remaining": 200_000}},
+        "status": "succeeded",
+    }
+    out = _in_major_units(intent)
+    assert (out["amount"], out["amount_capturable"], out["amount_received"]) == (
+        Decimal(5000),
+        Decimal(0),
+        Decimal(3000),
+    )
+    assert out["application_fee_amount"] == Decimal(100)
+    assert out["transfer_data"]["amount"] == Decimal(2000)
+    assert out["amount_details"]["tip"]["amount"] == Decimal(50)
+    assert out["next_action"]["display_bank_transfer_instructions"]["amount_remaining"] == Decimal(2000)

@@ -3,6 +3,9 @@
 Configure with `{"resolve": "paymod.providers.stripe", "id": "stripe", "options": {"api_key": ...}}`:
 that registers `pp_stripe_stripe` and one provider per single-method variant
 (`pp_stripe-ideal_stripe`, ...), all sharing the options. See docs/providers/stripe.md.
+
+There is no giropay variant: Stripe's partners closed giropay on June 30, 2024 ("No new business
+onboarding or transactions will be possible after June 30, 2024", docs.stripe.com/payments/giropay).
 """
 
 from paymod.providers.stripe.amounts import from_smallest_unit, to_smallest_unit
@@ -10,7 +13,6 @@ from paymod.providers.stripe.options import StripeOptions
 from paymod.providers.stripe.provider import (
     BancontactProvider,
     BlikProvider,
-    GiropayProvider,
     IdealProvider,
     OxxoProvider,
     PromptpayProvider,
@@ -22,7 +24,6 @@ services = [
     StripeProvider,
     BancontactProvider,
     BlikProvider,
-    GiropayProvider,
     IdealProvider,
     Przelewy24Provider,
     PromptpayProvider,
@@ -32,7 +33,6 @@ services = [
 __all__ = [
     "BancontactProvider",
     "BlikProvider",
-    "GiropayProvider",
     "IdealProvider",
     "OxxoProvider",
     "PromptpayProvider",

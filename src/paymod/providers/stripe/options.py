@@ -1,7 +1,8 @@
 """The Stripe provider's options (snake_case forms of Medusa's), checked once at registration.
 
 Values set through the environment (`PAYMOD_PROVIDERS__<ID>__<OPTION>`, see paymod.config) arrive as
-strings, so flags and numbers also accept their string forms ("true", "3").
+strings, so flags and numbers also accept their string forms ("true", "3"), and lists their
+comma-separated form.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ KNOWN = frozenset(
         "timeout",
         "api_base",
         "http_client",
+        "stripe_account",
     }
 )
 
@@ -38,6 +40,24 @@ def _text(options: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"Stripe option `{name}` must be a string")
+    return value
+
+
+def _texts(options: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = options.get(name)
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"Stripe option `{name}` must be a string or a list of strings")
+    return tuple(value)
+
+
+def stripe_account_id(value: object, where: str) -> str:
+    """A connected account id (`acct_...`), as the `Stripe-Account` header takes it."""
+    if not isinstance(value, str) or not value.startswith("acct_") or len(value) <= len("acct_"):
+        raise ValueError(f"{where} must be a Stripe account id (acct_...), got {value!r}")
     return value
 
 
@@ -72,7 +92,9 @@ def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
 @dataclass(frozen=True, slots=True)
 class StripeOptions:
     api_key: str
-    webhook_secret: str | None = None
+    #: The signing secrets of the webhook endpoints that point at paymod (one, or e.g. the account's and
+    #: the Connect endpoint's): an event is accepted when it verifies with any of them.
+    webhook_secrets: tuple[str, ...] = ()
     capture: bool = False
     automatic_payment_methods: bool = False
     payment_description: str | None = None
@@ -84,6 +106,12 @@ class StripeOptions:
     timeout: float = 80.0
     api_base: str | None = None
     http_client: stripe.HTTPClient | None = None
+    #: Connect: the connected account every call acts on (`Stripe-Account`) unless a session names one.
+    stripe_account: str | None = None
+
+    @property
+    def webhook_secret(self) -> str | None:
+        return self.webhook_secrets[0] if self.webhook_secrets else None
 
     def __repr__(self) -> str:  # never print the secrets
         return f"StripeOptions(api_key='{self.api_key[:8]}…', api_base={self.api_base!r})"
@@ -113,9 +141,10 @@ class StripeOptions:
         http_client = options.get("http_client")
         if http_client is not None and not isinstance(http_client, stripe.HTTPClient):
             raise ValueError("Stripe option `http_client` must be a stripe.HTTPClient")
+        account = _text(options, "stripe_account")
         return cls(
             api_key=api_key,
-            webhook_secret=_text(options, "webhook_secret"),
+            webhook_secrets=_texts(options, "webhook_secret"),
             capture=_flag(options, "capture"),
             automatic_payment_methods=_flag(options, "automatic_payment_methods"),
             payment_description=_text(options, "payment_description"),
@@ -127,4 +156,7 @@ class StripeOptions:
             timeout=_seconds(options, "timeout", 80.0),
             api_base=api_base.rstrip("/") if api_base else None,
             http_client=http_client,
+            stripe_account=None
+            if account is None
+            else stripe_account_id(account, "Stripe option `stripe_account`"),
         )
