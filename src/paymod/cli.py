@@ -101,15 +101,17 @@ def _run(work: Any) -> Any:
 
 
 @asynccontextmanager
-async def _module(settings: Settings) -> AsyncIterator[PaymentModule]:
+async def _module(settings: Settings, kind: str = "cli") -> AsyncIterator[PaymentModule]:
     """The module without `connect`'s side effects: operators' commands neither migrate nor
-    enable or disable providers (which would change what a running server offers)."""
+    enable or disable providers (which would change what a running server offers). It keeps the
+    process's heartbeat, so what a killed command claimed is free again within seconds."""
     module = PaymentModule(
         Database(settings.database_url),
         load_providers(settings.provider_configs()),
         ModuleOptions.of(settings.module_options()),
     )
     try:
+        await module.start_heartbeat(kind)
         yield module
     finally:
         await module.close()
@@ -160,17 +162,43 @@ def serve(
             "--no-worker on replicas that only serve, with `paymod worker` elsewhere",
         ),
     ] = None,
+    header_limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1024,
+            max=1024 * 1024,
+            help="bytes of a request's line and headers; a larger request gets 431 "
+            "(default: $PAYMOD_SERVER__HEADER_LIMIT, the config file's server.header_limit, or 16384)",
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            max=3600,
+            help="seconds for a request's line and headers to arrive, then the connection is closed "
+            "(default: $PAYMOD_SERVER__HEADER_TIMEOUT, the config file's server.header_timeout, or 10)",
+        ),
+    ] = None,
 ) -> None:
     """Migrate the database, then serve the HTTP API (store, admin, hooks) with an in-process worker."""
     import uvicorn
 
     from paymod.http import create_app
+    from paymod.http.server import header_limited_protocol
 
     settings = _settings(database_url)
     if worker is not None:
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update={"enabled": worker})}
         )
+    limits = {
+        name: value
+        for name, value in (("header_limit", header_limit), ("header_timeout", header_timeout))
+        if value is not None
+    }
+    if limits:
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update=limits)})
     application = create_app(settings, migrate=migrate)
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
@@ -186,8 +214,10 @@ def serve(
         else:
             typer.echo("  create an admin key with: paymod api-keys create --type secret")
 
+    protocol = header_limited_protocol(settings.server.header_limit, settings.server.header_timeout)
     server = _AnnouncingServer(
-        uvicorn.Config(application, host=host, port=port, log_level=log_level, lifespan="on"), announce
+        uvicorn.Config(application, host=host, port=port, log_level=log_level, lifespan="on", http=protocol),
+        announce,
     )
     server.run()
     if not server.started:
@@ -252,7 +282,7 @@ def run_worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with _module(settings) as module:
+        async with _module(settings, "worker") as module:
             worker = Worker(module, poll_interval=settings.worker.poll_interval, batch=settings.worker.batch)
             running = asyncio.create_task(worker.run(stop))
             typer.echo(f"paymod worker running (database {_shown(settings.database_url)}); stop with Ctrl-C")

@@ -19,9 +19,14 @@ The TOML file's shape (see `examples/paymod.toml`):
     enabled = true                # false on replicas that only serve (run `paymod worker` elsewhere)
     poll_interval = 0.2           # seconds between looks for due work when idle
 
+    [server]                      # the HTTP server of `paymod serve`
+    header_limit = 16384          # bytes of a request's line and headers; more gets 431
+    header_timeout = 10           # seconds for them to arrive; then the connection is closed
+
 Secrets stay out of the file: `PAYMOD_PROVIDERS__<NAME>__<OPTION>` sets option `<option>` of the
 provider whose `id` (or, failing that, `resolve`) is `<name>`, case-insensitively; e.g.
-`PAYMOD_PROVIDERS__STRIPE__API_KEY=sk_test_...`. Environment variables win over the file.
+`PAYMOD_PROVIDERS__STRIPE__API_KEY=sk_test_...`. `PAYMOD_SERVER__<SETTING>` sets a `[server]`
+setting (`PAYMOD_SERVER__HEADER_TIMEOUT=5`). Environment variables win over the file.
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ from paymod.persistence.database import DEFAULT_DATABASE_URL
 
 ENV_PREFIX = "PAYMOD_"
 PROVIDER_ENV_PREFIX = "PAYMOD_PROVIDERS__"
-_FILE_KEYS = {"database_url", "providers", "regions", "webhooks", "worker"}
+SERVER_ENV_PREFIX = "PAYMOD_SERVER__"
+#: Tables of the file that single environment variables may set: PAYMOD_<TABLE>__<SETTING>.
+_ENV_TABLES = ("server", "store")
+_FILE_KEYS = {"database_url", "providers", "regions", "webhooks", "worker", "server", "store"}
 
 
 class ConfigError(ValueError):
@@ -83,6 +91,38 @@ class WorkerSettings(BaseModel):
     )
 
 
+class ServerSettings(BaseModel):
+    """Limits of the HTTP server `paymod serve` runs (see `paymod.http.server`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    header_limit: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="bytes of a request's line and headers; a larger request gets 431 and is closed",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="seconds for a request's line and headers to arrive (from the connection's start, "
+        "or the request's first byte); then the connection is closed",
+    )
+
+
+class StoreSettings(BaseModel):
+    """What the store routes (publishable key) trust."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trust_customer_id: bool = Field(
+        default=False,
+        description="let the saved-payment-method routes take the shopper's `customer_id` on its word "
+        "instead of an ephemeral key (the behaviour of earlier versions; only behind your own auth)",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
@@ -94,6 +134,8 @@ class Settings(BaseSettings):
     regions: list[RegionSettings] = Field(default_factory=list)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @field_validator("admin_api_key", "publishable_api_key", mode="before")
     @classmethod
@@ -137,6 +179,13 @@ class _TomlFile(PydanticBaseSettingsSource):
         overrides = provider_secrets_from_env(os.environ)
         if overrides:
             data["providers"] = apply_provider_secrets(providers, overrides)
+        for name in _ENV_TABLES:
+            values = table_settings_from_env(os.environ, name)
+            if values:
+                table = data.get(name, {})
+                if not isinstance(table, Mapping):
+                    raise ConfigError(f"`{name}` must be a table ([{name}])")
+                data[name] = {**table, **values}
         return data
 
 
@@ -165,6 +214,24 @@ def provider_secrets_from_env(environ: Mapping[str, str]) -> dict[str, dict[str,
             raise ConfigError(f"{name}: expected {PROVIDER_ENV_PREFIX}<PROVIDER>__<OPTION>")
         found.setdefault(provider.lower(), {})[option.lower()] = value
     return found
+
+
+def table_settings_from_env(environ: Mapping[str, str], table: str) -> dict[str, str]:
+    """`PAYMOD_SERVER__HEADER_LIMIT=8192` → {"header_limit": "8192"} for table `server` (validated by
+    the table's settings model)."""
+    prefix = f"PAYMOD_{table.upper()}__"
+    found: dict[str, str] = {}
+    for name, value in environ.items():
+        if name.upper().startswith(prefix):
+            setting = name[len(prefix) :].lower()
+            if not setting:
+                raise ConfigError(f"{name}: expected {prefix}<SETTING>")
+            found[setting] = value
+    return found
+
+
+def server_settings_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    return table_settings_from_env(environ, "server")
 
 
 def apply_provider_secrets(
@@ -202,7 +269,9 @@ __all__ = [
     "ConfigError",
     "ProviderSettings",
     "RegionSettings",
+    "ServerSettings",
     "Settings",
+    "StoreSettings",
     "WebhookSettings",
     "WorkerSettings",
     "load_settings",

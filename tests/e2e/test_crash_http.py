@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import Counter
 from decimal import Decimal
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.support import ADMIN, TESTING, running_server
+from e2e.support import ADMIN, TESTING, json_of, running_server
 from paymod import PaymentModule
 
 
@@ -79,3 +80,67 @@ async def test_a_capture_interrupted_by_a_crash_completes_once_on_retry(
         stored = await module.retrieve_payment(payment.id, {"relations": ["captures"]})
         assert [c.amount for c in stored.captures or []] == [Decimal(60)]
         assert (await module.retrieve_payment_collection(collection.id)).captured_amount == Decimal(60)
+
+
+RETRY_WITHIN_SECONDS = 15.0
+
+
+def crash_restart_and_retry_until_answered(
+    database_url: str, directory: Path, env: dict[str, str], request: dict[str, Any]
+) -> tuple[httpx.Response, list[int]]:
+    """The server dies right after the provider captured; a new one starts; the client retries with
+    the same key (as a client does after a dropped connection) until it gets a final answer."""
+    with running_server(
+        database_url, directory, {**env, "PAYMOD_FAULT": "after-provider-capture"}, ["--no-worker"]
+    ) as server:
+        with httpx.Client(base_url=server.base_url, timeout=30) as http, pytest.raises(httpx.TransportError):
+            http.post(**request)
+        assert server.process.wait(timeout=30) == 137
+    with (
+        running_server(database_url, directory, env, ["--no-worker"]) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as http,
+    ):
+        statuses: list[int] = []
+        deadline = time.monotonic() + RETRY_WITHIN_SECONDS
+        while True:
+            retried = http.post(**request)
+            statuses.append(retried.status_code)
+            if retried.status_code != 409 or time.monotonic() > deadline:
+                return retried, statuses
+            assert json_of(retried)["code"] == "idempotency_key_in_use", retried.text
+            time.sleep(0.25)
+
+
+async def test_a_retry_after_a_crash_is_answered_within_seconds_with_the_default_leases(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The dead server's claims (the Idempotency-Key and the capture's run) belong to a process whose
+    heartbeat stopped: the retry takes them over within seconds, not after the 300 s lease."""
+    calls_file = tmp_path / "calls.jsonl"
+    async with await PaymentModule.connect(
+        database_url, providers=[{"resolve": "paymod.providers.testing", "id": "default"}], migrate=False
+    ) as module:
+        collection = await module.create_payment_collections({"currency_code": "usd", "amount": 100})
+        session = await module.create_payment_session(
+            collection.id, {"provider_id": TESTING, "amount": 100, "currency_code": "usd", "data": {}}
+        )
+        payment = await module.authorize_payment_session(session.id)
+        assert payment is not None
+    env = {"PAYMOD_PROVIDERS__DEFAULT__CALLS_FILE": str(calls_file)}  # leases as configured by default
+    request = {
+        "url": f"/admin/payments/{payment.id}/capture",
+        "json": {"amount": 60},
+        "headers": {**ADMIN, "Idempotency-Key": f"capture-{uuid.uuid4()}"},
+    }
+
+    answer, statuses = await asyncio.to_thread(
+        crash_restart_and_retry_until_answered, database_url, tmp_path, env, request
+    )
+
+    assert answer.status_code == 200, (statuses, answer.text)
+    assert [Decimal(str(c["amount"])) for c in json_of(answer)["payment"]["captures"]] == [Decimal(60)]
+    keys = capture_keys(calls_file)
+    assert len(keys) == 1, keys  # the provider was asked with one key: it captured once
+    async with await PaymentModule.connect(database_url, migrate=False, sync_providers=False) as module:
+        stored = await module.retrieve_payment(payment.id, {"relations": ["captures"]})
+        assert [c.amount for c in stored.captures or []] == [Decimal(60)]

@@ -97,3 +97,49 @@ async def test_an_event_for_an_unknown_session_is_acknowledged(client: httpx.Asy
     response = await send(client, {"id": "evt_4", "action": "authorized", "session_id": "payses_missing"})
 
     assert response.status_code == 200
+
+
+async def _send_raw(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+    return await client.post(
+        "/hooks/payment/testing_default",
+        content=body,
+        headers={SIGNATURE_HEADER: sign(body, WEBHOOK_SECRET), "content-type": "application/json"},
+    )
+
+
+async def test_signed_but_malformed_events_are_refused_and_stored_nowhere(
+    api: Api, client: httpx.AsyncClient, module: PaymentModule
+) -> None:
+    """A valid signature says who sent an event, not that it is sane: each of these used to be a 500."""
+    collection = await api.collection("30")
+    session = await api.session(collection["id"])
+    event = {"id": "evt_bad", "action": "captured", "session_id": session["id"], "amount": 30}
+    bodies = [
+        # JSON has no NaN or Infinity, but Python's json module writes them
+        json.dumps({**event, "amount": float("nan")}).encode(),
+        json.dumps({**event, "amount": "NaN"}).encode(),
+        json.dumps({**event, "amount": "Infinity"}).encode(),
+        json.dumps({**event, "amount": "-inf"}).encode(),
+        json.dumps({**event, "amount": "1e400"}).encode(),
+        json.dumps({**event, "amount": {"value": 1}}).encode(),
+        json.dumps({**event, "amount": True}).encode(),
+        json.dumps({**event, "id": 12345}).encode(),
+        json.dumps({**event, "id": {"nested": "object"}}).encode(),
+        json.dumps({**event, "session_id": ["payses_x"]}).encode(),
+        json.dumps({**event, "session_id": 7}).encode(),
+        json.dumps({**event, "id": "evt_" + "x" * 3000}).encode(),
+        json.dumps({**event, "session_id": "payses_" + "y" * 3000}).encode(),
+        json.dumps({**event, "id": "evt\u0000nul"}).encode(),
+        json.dumps([event]).encode(),
+    ]
+
+    for body in bodies:
+        response = await _send_raw(client, body)
+        assert response.status_code == 400, (body[:80], response.text)
+        answer = json_of(response)
+        assert answer["type"] == "invalid_data", answer
+        assert answer["code"] == "invalid_webhook", answer
+
+    assert await list_webhook_events(module) == []
+    # a sane event with the same signature scheme still goes through
+    assert (await _send_raw(client, json.dumps(event).encode())).status_code == 200

@@ -120,19 +120,30 @@ async def test_update_metadata_and_amount_before_payment(api: Api, client: httpx
     assert updated["status"] == "not_paid"
 
 
-async def test_amount_cannot_change_once_authorized_but_metadata_can(
+async def test_an_authorized_amount_can_grow_but_not_shrink_below_its_payment(
     api: Api, client: httpx.AsyncClient
 ) -> None:
+    """Once authorized, the amount may only change while it still covers the payment (an order edit
+    that adds an item: the rest is paid with another session); the currency not at all."""
     payment = await api.payment("15")
     path = f"/admin/payment-collections/{payment['payment_collection_id']}"
 
-    refused = await client.post(path, json={"amount": 20}, headers=ADMIN)
-    allowed = await client.post(path, json={"metadata": {"a": 1}}, headers=ADMIN)
+    shrunk = await client.post(path, json={"amount": 10}, headers=ADMIN)
+    other_currency = await client.post(path, json={"currency_code": "eur"}, headers=ADMIN)
+    grown = await client.post(path, json={"amount": 20}, headers=ADMIN)
+    metadata = await client.post(path, json={"metadata": {"a": 1}}, headers=ADMIN)
 
-    assert refused.status_code == 400
-    assert json_of(refused)["type"] == "not_allowed"
-    assert allowed.status_code == 200
-    assert json_of(allowed)["payment_collection"]["amount"] == 15
+    for refused in (shrunk, other_currency):
+        assert refused.status_code == 400, refused.text
+        assert json_of(refused)["type"] == "not_allowed"
+    assert "its payments hold 15" in json_of(shrunk)["message"]
+    assert grown.status_code == 200, grown.text
+    document = json_of(grown)["payment_collection"]
+    assert (document["amount"], document["status"]) == (20, "partially_authorized")
+    # the authorized session and its payment stay
+    assert [s["id"] for s in document["payment_sessions"]] == [payment["payment_session_id"]]
+    assert metadata.status_code == 200
+    assert json_of(metadata)["payment_collection"]["amount"] == 20
 
 
 async def test_update_unknown_collection_is_404(client: httpx.AsyncClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from e2e.support import ADMIN, STORE, SYSTEM, TESTING, Api, amounts, json_of
 from paymod.domain.rules import CAPTURE_EXCEEDS
@@ -170,12 +171,48 @@ async def test_refund_with_unknown_reason_is_404(api: Api) -> None:
 
 
 async def test_capture_amounts_are_exact_decimals_in_and_out(api: Api) -> None:
-    payment = await api.payment("1234567890.123456789")
+    payment = await api.payment("1234567890.12", currency_code="kwd")
 
-    response = await api.capture(payment["id"], "0.000000001")
+    response = await api.capture(payment["id"], "0.001")
 
-    assert b'"amount":0.000000001' in response.content
-    assert b'"amount":1234567890.123456789' in response.content
+    assert response.status_code == 200, response.text
+    assert b'"amount":0.001' in response.content
+    assert b'"amount":1234567890.12' in response.content
+
+
+async def test_a_collection_may_keep_more_digits_than_its_payment(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    """Tax math leaves a collection (and its session) at 12.3456 USD; the payment holds 12.35."""
+    payment = await api.payment("12.3456")
+
+    assert payment["amount"] == Decimal("12.35")
+    collection = json_of(
+        await client.get(f"/admin/payment-collections/{payment['payment_collection_id']}", headers=ADMIN)
+    )["payment_collection"]
+    assert collection["amount"] == Decimal("12.3456")
+    captured = await api.capture(payment["id"])
+    assert amounts(json_of(captured)["payment"]["captures"]) == [Decimal("12.35")]
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount", "digits"), [("jpy", "1000.4", "0 decimal places"), ("usd", "0.994", "2 decimal")]
+)
+async def test_captures_and_refunds_finer_than_the_currency_are_refused(
+    api: Api, currency: str, amount: str, digits: str
+) -> None:
+    payment = await api.payment("2000", currency_code=currency)
+
+    refused = await api.capture(payment["id"], amount)
+
+    assert refused.status_code == 400
+    body = json_of(refused)
+    assert (body["type"], body["code"]) == ("invalid_data", "invalid_amount")
+    assert currency.upper() in body["message"] and digits in body["message"]
+    assert (await api.capture(payment["id"], "1")).status_code == 200
+    refused = await api.refund(payment["id"], amount="0.4" if currency == "jpy" else "0.001")
+    assert refused.status_code == 400
+    assert json_of(refused)["code"] == "invalid_amount"
 
 
 async def test_cancel_voids_an_authorized_payment_and_updates_the_collection(

@@ -1,10 +1,25 @@
-"""Region ↔ provider links and account holders (admin)."""
+"""Region ↔ provider links, account holders (admin) and their saved payment methods (store, admin)."""
 
 from __future__ import annotations
 
-import httpx
+from typing import Any
 
-from e2e.support import ADMIN, STORE, SYSTEM, TESTING, json_of
+import httpx
+from sqlalchemy import text
+
+from e2e.support import (
+    ADMIN,
+    ADMIN_KEY,
+    PUBLISHABLE_KEY,
+    STORE,
+    SYSTEM,
+    TESTING,
+    TESTING_PROVIDER,
+    json_of,
+)
+from paymod import PaymentModule
+from paymod.config import ProviderSettings, Settings, StoreSettings
+from paymod.http import create_app
 from paymod.providers.testing import TestingPaymentProvider
 
 
@@ -96,35 +111,43 @@ async def test_account_holder_errors(client: httpx.AsyncClient) -> None:
     assert store_key.status_code == 401
 
 
-async def test_saved_payment_methods_through_the_store_and_admin_routes(client: httpx.AsyncClient) -> None:
-    body = {"provider_id": TESTING, "customer": {"id": "cus_pm", "email": "grace@example.com"}}
-    holder = json_of(await client.post("/admin/account-holders", json=body, headers=ADMIN))["account_holder"]
-    base = f"/account-holders/{holder['id']}/payment-methods"
+async def _holder(client: httpx.AsyncClient, customer_id: str) -> dict[str, Any]:
+    body = {"provider_id": TESTING, "customer": {"id": customer_id, "email": "grace@example.com"}}
+    response = await client.post("/admin/account-holders", json=body, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    holder: dict[str, Any] = json_of(response)["account_holder"]
+    return holder
 
-    saved = await client.post(
-        f"/store{base}", json={"customer_id": "cus_pm", "data": {"card": "visa_4242"}}, headers=STORE
+
+async def _ephemeral_key(client: httpx.AsyncClient, holder_id: str, **body: Any) -> dict[str, Any]:
+    response = await client.post(
+        f"/admin/account-holders/{holder_id}/ephemeral-keys", json=body, headers=ADMIN
     )
+    assert response.status_code == 200, response.text
+    key: dict[str, Any] = json_of(response)["ephemeral_key"]
+    return key
+
+
+async def test_saved_payment_methods_through_the_store_with_an_ephemeral_key_and_the_admin_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    holder = await _holder(client, "cus_pm")
+    base = f"/account-holders/{holder['id']}/payment-methods"
+    key = await _ephemeral_key(client, holder["id"])
+    assert key["secret"].startswith("ek_") and key["account_holder_id"] == holder["id"]
+    shopper = {**STORE, "Authorization": f"Bearer {key['secret']}"}
+
+    saved = await client.post(f"/store{base}", json={"data": {"card": "visa_4242"}}, headers=shopper)
     assert saved.status_code == 200, saved.text
     method = json_of(saved)["payment_method"]
     assert method["provider_id"] == TESTING and method["data"]["card"] == "visa_4242"
     admin_saved = json_of(await client.post(f"/admin{base}", json={"data": {"card": "mc"}}, headers=ADMIN))
 
-    listed = json_of(await client.get(f"/store{base}", params={"customer_id": "cus_pm"}, headers=STORE))
+    listed = json_of(await client.get(f"/store{base}", headers=shopper))
     assert listed["count"] == 2
     assert {m["id"] for m in listed["payment_methods"]} == {method["id"], admin_saved["payment_method"]["id"]}
 
-    # Another customer's id, a missing customer id, or no key: the holder is not revealed.
-    other = await client.get(f"/store{base}", params={"customer_id": "cus_other"}, headers=STORE)
-    assert (other.status_code, json_of(other)["type"]) == (404, "not_found")
-    assert (await client.get(f"/store{base}", headers=STORE)).status_code == 400
-    assert (await client.get(f"/store{base}", params={"customer_id": "cus_pm"})).status_code == 401
-    assert (
-        await client.get(f"/store{base}", params={"customer_id": "cus_pm"}, headers=ADMIN)
-    ).status_code == 401
-
-    removed = await client.delete(
-        f"/store{base}/{method['id']}", params={"customer_id": "cus_pm"}, headers=STORE
-    )
+    removed = await client.delete(f"/store{base}/{method['id']}", headers=shopper)
     assert json_of(removed) == {"id": method["id"], "object": "payment_method", "deleted": True}
     left = json_of(await client.get(f"/admin{base}", headers=ADMIN))
     assert [m["id"] for m in left["payment_methods"]] == [admin_saved["payment_method"]["id"]]
@@ -135,6 +158,78 @@ async def test_saved_payment_methods_through_the_store_and_admin_routes(client: 
     assert (
         await client.get("/admin/account-holders/acchld_missing/payment-methods", headers=ADMIN)
     ).status_code == 404
+    missing = await client.post("/admin/account-holders/acchld_missing/ephemeral-keys", headers=ADMIN)
+    assert missing.status_code == 404
+
+
+async def test_the_store_needs_the_holders_own_ephemeral_key_whatever_customer_id_it_claims(
+    client: httpx.AsyncClient, module: PaymentModule
+) -> None:
+    """A storefront's `customer_id` is the shopper's word: without the server's `trust_customer_id`
+    it is ignored, and only an ephemeral key made for this holder, unexpired, opens its methods."""
+    holder = await _holder(client, "cus_mine")
+    other = await _holder(client, "cus_theirs")
+    base = f"/store/account-holders/{holder['id']}/payment-methods"
+    others_key = await _ephemeral_key(client, other["id"])
+    short_key = await _ephemeral_key(client, holder["id"], expires_in=60)
+
+    attempts = [
+        {},  # no key: the old way, customer id only
+        {"Authorization": f"Bearer {others_key['secret']}"},  # another holder's key
+        {"Authorization": "Bearer ek_forged"},
+        {"Authorization": f"Bearer {ADMIN_KEY}"},  # a secret API key is not an ephemeral key
+    ]
+    for headers in attempts:
+        response = await client.get(base, params={"customer_id": "cus_mine"}, headers={**STORE, **headers})
+        assert (response.status_code, json_of(response)["type"]) == (401, "unauthorized"), headers
+    saved = await client.post(base, json={"customer_id": "cus_mine", "data": {}}, headers=STORE)
+    assert saved.status_code == 401
+    # an ephemeral key without the publishable key is not a store request
+    no_store_key = await client.get(base, headers={"Authorization": f"Bearer {short_key['secret']}"})
+    assert no_store_key.status_code == 401
+    assert (
+        await client.get(base, headers={**STORE, "Authorization": f"Bearer {short_key['secret']}"})
+    ).status_code == 200
+    # an expired key opens nothing
+    async with module.database.write() as conn:
+        await conn.execute(text("UPDATE ephemeral_key SET expires_at = created_at"))
+    expired = await client.get(base, headers={**STORE, "Authorization": f"Bearer {short_key['secret']}"})
+    assert expired.status_code == 401
+    for refused in (
+        await client.post(
+            f"/admin/account-holders/{holder['id']}/ephemeral-keys", json={"expires_in": 10}, headers=ADMIN
+        ),
+        await client.post(f"/admin/account-holders/{holder['id']}/ephemeral-keys", headers=STORE),
+    ):
+        assert refused.status_code in (400, 401)
+
+
+async def test_trusting_the_customer_id_is_an_explicit_option(module: PaymentModule) -> None:
+    """`[store] trust_customer_id = true` keeps the earlier behaviour for backends that check the
+    shopper themselves: the holder must belong to the customer id given."""
+    settings = Settings(
+        config=None,
+        admin_api_key=ADMIN_KEY,
+        publishable_api_key=PUBLISHABLE_KEY,
+        providers=[ProviderSettings(**TESTING_PROVIDER)],
+        store=StoreSettings(trust_customer_id=True),
+    )
+    app = create_app(settings, module=module)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://paymod.test"
+    ) as client:
+        holder = await _holder(client, "cus_pm")
+        base = f"/store/account-holders/{holder['id']}/payment-methods"
+        saved = await client.post(
+            base, json={"customer_id": "cus_pm", "data": {"card": "visa"}}, headers=STORE
+        )
+        assert saved.status_code == 200, saved.text
+        listed = await client.get(base, params={"customer_id": "cus_pm"}, headers=STORE)
+        assert json_of(listed)["count"] == 1
+        other = await client.get(base, params={"customer_id": "cus_other"}, headers=STORE)
+        assert (other.status_code, json_of(other)["type"]) == (404, "not_found")
+        assert (await client.get(base, headers=STORE)).status_code == 400
+        assert (await client.get(base, params={"customer_id": "cus_pm"})).status_code == 401
 
 
 async def test_a_provider_without_saved_methods_answers_not_allowed(client: httpx.AsyncClient) -> None:

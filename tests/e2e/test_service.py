@@ -193,6 +193,7 @@ async def test_openapi_describes_every_route(client: httpx.AsyncClient, app: Fas
         ("GET", "/store/account-holders/{id}/payment-methods"),
         ("POST", "/store/account-holders/{id}/payment-methods"),
         ("DELETE", "/store/account-holders/{id}/payment-methods/{method_id}"),
+        ("POST", "/admin/account-holders/{id}/ephemeral-keys"),
         ("POST", "/hooks/payment/{provider}"),
         ("GET", "/health"),
     }

@@ -18,7 +18,9 @@ import pytest
 from _reference_fixtures import SYSTEM, TESTING, load_reference_fixtures
 from sqlalchemy.exc import StatementError
 
-from paymod import InvalidDataError, NotFoundError, PaymentModule, ProviderError
+from paymod import InvalidDataError, NotAllowedError, NotFoundError, PaymentModule, ProviderError
+from paymod.persistence import entities
+from paymod.persistence.repository import Repository
 from paymod.providers.base import (
     InitiatePaymentInput,
     InitiatePaymentOutput,
@@ -157,7 +159,11 @@ async def test_complete_payment_flow_successfully(module: PaymentModule) -> None
 async def test_complete_payment_flow_successfully_when_rounded_numbers_are_equal(
     module: PaymentModule,
 ) -> None:
-    """9.2-3: complete payment flow successfully when rounded numbers are equal (200.129 vs 200.13)."""
+    """9.2-3: complete payment flow successfully when rounded numbers are equal (200.129 vs 200.13).
+
+    Adapted: the payment holds what a provider can move, the session's 200.129 at USD's precision
+    (200.13); the collection and its session keep the 200.129 (tax math), as Medusa's do.
+    """
     collection = await module.create_payment_collections({"currency_code": "usd", "amount": 200.129})
     session = await new_session(module, collection.id, 200.129)
     payment = await module.authorize_payment_session(session.id)
@@ -174,7 +180,7 @@ async def test_complete_payment_flow_successfully_when_rounded_numbers_are_equal
     assert result.authorized_amount == Decimal("200.129")
     assert result.captured_amount == Decimal("200.13")
     assert result.payments is not None
-    assert result.payments[0].amount == Decimal("200.129")
+    assert result.payments[0].amount == Decimal("200.13")
     assert result.payments[0].captured_at is not None
 
 
@@ -261,23 +267,39 @@ async def test_should_list_and_count_payment_collections(fixtures: PaymentModule
 
 
 async def test_should_update_a_payment_collection(fixtures: PaymentModule) -> None:
-    """9.2-10: should update a Payment Collection (currency "eur")."""
-    updated = await fixtures.update_payment_collections("pay-col-id-2", {"currency_code": "eur"})
+    """9.2-10: should update a Payment Collection (currency "eur").
 
-    assert updated.id == "pay-col-id-2"
+    Adapted: Medusa updates pay-col-id-2, which has a payment (pay-id-2); paymod refuses to change the
+    currency of a collection whose payments are not canceled, so that refusal is asserted and the
+    update is made on pay-col-id-3, which has none.
+    """
+    with pytest.raises(NotAllowedError, match="Cannot change the currency of payment collection"):
+        await fixtures.update_payment_collections("pay-col-id-2", {"currency_code": "eur"})
+    assert (await fixtures.retrieve_payment_collection("pay-col-id-2")).currency_code == "usd"
+
+    updated = await fixtures.update_payment_collections("pay-col-id-3", {"currency_code": "eur"})
+
+    assert updated.id == "pay-col-id-3"
     assert updated.currency_code == "eur"
-    assert (await fixtures.retrieve_payment_collection("pay-col-id-2")).currency_code == "eur"
+    assert (await fixtures.retrieve_payment_collection("pay-col-id-3")).currency_code == "eur"
 
 
 async def test_should_not_reset_currency_code_to_empty_string_when_updating_other_fields(
     fixtures: PaymentModule,
 ) -> None:
-    """9.2-11: should not reset currency_code to empty string when updating other fields."""
-    updated = await fixtures.update_payment_collections("pay-col-id-2", {"amount": 9})
+    """9.2-11: should not reset currency_code to empty string when updating other fields.
+
+    Adapted: 9 on pay-col-id-2 would leave its payment of 100 above the collection's amount, which
+    paymod refuses; the update is made on pay-col-id-3 (no payment).
+    """
+    with pytest.raises(NotAllowedError, match="its payments hold 100"):
+        await fixtures.update_payment_collections("pay-col-id-2", {"amount": 9})
+
+    updated = await fixtures.update_payment_collections("pay-col-id-3", {"amount": 9})
 
     assert updated.amount == Decimal(9)
     assert updated.currency_code == "usd"
-    stored = await fixtures.retrieve_payment_collection("pay-col-id-2")
+    stored = await fixtures.retrieve_payment_collection("pay-col-id-3")
     assert (stored.amount, stored.currency_code) == (Decimal(9), "usd")
 
 
@@ -294,7 +316,11 @@ async def test_should_complete_a_payment_collection(fixtures: PaymentModule) -> 
 
 # -- "PaymentSession" --------------------------------------------------------------------------
 async def test_should_create_a_payment_session_successfully(fixtures: PaymentModule) -> None:
-    """9.2-13: should create a payment session successfully."""
+    """9.2-13: should create a payment session successfully.
+
+    Adapted: paymod derives the collection's status whenever its sessions change, so a collection
+    with a session is `awaiting` (Medusa leaves it `not_paid` until the next authorization).
+    """
     session = await new_session(
         fixtures,
         "pay-col-id-1",
@@ -306,7 +332,7 @@ async def test_should_create_a_payment_session_successfully(fixtures: PaymentMod
         "pay-col-id-1", {"relations": ["payment_sessions"]}
     )
 
-    assert collection.status == "not_paid"
+    assert collection.status == "awaiting"
     assert collection.payment_sessions is not None
     [created] = [s for s in collection.payment_sessions if s.id == session.id]
     assert created.id.startswith("payses_")
@@ -757,11 +783,26 @@ async def test_should_throw_if_total_refunded_amount_is_greater_than_captured_am
     assert amounts(await fixtures.list_refunds({"payment_id": "pay-id-2"})) == [Decimal(50)]
 
 
+async def _legacy_sub_cent_capture(module: PaymentModule) -> None:
+    with pytest.raises(InvalidDataError, match="finer than USD allows") as refused:
+        await module.capture_payment({"payment_id": "pay-id-1", "amount": "87.957975"})
+    assert refused.value.code == "invalid_amount"
+    async with module.database.write() as conn:
+        await Repository(entities.CAPTURE, module.database.dialect).insert(
+            conn, [{"payment_id": "pay-id-1", "amount": Decimal("87.957975")}]
+        )
+
+
 async def test_should_allow_refund_slightly_exceeding_captured_amount_within_currency_epsilon(
     fixtures: PaymentModule,
 ) -> None:
-    """9.2-38: should allow refund slightly exceeding captured amount within currency epsilon."""
-    await fixtures.capture_payment({"payment_id": "pay-id-1", "amount": "87.957975"})
+    """9.2-38: should allow refund slightly exceeding captured amount within currency epsilon.
+
+    Adapted: paymod refuses a capture finer than the currency (87.957975 USD), so the sub-cent capture
+    is written as data from before that rule (or imported from Medusa) is; refunds compare with the
+    captures at the currency's precision (87.96).
+    """
+    await _legacy_sub_cent_capture(fixtures)
 
     payment = await fixtures.refund_payment({"payment_id": "pay-id-1", "amount": "87.96"})
 
@@ -772,8 +813,8 @@ async def test_should_allow_refund_slightly_exceeding_captured_amount_within_cur
 async def test_should_throw_if_refund_exceeds_captured_amount_beyond_currency_epsilon(
     fixtures: PaymentModule,
 ) -> None:
-    """9.2-39: should throw if refund exceeds captured amount beyond currency epsilon."""
-    await fixtures.capture_payment({"payment_id": "pay-id-1", "amount": "87.957975"})
+    """9.2-39: should throw if refund exceeds captured amount beyond currency epsilon (adapted as 9.2-38)."""
+    await _legacy_sub_cent_capture(fixtures)
 
     with pytest.raises(InvalidDataError, match=re.escape(REFUND_EXCEEDS)) as caught:
         await fixtures.refund_payment({"payment_id": "pay-id-1", "amount": "87.98"})
@@ -828,9 +869,11 @@ async def test_should_authorize_capture_and_refund_multiple_payment_sessions(mod
 
     Adapted: Medusa's fourth session is 500 eur on a usd collection; paymod refuses a session whose
     currency differs from its collection's (`InvalidDataError`), so that refusal is asserted and the
-    500 session is made in usd. Totals are Medusa's: authorized 1000, captured 1000, refunded 999.
+    500 session is made in usd. Medusa's collection is for 500 while its payments come to 1000; paymod
+    keeps a collection's live payments within its amount, so the collection is for 1000 (and a fifth
+    payment is refused). Totals are Medusa's: authorized 1000, captured 1000, refunded 999.
     """
-    collection = await module.create_payment_collections({"currency_code": "usd", "amount": 500})
+    collection = await module.create_payment_collections({"currency_code": "usd", "amount": 1000})
     with pytest.raises(
         InvalidDataError,
         match=re.escape("Payment session currency eur does not match the payment collection currency usd."),
@@ -846,6 +889,9 @@ async def test_should_authorize_capture_and_refund_multiple_payment_sessions(mod
     )
     assert all(isinstance(p, PaymentDTO) for p in payments), payments
     p1, p2, p3, p4 = (p for p in payments if isinstance(p, PaymentDTO))
+    one_more = await new_session(module, collection.id, 1)
+    with pytest.raises(NotAllowedError, match="cannot take a payment of 1 USD"):
+        await module.authorize_payment_session(one_more.id)
     for payment, amount in zip((p1, p2, p3, p4), ("120", "180", "200", "500"), strict=True):
         assert payment.payment_session is not None
         assert payment.payment_session.raw_amount == {"value": amount, "precision": 20}
@@ -877,7 +923,7 @@ async def test_should_authorize_capture_and_refund_multiple_payment_sessions(mod
 
     result = await module.retrieve_payment_collection(collection.id)
     assert result.status == "completed"
-    assert result.amount == Decimal(500)
+    assert result.amount == Decimal(1000)
     assert result.authorized_amount == Decimal(1000)
     assert result.captured_amount == Decimal(1000)
     assert result.refunded_amount == Decimal(999)

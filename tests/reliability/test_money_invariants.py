@@ -2,9 +2,9 @@
 
 After every step, DESIGN.md's money invariants hold for the payment:
 
-- Σcaptures ≤ the payment amount, compared at the currency's precision (a capture without an amount
-  takes exactly the amount, which may have more digits than the currency: 200.124 USD is 200.12);
-- Σrefunds ≤ Σcaptures + one minor unit of the currency;
+- the payment holds its session's amount at the currency's precision (a 200.124 USD session pays
+  200.12), and captures and refunds finer than the currency are refused;
+- Σcaptures ≤ the payment amount and Σrefunds ≤ Σcaptures, exactly;
 - nothing is captured after a cancel;
 
 and the stored collection (status and amounts) equals `derive_collection` recomputed from the
@@ -168,8 +168,9 @@ class Model:
             if op.kind == "nonpositive_capture":
                 return InvalidDataError, CAPTURE_NOT_POSITIVE, ZERO
             if op.amount is None:
-                return None, None, self.amount - self.captured
-            # captures on the grid: what remains at the currency's precision is rounded - captured
+                return None, None, self.rounded - self.captured
+            if op.amount != round_amount(op.amount, self.currency):
+                return InvalidDataError, None, ZERO
             if op.amount > self.rounded - self.captured:
                 return InvalidDataError, CAPTURE_EXCEEDS, ZERO
             return None, None, op.amount
@@ -179,7 +180,9 @@ class Model:
             remaining = self.captured - self.refunded
             if op.amount is None:
                 return (None, None, remaining) if remaining > 0 else (InvalidDataError, REFUND_EXCEEDS, ZERO)
-            if op.amount > remaining + self.unit:
+            if op.amount != round_amount(op.amount, self.currency):
+                return InvalidDataError, None, ZERO
+            if op.amount > remaining:
                 return InvalidDataError, REFUND_EXCEEDS, ZERO
             return None, None, op.amount
         assert op.kind == "cancel"
@@ -192,7 +195,7 @@ class Model:
     def apply(self, op: Op, booked: Decimal) -> None:
         if op.kind == "capture" and booked:
             self.captured += booked
-            self.fully_captured = round_amount(self.captured, self.currency) >= self.rounded
+            self.fully_captured = self.captured >= self.rounded
         elif op.kind == "refund" and booked:
             self.refunded += booked
         elif op.kind == "cancel" and not self.canceled:
@@ -261,10 +264,15 @@ async def check_invariants(module: PaymentModule, model: Model, payment_id: str,
     payment, captured, refunded = await payment_state(module, payment_id)
     currency = model.currency
     where = " -> ".join(model.history)
-    # Σcaptures ≤ amount (rounded)
-    assert round_amount(captured, currency) <= round_amount(payment.amount, currency), where
-    # Σrefunds ≤ Σcaptures + ε
-    assert refunded <= captured + minor_unit(currency), where
+    # amounts in the currency's precision; Σcaptures ≤ amount; Σrefunds ≤ Σcaptures
+    for amount in (
+        payment.amount,
+        *(c.amount for c in payment.captures or []),
+        *(r.amount for r in payment.refunds or []),
+    ):
+        assert amount == round_amount(amount, currency), where
+    assert captured <= payment.amount, where
+    assert refunded <= captured, where
     # nothing captured after cancel
     if model.captured_at_cancel is not None:
         assert payment.canceled_at is not None, where
@@ -285,7 +293,7 @@ async def run_scenario(module: PaymentModule, scenario: Scenario) -> None:
     )
     payment = await module.authorize_payment_session(session.id)
     assert payment is not None
-    assert payment.amount == scenario.payment_amount
+    assert payment.amount == round_amount(scenario.payment_amount, currency)
     model = Model(currency=currency, amount=scenario.payment_amount)
     model.history.append(f"{currency} {scenario.payment_amount} (collection {scenario.collection_amount})")
     await check_invariants(module, model, payment.id, collection.id)

@@ -93,8 +93,9 @@ def test_capture_without_amount_takes_what_remains() -> None:
     assert capture("100") == CapturePlan(amount=D(100), fully_captured=True)
     assert capture("100", ["30"]) == CapturePlan(amount=D(70), fully_captured=True)
     assert capture("100", ["30", "20.5"]) == CapturePlan(amount=D("49.5"), fully_captured=True)
-    # unlike Medusa (which takes the whole payment amount and then fails the guard)
-    assert capture("87.957975", ["50"]) == CapturePlan(amount=D("37.957975"), fully_captured=True)
+    # unlike Medusa (which takes the whole payment amount and then fails the guard); a payment amount
+    # with more digits than the currency counts at the currency's precision (87.96)
+    assert capture("87.957975", ["50"]) == CapturePlan(amount=D("37.96"), fully_captured=True)
 
 
 def test_capture_without_amount_when_nothing_remains_is_a_no_op() -> None:
@@ -168,18 +169,37 @@ def test_capture_guard_uses_three_digits_for_kwd() -> None:
 def test_sub_unit_captures_cannot_exceed_the_rounded_payment_amount() -> None:
     """DESIGN.md: Σcaptures ≤ amount (rounded), for every payment at every moment.
 
-    0.994 rounds to 0.99 and passes; 0.014 rounds to 0.01, which is what remains (0.006 → 0.01), so
-    it passes too: 1.008 USD is then captured on a 1.00 USD payment, 1.01 once rounded.
+    Medusa's rounding let 0.994 + 0.014 pass on 1.00 USD; here neither is a USD amount, and the
+    captures' exact sum is compared, so 0.994 + 0.01 (1.004) cannot be booked either.
     """
-    captured: list[Decimal] = []
-    for requested in ("0.994", "0.014"):
-        try:
-            plan = capture("1.00", captured, requested)
-        except InvalidDataError:
-            continue
-        if plan is not None:
-            captured.append(plan.amount)
-    assert round_amount(sum(captured, D(0)), "usd") <= D("1.00")
+    for requested in ("0.994", "0.014", "0.995"):
+        with pytest.raises(InvalidDataError) as info:
+            capture("1.00", [], requested)
+        assert info.value.code == "invalid_amount"
+    # a sub-unit capture booked before amounts were held to the currency still counts exactly
+    with pytest.raises(InvalidDataError, match="substracted"):
+        capture("1.00", ["0.994"], "0.01")
+
+
+@pytest.mark.parametrize(
+    ("currency", "requested", "digits"),
+    [("jpy", "1000.4", "0 decimal places"), ("usd", "0.994", "2 decimal places"), ("kwd", "1.0001", "3")],
+)
+def test_captures_finer_than_the_currency_are_refused_naming_it(
+    currency: str, requested: str, digits: str
+) -> None:
+    with pytest.raises(InvalidDataError) as info:
+        capture("2000", [], requested, currency=currency)
+    assert info.value.type == "invalid_data"
+    assert info.value.code == "invalid_amount"
+    assert currency.upper() in info.value.message and digits in info.value.message
+
+
+def test_five_sub_unit_jpy_captures_reach_nobody() -> None:
+    """Five JPY 0.4 captures used to be booked (and sent to the provider unrounded)."""
+    for _ in range(5):
+        with pytest.raises(InvalidDataError, match="JPY"):
+            capture("1000", [], "0.4", currency="jpy")
 
 
 # -- plan_refund ----------------------------------------------------------------------------------------
@@ -193,7 +213,8 @@ def test_refund_without_amount_takes_what_remains_refundable() -> None:
     assert refund(["100"]) == D(100)
     assert refund(["100"], ["40"]) == D(60)
     assert refund(["60", "40"], ["10", "20.5"]) == D("69.5")
-    assert refund(["87.957975"]) == D("87.957975")
+    # captures booked with more digits than the currency count at its precision
+    assert refund(["87.957975"]) == D("87.96")
 
 
 def test_refund_without_amount_when_nothing_is_refundable_fails() -> None:
@@ -210,37 +231,46 @@ def test_refund_amount_must_be_positive(requested: str) -> None:
     assert info.value.message == REFUND_NOT_POSITIVE
 
 
-def test_refund_tolerates_one_minor_unit_and_does_not_round() -> None:
-    # reference 2.3 / 3.12: 87.96 on 87.957975 captured passes for USD; 87.98 fails
+def test_refunds_compare_with_the_captures_at_the_currency_precision() -> None:
+    # reference 2.3 / 9.2-38: 87.96 refunds a (legacy, sub-cent) 87.957975 USD capture; 87.97 is too much
     assert refund(["87.957975"], [], "87.96") == D("87.96")
-    assert refund(["87.957975"], [], "87.967975") == D("87.967975")  # exactly one cent above
     with pytest.raises(InvalidDataError, match="refund more than"):
-        refund(["87.957975"], [], "87.98")
-    with pytest.raises(InvalidDataError, match="refund more than"):
-        refund(["87.957975"], [], "87.967976")
+        refund(["87.957975"], [], "87.97")
+    with pytest.raises(InvalidDataError) as info:
+        refund(["87.957975"], [], "87.957975")  # not a USD amount
+    assert info.value.code == "invalid_amount"
 
 
 @pytest.mark.parametrize(
     ("currency", "ok", "too_much"),
     [
-        ("usd", "100.01", "100.02"),
-        ("jpy", "101", "101.01"),
-        ("kwd", "100.001", "100.002"),
-        ("xyz", "100.01", "100.02"),
+        ("usd", "100", "100.01"),
+        ("jpy", "100", "101"),
+        ("kwd", "100", "100.001"),
+        ("xyz", "100", "100.01"),
     ],
 )
-def test_refund_tolerance_is_one_minor_unit_of_the_currency(currency: str, ok: str, too_much: str) -> None:
+def test_a_refund_never_exceeds_what_was_captured(currency: str, ok: str, too_much: str) -> None:
+    """The one-minor-unit tolerance of Medusa is gone: captures are in the currency's precision."""
     assert refund(["100"], [], ok, currency=currency) == D(ok)
     with pytest.raises(InvalidDataError, match="refund more than"):
         refund(["100"], [], too_much, currency=currency)
 
 
-def test_refund_tolerance_is_counted_across_refunds() -> None:
-    assert refund(["100"], ["50"], "50.01") == D("50.01")
+def test_refunds_are_counted_across_refunds() -> None:
+    assert refund(["100"], ["50"], "50") == D("50")
     with pytest.raises(InvalidDataError, match="refund more than"):
-        refund(["100"], ["50", "50.01"], "0.01")
+        refund(["100"], ["50"], "50.01")
     with pytest.raises(InvalidDataError, match="refund more than"):
-        refund([], [], "0.02")
+        refund([], [], "0.01")
+
+
+@pytest.mark.parametrize(("currency", "requested"), [("usd", "0.001"), ("jpy", "0.5"), ("kwd", "0.0001")])
+def test_refunds_finer_than_the_currency_are_refused(currency: str, requested: str) -> None:
+    with pytest.raises(InvalidDataError) as info:
+        refund(["100"], [], requested, currency=currency)
+    assert info.value.code == "invalid_amount"
+    assert currency.upper() in info.value.message
 
 
 # -- check_cancel ---------------------------------------------------------------------------------------
@@ -474,16 +504,21 @@ def _run_captures(
                 already_fully_captured=fully,
             )
         except InvalidDataError as exc:
-            assert exc.message in (CAPTURE_EXCEEDS, CAPTURE_NOT_POSITIVE)
+            assert exc.message in (CAPTURE_EXCEEDS, CAPTURE_NOT_POSITIVE) or (
+                exc.code == "invalid_amount"
+                and requested is not None
+                and requested != round_amount(requested, currency)
+            ), exc.message
             continue
         if plan is None:
             assert fully or requested is None
             continue
         assert plan.amount > 0
         assert requested is None or plan.amount == requested
+        assert plan.amount == round_amount(plan.amount, currency)
         captured.append(plan.amount)
         fully = plan.fully_captured
-        assert fully == (round_amount(sum(captured, D(0)), currency) >= round_amount(amount, currency))
+        assert fully == (sum(captured, D(0)) >= round_amount(amount, currency))
     return captured, fully
 
 
@@ -505,8 +540,9 @@ def test_planned_captures_on_the_currency_grid_never_exceed_the_rounded_amount(
     captured, fully = _run_captures(amount, currency, requests)
     total = sum(captured, D(0))
     assert round_amount(total, currency) <= round_amount(amount, currency)
-    if any(r is None for r in requests):
-        # a capture without an amount takes what remains: the payment ends fully captured
+    if any(r is None for r in requests) and round_amount(amount, currency) > 0:
+        # a capture without an amount takes what remains: the payment ends fully captured (an amount
+        # that rounds to nothing in its currency has nothing to capture)
         assert fully
         assert round_amount(total, currency) == round_amount(amount, currency)
 
@@ -520,13 +556,12 @@ def test_planned_captures_of_any_precision_never_exceed_the_rounded_amount(
     """DESIGN.md's invariant for amounts with more digits than the currency has (reference 9.2 uses such)."""
     currency, amount, requests = case
     captured, _ = _run_captures(amount, currency, requests)
-    assert round_amount(sum(captured, D(0)), currency) <= round_amount(amount, currency)
+    # exact: whatever the requests' precision, the booked sum never passes the amount by a fraction
+    assert sum(captured, D(0)) <= round_amount(amount, currency)
 
 
 @given(data=st.data(), currency=PROPERTY_CURRENCIES)
-def test_planned_refunds_never_exceed_captures_plus_one_minor_unit(
-    data: st.DataObject, currency: str
-) -> None:
+def test_planned_refunds_never_exceed_the_captures(data: st.DataObject, currency: str) -> None:
     captured = data.draw(st.lists(any_precision(currency), max_size=4), label="captures")
     requests = data.draw(
         st.lists(st.none() | any_precision(currency, max_units=200_000), min_size=1, max_size=8),
@@ -540,15 +575,19 @@ def test_planned_refunds_never_exceed_captures_plus_one_minor_unit(
                 currency_code=currency, captured=captured, refunded=refunded, requested=requested
             )
         except InvalidDataError as exc:
+            remaining = round_amount(captured_total, currency) - sum(refunded, D(0))
+            if exc.code == "invalid_amount":
+                assert requested is not None and requested != round_amount(requested, currency)
+                continue
             assert exc.message == REFUND_EXCEEDS
-            # refused only when it would go beyond the tolerance (or nothing is refundable)
-            remaining = captured_total - sum(refunded, D(0))
+            # refused only when it would refund more than was captured (or nothing is refundable)
             if requested is None:
-                assert remaining <= 0
+                assert remaining < minor_unit(currency)
             else:
-                assert requested - remaining > minor_unit(currency)
+                assert requested > remaining
             continue
         assert amount > 0
+        assert amount == round_amount(amount, currency)
         assert requested is None or amount == requested
         refunded.append(amount)
-        assert sum(refunded, D(0)) <= captured_total + minor_unit(currency)
+        assert sum(refunded, D(0)) <= round_amount(captured_total, currency)

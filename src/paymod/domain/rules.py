@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from paymod.domain.errors import InvalidDataError, NotAllowedError
-from paymod.domain.money import minor_unit, round_amount
+from paymod.domain.money import currency_precision, minor_unit, round_amount
 from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus
 
 CAPTURE_EXCEEDS = (
@@ -33,6 +33,23 @@ class CapturePlan:
     fully_captured: bool
 
 
+def require_currency_precision(amount: Decimal, currency_code: str, field: str = "amount") -> Decimal:
+    """Refuses an amount finer than the currency's minor unit: money moves in whole minor units, as
+    providers move it (Stripe takes integers), so the books can always hold what was moved."""
+    if amount != round_amount(amount, currency_code):
+        digits = currency_precision(currency_code)
+        raise InvalidDataError(
+            f"{field} {amount} is finer than {currency_code.upper()} allows: "
+            f"{currency_code.upper()} amounts have {digits} decimal place{'' if digits == 1 else 's'}.",
+            code="invalid_amount",
+        )
+    return amount
+
+
+def _floor(amount: Decimal, currency_code: str) -> Decimal:
+    return amount.quantize(minor_unit(currency_code), rounding=ROUND_DOWN)
+
+
 def plan_capture(
     *,
     payment_id: str,
@@ -46,25 +63,27 @@ def plan_capture(
     """What to capture, or None when the payment is already fully captured (an idempotent no-op).
 
     Unlike Medusa, a capture without an amount takes what remains, not the whole payment amount.
+    A capture is in the currency's precision and the captures' exact sum never passes the payment's
+    amount at that precision (Medusa compared rounded values, which let 0.994 + 0.014 pass on 1.00).
     """
     if canceled:
         raise InvalidDataError(f"The payment: {payment_id} has been canceled.")
     if already_fully_captured:
         return None
+    limit = round_amount(payment_amount, currency_code)
     captured_total = total(captured)
-    remaining = payment_amount - captured_total
-    amount = remaining if requested is None else requested
-    if amount <= 0:
-        if requested is None:
+    if requested is None:
+        amount = _floor(limit - captured_total, currency_code)
+        if amount <= 0:
             return None
-        raise InvalidDataError(CAPTURE_NOT_POSITIVE)
-    # Medusa compares round(amount) with round(remaining), which lets sub-unit captures add up past the
-    # rounded payment amount (0.994 + 0.014 on 1.00); comparing the rounded totals does not.
-    after = round_amount(captured_total + amount, currency_code)
-    if after > round_amount(payment_amount, currency_code):
+    else:
+        if requested <= 0:
+            raise InvalidDataError(CAPTURE_NOT_POSITIVE)
+        amount = require_currency_precision(requested, currency_code)
+    after = captured_total + amount
+    if after > limit:
         raise InvalidDataError(CAPTURE_EXCEEDS)
-    fully = after >= round_amount(payment_amount, currency_code)
-    return CapturePlan(amount=amount, fully_captured=fully)
+    return CapturePlan(amount=amount, fully_captured=after >= limit)
 
 
 def plan_refund(
@@ -74,18 +93,23 @@ def plan_refund(
     refunded: Sequence[Decimal],
     requested: Decimal | None,
 ) -> Decimal:
-    """The amount to refund; tolerates one minor unit of the currency above what was captured.
+    """The amount to refund: in the currency's precision, and never more than what was captured.
 
     Unlike Medusa, a refund without an amount takes what remains refundable, not the payment amount.
+    Captured amounts are compared at the currency's precision, so a capture booked with sub-unit
+    digits (87.957975 USD, before amounts were held to the currency) can be refunded as 87.96:
+    Medusa's one-minor-unit tolerance, which is no longer needed for anything else.
     """
-    refundable = total(captured) - total(refunded)
+    refundable = round_amount(total(captured), currency_code) - total(refunded)
     if requested is None:
-        if refundable <= 0:
+        amount = _floor(refundable, currency_code)
+        if amount <= 0:
             raise InvalidDataError(REFUND_EXCEEDS)
-        return refundable
+        return amount
     if requested <= 0:
         raise InvalidDataError(REFUND_NOT_POSITIVE)
-    if refundable - requested < -minor_unit(currency_code):
+    require_currency_precision(requested, currency_code)
+    if requested > refundable:
         raise InvalidDataError(REFUND_EXCEEDS)
     return requested
 
@@ -110,6 +134,9 @@ class SessionFacts:
     amount: Decimal
     currency_code: str
     payment_canceled: bool = False
+    id: str = ""
+    #: An authorization of this session is in flight (claimed by a live process).
+    authorizing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +145,62 @@ class PaymentFacts:
     canceled: bool
     captures: Sequence[Decimal]
     refunds: Sequence[Decimal]
+    id: str = ""
+    session_id: str = ""
+    amount: Decimal = ZERO
+
+
+def live_payment_total(payments: Sequence[PaymentFacts], currency_code: str) -> Decimal:
+    """What a collection's payments that are not canceled hold, at the currency's precision."""
+    return round_amount(total(p.amount for p in payments if not p.canceled), currency_code)
+
+
+def check_payment_fits(
+    *,
+    collection_id: str,
+    collection_amount: Decimal,
+    currency_code: str,
+    payments: Sequence[PaymentFacts],
+    in_flight: Sequence[Decimal],
+    amount: Decimal,
+) -> None:
+    """A new payment of `amount` keeps the collection's live payments (and the authorizations in flight)
+    within its amount: split payments fit (two of 5.00 on 10.00), a second full payment does not."""
+    held = live_payment_total(payments, currency_code) + round_amount(total(in_flight), currency_code)
+    limit = round_amount(collection_amount, currency_code)
+    if held + round_amount(amount, currency_code) > limit:
+        code = currency_code.upper()
+        raise NotAllowedError(
+            f"Payment collection {collection_id} cannot take a payment of {amount} {code}: "
+            f"its payments already hold {held} of its {limit} {code}."
+        )
+
+
+def check_amount_change(
+    *,
+    collection_id: str,
+    currency_code: str,
+    payments: Sequence[PaymentFacts],
+    new_amount: Decimal,
+    new_currency_code: str,
+) -> None:
+    """A collection's amount may change while it still covers its live payments; its currency only
+    while it has none (Medusa's order edit cancels the authorization; capture less than was
+    authorized instead)."""
+    held = live_payment_total(payments, currency_code)
+    if held <= 0 and not any(not p.canceled for p in payments):
+        return
+    if new_currency_code != currency_code:
+        raise NotAllowedError(
+            f"Cannot change the currency of payment collection {collection_id}: it has payments that "
+            "are not canceled."
+        )
+    if round_amount(new_amount, currency_code) < held:
+        raise NotAllowedError(
+            f"Cannot set the amount of payment collection {collection_id} to {new_amount} "
+            f"{currency_code.upper()}: its payments hold {held}. Capture less than was authorized, "
+            "or cancel a payment first."
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,7 @@ def create_app(
             providers=settings.provider_configs(),
             options=settings.module_options(),
             migrate=migrate,
+            process_kind="serve",
         )
         try:
             worker = new_worker(settings, active) if settings.worker.enabled else None
@@ -164,11 +165,26 @@ def create_app(
             )
             _drop_fastapi_validation_errors(schema)
             _parameters_are_never_null(schema)
+            _server_limits_apply_everywhere(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _server_limits_apply_everywhere(schema: dict[str, Any]) -> None:
+    """Any request may meet the server's limits on its line and headers (`paymod.http.server`)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    limits = {
+        "408": "The request's line and headers did not arrive in time; the connection is closed",
+        "431": "The request's line and headers are over the server's limit; the connection is closed",
+    }
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                for status, description in limits.items():
+                    operation["responses"].setdefault(status, {"description": description, "content": error})
 
 
 def _parameters_are_never_null(schema: dict[str, Any]) -> None:

@@ -1,6 +1,9 @@
 """API-key authentication: a secret key for admin routes, a publishable key for store routes.
 
-A wrong or missing key gets a 401 that says nothing more, whichever part was wrong.
+A wrong or missing key gets a 401 that says nothing more, whichever part was wrong. The routes'
+dependencies (`Admin`, `Shopper`) and the Idempotency-Key middleware (which authenticates a request
+before it claims its key) share one verification, `authenticate`; a request verified by the
+middleware is not verified again by its route.
 """
 
 from __future__ import annotations
@@ -11,14 +14,21 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import SecretStr
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from paymod.http.errors import UnauthorizedError
-from paymod.http.idempotency import mark_executing
 from paymod.http.state import AppState, app_state
 from paymod.persistence.api_keys import ApiKeyType
 
 PUBLISHABLE_KEY_HEADER = "x-publishable-api-key"
+#: Which key each part of the API needs (by the path's first segment); hooks need none.
+KEY_OF_SECTION = {"admin": ApiKeyType.SECRET, "store": ApiKeyType.PUBLISHABLE}
+#: Scope keys: whether the request began executing (see `paymod.http.idempotency`), and its caller.
+EXECUTION = "paymod.execution"
+_PRINCIPAL = "paymod.principal"
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -41,6 +51,40 @@ class Principal:
     key_id: str
 
 
+# -- whether a request began executing (read by the Idempotency-Key middleware) -----------------
+def mark_executing(scope: Scope) -> None:
+    """Called once the request passed authentication: from here on its outcome is stored."""
+    execution = scope.get(EXECUTION)
+    if execution is not None:
+        execution["started"] = True
+
+
+def mark_not_executed(scope: Scope) -> None:
+    execution = scope.get(EXECUTION)
+    if execution is not None:
+        execution["started"] = False
+
+
+# -- verification -------------------------------------------------------------------------------
+def section_of(path: str) -> str:
+    """A path's first segment: `admin`, `store`, `hooks`, ..."""
+    return path.split("/", 2)[1] if path.startswith("/") else ""
+
+
+def section_key(path: str) -> ApiKeyType | None:
+    """The key a path's routes need: secret for `/admin/...`, publishable for `/store/...`."""
+    return KEY_OF_SECTION.get(section_of(path))
+
+
+def credential(headers: Headers, type: ApiKeyType) -> str | None:
+    """The token a request presents for this key type, read as the OpenAPI security schemes read it
+    (`Authorization: Bearer <token>`, `x-publishable-api-key: <token>`)."""
+    if type is ApiKeyType.SECRET:
+        scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+        return token if scheme.lower() == "bearer" and token else None
+    return headers.get(PUBLISHABLE_KEY_HEADER) or None
+
+
 def _unauthorized() -> UnauthorizedError:
     return UnauthorizedError("Unauthorized")
 
@@ -51,7 +95,12 @@ def _matches_env(token: str, configured: SecretStr | None) -> bool:
     )
 
 
-async def _verify(state: AppState, request: Request, token: str | None, type: ApiKeyType) -> Principal:
+async def authenticate(state: AppState, scope: Scope, token: str | None, type: ApiKeyType) -> Principal:
+    """The caller whose key `token` is (of `type`), or `UnauthorizedError`. The result is kept in
+    the request's scope: verifying the same request again costs nothing."""
+    known = scope.get(_PRINCIPAL)
+    if isinstance(known, Principal) and known.type is type:
+        return known
     if not token:
         raise _unauthorized()
     configured = (
@@ -64,6 +113,21 @@ async def _verify(state: AppState, request: Request, token: str | None, type: Ap
         if key is None:
             raise _unauthorized()
         principal = Principal(type, key.id)
+    scope[_PRINCIPAL] = principal
+    return principal
+
+
+async def authenticate_section(state: AppState, scope: Scope) -> Principal | None:
+    """Verifies the key the request's path needs (None for a path that needs none: hooks, health)."""
+    type = section_key(scope["path"])
+    if type is None:
+        return None
+    return await authenticate(state, scope, credential(Headers(scope=scope), type), type)
+
+
+# -- route dependencies -------------------------------------------------------------------------
+async def _verify(state: AppState, request: Request, token: str | None, type: ApiKeyType) -> Principal:
+    principal = await authenticate(state, request.scope, token, type)
     mark_executing(request.scope)
     return principal
 

@@ -5,6 +5,10 @@ with `Idempotent-Replayed: true`; the same key with another endpoint or other pa
 `idempotency_error`; the same key while the first request runs is a 409. Nothing is stored for a
 request that never began executing (wrong API key, invalid parameters, body too large) nor for an
 answer that asks to retry with the same key (409, 503). Keys are scoped per API key and kept 24 h.
+
+The request's API key is verified before its key is claimed (with the routes' own verification,
+`paymod.http.auth`): a request with a wrong or missing key gets its 401 without a database write.
+A POST outside the API's sections (`/admin`, `/store`, `/hooks`) has no route: its key is ignored.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paymod.domain.errors import ConflictError, InvalidDataError
-from paymod.http.errors import RETRY_WITH_SAME_KEY, IdempotencyError, error_response
+from paymod.http.auth import EXECUTION, authenticate_section, credential, section_key, section_of
+from paymod.http.auth import mark_executing as mark_executing
+from paymod.http.auth import mark_not_executed as mark_not_executed
+from paymod.http.errors import RETRY_WITH_SAME_KEY, IdempotencyError, UnauthorizedError, error_response
 from paymod.http.json import canonical, loads
+from paymod.http.state import AppState
 from paymod.persistence.api_keys import token_hash
 from paymod.persistence.idempotency import IdempotencyStore, Outcome, RequestIdentity
 
@@ -28,32 +36,15 @@ log = logging.getLogger("paymod.http")
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
-_EXECUTION = "paymod.execution"
-
-
-def mark_executing(scope: Scope) -> None:
-    """Called once the request passed authentication: from here on its outcome is stored."""
-    execution = scope.get(_EXECUTION)
-    if execution is not None:
-        execution["started"] = True
-
-
-def mark_not_executed(scope: Scope) -> None:
-    execution = scope.get(_EXECUTION)
-    if execution is not None:
-        execution["started"] = False
+#: The API's sections, by a path's first segment: a POST elsewhere has no route.
+SECTIONS = frozenset({"admin", "store", "hooks"})
 
 
 def request_scope(path: str, headers: Headers) -> str:
     """Keys are scoped per API key: the hash of the key that authenticates this route."""
-    if path.startswith("/admin"):
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        credential = token.strip() if scheme.lower() == "bearer" else ""
-    elif path.startswith("/store"):
-        credential = headers.get("x-publishable-api-key", "")
-    else:
-        credential = ""
-    return token_hash(f"{path.split('/')[1]}:{credential}")
+    type = section_key(path)
+    token = (credential(headers, type) if type is not None else None) or ""
+    return token_hash(f"{section_of(path)}:{token}")
 
 
 def flow_key(request_headers: Headers, path: str) -> str | None:
@@ -106,7 +97,18 @@ class IdempotencyKeys:
             )
             await response(scope, receive, send)
             return
-        store: IdempotencyStore = scope["app"].state.paymod.idempotency
+        path: str = scope["path"]
+        if section_of(path) not in SECTIONS:
+            await self.app(scope, receive, send)
+            return
+        state: AppState = scope["app"].state.paymod
+        try:
+            # Before the claim (a write): an unauthenticated request costs no database write.
+            await authenticate_section(state, scope)
+        except UnauthorizedError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        store: IdempotencyStore = state.idempotency
         body = await _read_body(receive)
         identity = RequestIdentity(
             scope=request_scope(scope["path"], headers),
@@ -162,7 +164,7 @@ class IdempotencyKeys:
         send: Send,
     ) -> None:
         execution: dict[str, Any] = {"started": False}
-        scope[_EXECUTION] = execution
+        scope[EXECUTION] = execution
         delivered = False
 
         async def replay_body() -> Message:

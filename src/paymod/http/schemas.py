@@ -11,19 +11,27 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
+from paymod.domain.money import MAX_AMOUNT, MAX_DECIMAL_PLACES, MAX_DIGITS, AmountError, to_amount
 from paymod.http.json import plain
 
-_AMOUNT_PATTERN = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
-MAX_DECIMAL_PLACES = 20
-
-
-def _bounded_places(value: Decimal) -> Decimal:
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:
-        raise ValueError(f"must have at most {MAX_DECIMAL_PLACES} decimal places")
-    return value
+#: A decimal string as `to_amount` reads one: ASCII digits, an optional sign, fraction and exponent,
+#: nothing around it (no spaces, no `_`, no other digits, no NaN or Infinity).
+AMOUNT_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_BOUNDS = (
+    f"less than 10^{MAX_DIGITS} with at most {MAX_DECIMAL_PLACES} decimal places "
+    "(a number or a decimal string)"
+)
 
 
 def _free_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -31,33 +39,64 @@ def _free_json(value: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _invalid(message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid_amount", "{message}", {"message": message})
+
+
+def _amount(value: object, info: ValidationInfo, *, positive: bool) -> Decimal:
+    """Parses a request's amount with the domain's own parser, `to_amount` (one implementation):
+    a JSON number or a decimal string; booleans, objects, NaN, Infinity, `1_000`, non-ASCII digits,
+    surrounding spaces and amounts out of bounds are refused, naming the field."""
+    field = info.field_name or "amount"
+    if isinstance(value, str) and value != value.strip():
+        raise _invalid("must not have spaces around the number")
+    if not isinstance(value, int | float | Decimal | str):
+        # `to_amount` also reads Medusa's raw {"value": ...} shape: not part of the HTTP API.
+        raise _invalid("must be a number or a decimal string")
+    try:
+        amount = to_amount(value, field)
+    except AmountError as exc:
+        raise _invalid(str(exc).removeprefix(f"{field} ")) from None
+    if positive and amount <= 0:
+        raise _invalid("must be greater than 0")
+    if not positive and amount < 0:
+        raise _invalid("must be greater than or equal to 0")
+    return amount
+
+
+def _positive_amount(value: object, info: ValidationInfo) -> Decimal:
+    return _amount(value, info, positive=True)
+
+
+def _non_negative_amount(value: object, info: ValidationInfo) -> Decimal:
+    return _amount(value, info, positive=False)
+
+
 #: An amount in a request: a JSON number or a decimal string, > 0.
 PositiveAmount = Annotated[
     Decimal,
-    Field(gt=0, allow_inf_nan=False),
-    AfterValidator(_bounded_places),
+    PlainValidator(_positive_amount),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0},
-                {"type": "string", "pattern": _AMOUNT_PATTERN},
+                {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": int(MAX_AMOUNT)},
+                {"type": "string", "pattern": AMOUNT_PATTERN},
             ],
-            "description": "A positive amount in the currency's major unit; a number or a decimal string.",
+            "description": f"A positive amount in the currency's major unit, {_BOUNDS}.",
         }
     ),
 ]
 #: An amount in a request that may be 0 (a collection for nothing).
 Amount = Annotated[
     Decimal,
-    Field(ge=0, allow_inf_nan=False),
-    AfterValidator(_bounded_places),
+    PlainValidator(_non_negative_amount),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": _AMOUNT_PATTERN},
+                {"type": "number", "minimum": 0, "exclusiveMaximum": int(MAX_AMOUNT)},
+                {"type": "string", "pattern": AMOUNT_PATTERN},
             ],
-            "description": "An amount in the currency's major unit; a number or a decimal string.",
+            "description": f"An amount in the currency's major unit, {_BOUNDS}.",
         }
     ),
 ]
@@ -156,7 +195,30 @@ class SavePaymentMethod(Body):
 
 
 class StoreSavePaymentMethod(SavePaymentMethod):
-    customer_id: Id = Field(description="the customer the account holder belongs to")
+    customer_id: Id | None = Field(
+        default=None,
+        description="only when the server trusts it (`[store] trust_customer_id`): the customer the account "
+        "holder belongs to. Otherwise the request carries an ephemeral key for the holder.",
+    )
+
+
+class CreateEphemeralKey(Body):
+    expires_in: int | None = Field(
+        default=None, ge=60, le=86_400, description="seconds the key lives (default 3600, at most 86400)"
+    )
+
+
+class EphemeralKey(BaseModel):
+    id: str
+    object: Literal["ephemeral_key"] = "ephemeral_key"
+    account_holder_id: str
+    #: shown once: only this response carries it
+    secret: str
+    expires_at: datetime
+
+
+class EphemeralKeyResponse(BaseModel):
+    ephemeral_key: EphemeralKey
 
 
 class UpdateAccountHolder(Body):

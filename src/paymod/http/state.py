@@ -8,6 +8,7 @@ from fastapi import Request
 
 from paymod.config import Settings
 from paymod.persistence.api_keys import ApiKeyStore
+from paymod.persistence.ephemeral_keys import EphemeralKeyStore
 from paymod.persistence.idempotency import IdempotencyStore
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.worker import Worker
@@ -19,12 +20,21 @@ class AppState:
     module: PaymentModule
     api_keys: ApiKeyStore
     idempotency: IdempotencyStore
+    ephemeral_keys: EphemeralKeyStore
     #: The in-process worker, while the app runs one (`[worker] enabled`, `paymod serve --no-worker`).
     worker: Worker | None = None
 
     @classmethod
     def of(cls, settings: Settings, module: PaymentModule, worker: Worker | None = None) -> AppState:
-        return cls(settings, module, ApiKeyStore(module.database), IdempotencyStore(module.database), worker)
+        idempotency = IdempotencyStore(module.database, owner=lambda: module.process_id)
+        return cls(
+            settings,
+            module,
+            ApiKeyStore(module.database),
+            idempotency,
+            EphemeralKeyStore(module.database),
+            worker,
+        )
 
 
 def state_of(request: Request) -> AppState:

@@ -2,27 +2,37 @@
 
 A request claims its key in one transaction; the unique (scope, key) primary key decides which of
 several concurrent requests runs. The first response is then stored and later requests replay it.
+
+A claim names its process (`owner`, see `persistence.processes`): once that process stops beating
+(a crash, a kill -9), a retry takes the key over within seconds instead of waiting out the lease; the
+lease only bounds a claim whose process still runs. Completing checks the claim is still the
+process's own.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from paymod.persistence import tables as t
 from paymod.persistence.database import Database
+from paymod.persistence.processes import owner_alive
 from paymod.persistence.repository import utc_now
+
+log = logging.getLogger("paymod.http")
 
 #: Stripe keeps keys at least 24 hours.
 RETENTION = timedelta(hours=24)
-#: A claim older than this belongs to a process that died mid-request; another may take it over.
-#: PAYMOD_IDEMPOTENCY_LEASE (seconds) shortens it, e.g. for crash tests that restart a server at once.
+#: The longest a claim holds while its process lives (a request stuck that long is given up); a claim
+#: whose process died is free at once. PAYMOD_IDEMPOTENCY_LEASE (seconds) changes it.
 LEASE = timedelta(seconds=float(os.environ.get("PAYMOD_IDEMPOTENCY_LEASE", 300)))
 
 
@@ -52,8 +62,16 @@ class RequestIdentity:
 
 
 class IdempotencyStore:
-    def __init__(self, database: Database) -> None:
+    """`owner`: this process's id, named on the claims it makes (None: claims lapse with the lease)."""
+
+    def __init__(self, database: Database, owner: Callable[[], str | None] = lambda: None) -> None:
         self.database = database
+        self._owner = owner
+
+    def _mine(self) -> ColumnElement[bool]:
+        owner = self._owner()
+        table = t.idempotency_key
+        return table.c.owner.is_(None) if owner is None else table.c.owner == owner
 
     async def claim(self, request: RequestIdentity, *, now: datetime | None = None) -> Claim:
         now = now or utc_now()
@@ -66,6 +84,7 @@ class IdempotencyStore:
             "path": request.path,
             "fingerprint": request.fingerprint,
             "locked_until": now + LEASE,
+            "owner": self._owner(),
             "created_at": now,
         }
         dialect_insert = pg_insert if self.database.is_postgresql else sqlite_insert
@@ -77,7 +96,13 @@ class IdempotencyStore:
             ).first()
             if inserted is not None:
                 return Claim(Outcome.CLAIMED)
-            row = (await conn.execute(select(table).where(where).with_for_update())).one()
+            row = (
+                await conn.execute(
+                    select(table, owner_alive(table.c.owner, now).label("owner_alive"))
+                    .where(where)
+                    .with_for_update(of=table)
+                )
+            ).one()
             if row.created_at <= now - RETENTION:
                 # An expired key is a new key (Stripe: reusing a pruned key creates a new request).
                 await conn.execute(
@@ -90,19 +115,29 @@ class IdempotencyStore:
                 return Claim(Outcome.MISMATCH)
             if row.response_status is not None:
                 return Claim(Outcome.REPLAY, status=row.response_status, body=row.response_body)
-            if row.locked_until is not None and row.locked_until > now:
+            if row.locked_until is not None and row.locked_until > now and row.owner_alive:
                 return Claim(Outcome.IN_FLIGHT)
-            await conn.execute(update(table).where(where).values(locked_until=now + LEASE))
+            await conn.execute(
+                update(table).where(where).values(locked_until=now + LEASE, owner=self._owner())
+            )
             return Claim(Outcome.CLAIMED)
 
     async def complete(self, request: RequestIdentity, status: int, body: str) -> None:
         table = t.idempotency_key
         async with self.database.write() as conn:
-            await conn.execute(
+            stored = await conn.execute(
                 update(table)
-                .where(table.c.scope == request.scope, table.c.key == request.key)
+                .where(
+                    table.c.scope == request.scope,
+                    table.c.key == request.key,
+                    table.c.response_status.is_(None),
+                    self._mine(),
+                )
                 .values(response_status=status, response_body=body, completed_at=utc_now(), locked_until=None)
             )
+        if not stored.rowcount:
+            # Taken over while this process was taken for dead: the request that took it answers.
+            log.warning("an Idempotency-Key claim was taken over; this response is not stored")
 
     async def release(self, request: RequestIdentity) -> None:
         """Forgets a claim whose request never started executing, so it may be retried."""
@@ -113,6 +148,7 @@ class IdempotencyStore:
                     table.c.scope == request.scope,
                     table.c.key == request.key,
                     table.c.response_status.is_(None),
+                    self._mine(),
                 )
             )
 

@@ -21,13 +21,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import TextualSelect, bindparam, func, literal, null, select, text, update
+from sqlalchemy import Text, TextualSelect, bindparam, func, literal, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import NotFoundError
 from paymod.domain.rules import PaymentFacts, SessionFacts
 from paymod.domain.statuses import PaymentSessionStatus
 from paymod.persistence import tables as t
+from paymod.persistence.processes import STALE_AFTER
+from paymod.persistence.repository import utc_now
 from paymod.persistence.types import Amount, JSONDocument, UTCDateTime
 
 Row = dict[str, Any]
@@ -54,12 +56,17 @@ _LOCK_COLLECTION = (
 
 _COLLECTION = """
 SELECT c.id, c.amount, c.currency_code,
-  (SELECT CAST({agg}({arr}(s.id, s.status, s.amount, s.currency_code)) AS TEXT)
+  (SELECT p.is_enabled FROM payment_provider p WHERE p.id = :provider) AS provider_enabled,
+  (SELECT CAST({agg}({arr}(s.id, s.status, s.amount, s.currency_code,
+      CASE WHEN s.authorizing_until > :now AND (s.authorizing_by IS NULL OR EXISTS (
+        SELECT 1 FROM process_heartbeat h WHERE h.id = s.authorizing_by AND h.heartbeat_at > :alive_since))
+      THEN 1 ELSE 0 END)) AS TEXT)
     FROM payment_session s
     WHERE s.payment_collection_id = c.id AND s.deleted_at IS NULL) AS sessions,
   (SELECT CAST({agg}({arr}(p.id, p.payment_session_id, p.currency_code, p.canceled_at IS NOT NULL,
       {sub}((SELECT {agg}(x.amount) FROM capture x WHERE x.payment_id = p.id AND x.deleted_at IS NULL)),
-      {sub}((SELECT {agg}(y.amount) FROM refund y WHERE y.payment_id = p.id AND y.deleted_at IS NULL))
+      {sub}((SELECT {agg}(y.amount) FROM refund y WHERE y.payment_id = p.id AND y.deleted_at IS NULL)),
+      p.amount
     )) AS TEXT)
     FROM payment p
     WHERE p.payment_collection_id = c.id AND p.deleted_at IS NULL) AS payments
@@ -110,6 +117,8 @@ _AUTHORIZE_SESSION = (
         authorized_at=func.coalesce(
             t.payment_session.c.authorized_at, bindparam("_now", type_=UTCDateTime())
         ),
+        authorizing_until=None,
+        authorizing_by=None,
         updated_at=bindparam("_now", type_=UTCDateTime()),
     )
     .returning(*t.payment_session.c)
@@ -146,12 +155,21 @@ def _parse(document: str | None) -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class CollectionFacts:
-    """What `domain.rules.derive_collection` needs, in its own shapes."""
+    """A live collection with its live sessions and payments, in the domain's shapes."""
 
+    id: str
     amount: Decimal
     currency_code: str
     sessions: list[SessionFacts]
     payments: list[PaymentFacts]
+    #: Whether the provider asked about (`provider_id=`) is enabled; None when not asked or unknown.
+    provider_enabled: bool | None = None
+
+    def session(self, session_id: str) -> SessionFacts | None:
+        return next((s for s in self.sessions if s.id == session_id), None)
+
+    def live_payment_of(self, session_id: str) -> PaymentFacts | None:
+        return next((p for p in self.payments if p.session_id == session_id and not p.canceled), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +194,15 @@ class Ledger:
             self._payment = text(
                 f"SELECT p.*, {movements} FROM payment p WHERE p.id = :id AND p.deleted_at IS NULL"
             ).columns(**_PAYMENT_TYPES)
-        self._collection = text(_COLLECTION.format(**parts)).columns(amount=Amount())
+        self._collection = (
+            text(_COLLECTION.format(**parts))
+            .bindparams(
+                bindparam("now", type_=UTCDateTime()),
+                bindparam("alive_since", type_=UTCDateTime()),
+                bindparam("provider", type_=Text()),
+            )
+            .columns(amount=Amount())
+        )
 
     async def lock_payment(self, conn: AsyncConnection, payment_id: str) -> LockedPayment:
         """The payment, locked, with its live capture and refund amounts."""
@@ -195,12 +221,39 @@ class Ledger:
         """The collection, locked, with what its status derives from."""
         if self._locks and (await conn.execute(self._lock_collection, {"id": collection_id})).first() is None:
             raise NotFoundError(f"PaymentCollection with id: {collection_id} was not found")
-        found = (await conn.execute(self._collection, {"id": collection_id})).mappings().first()
-        if found is None:
+        facts = await self.collection_facts(conn, collection_id)
+        if facts is None:
             raise NotFoundError(f"PaymentCollection with id: {collection_id} was not found")
+        return facts
+
+    async def collection_facts(
+        self, conn: AsyncConnection, collection_id: str, provider_id: str | None = None
+    ) -> CollectionFacts | None:
+        """The live collection with its live sessions (which are being authorized) and payments; None
+        when there is none. Without the lock (see `lock_collection`), a snapshot to check early."""
+        now = utc_now()
+        found = (
+            (
+                await conn.execute(
+                    self._collection,
+                    {
+                        "id": collection_id,
+                        "provider": provider_id,
+                        "now": now,
+                        "alive_since": now - STALE_AFTER,
+                    },
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if found is None:
+            return None
         payments = _parse(found["payments"])
         canceled_sessions = {p[1] for p in payments if p[3]}
+        enabled = found["provider_enabled"]
         return CollectionFacts(
+            id=found["id"],
             amount=found["amount"],
             currency_code=found["currency_code"],
             sessions=[
@@ -209,15 +262,24 @@ class Ledger:
                     amount=Decimal(str(s[2])),
                     currency_code=s[3],
                     payment_canceled=s[0] in canceled_sessions,
+                    id=s[0],
+                    authorizing=bool(s[4]),
                 )
                 for s in _parse(found["sessions"])
             ],
             payments=[
                 PaymentFacts(
-                    currency_code=p[2], canceled=bool(p[3]), captures=_amounts(p[4]), refunds=_amounts(p[5])
+                    currency_code=p[2],
+                    canceled=bool(p[3]),
+                    captures=_amounts(p[4]),
+                    refunds=_amounts(p[5]),
+                    id=p[0],
+                    session_id=p[1],
+                    amount=Decimal(str(p[6])),
                 )
                 for p in payments
             ],
+            provider_enabled=None if enabled is None else bool(enabled),
         )
 
     async def collection_and_provider(

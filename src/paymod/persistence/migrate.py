@@ -9,6 +9,8 @@ from alembic.config import Config
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from paymod.persistence.database import AUTOCOMMIT_OPTION
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -28,5 +30,30 @@ def _upgrade(connection: Connection, revision: str) -> None:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    if engine.dialect.name == "sqlite":
+        await _upgrade_sqlite(engine, revision)
+        return
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
+
+
+async def _upgrade_sqlite(engine: AsyncEngine, revision: str) -> None:
+    """SQLite's procedure for rebuilding tables (sqlite.org/lang_altertable.html): foreign keys off
+    outside the transaction, the migrations in one transaction, `foreign_key_check` before commit.
+    With them on, dropping a rebuilt parent table would cascade into its children's rows."""
+    async with engine.execution_options(**{AUTOCOMMIT_OPTION: True}).connect() as conn:
+        # No BEGIN is sent for this connection (see persistence.database): each statement commits alone.
+        await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                await conn.run_sync(_upgrade, revision)
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose references are missing: {broken[:5]}")
+            except BaseException:
+                await conn.exec_driver_sql("ROLLBACK")
+                raise
+            await conn.exec_driver_sql("COMMIT")
+        finally:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")

@@ -119,6 +119,11 @@ payment_session = Table(
         nullable=False,
     ),
     Column("metadata", JSONDocument, nullable=True),
+    # paymod's own: an authorization in flight claims its session (until then, or until its process,
+    # a `process_heartbeat` row, stops beating), so the collection's sessions are not replaced, nor
+    # its amount changed, while the provider is being asked.
+    Column("authorizing_until", UTCDateTime(), nullable=True),
+    Column("authorizing_by", Text, nullable=True),
     *_timestamps(),
     CheckConstraint(_in(PaymentSessionStatus), name="status"),
     _live_index("payment_session", "payment_collection_id"),
@@ -142,7 +147,14 @@ payment = Table(
         ForeignKey("payment_collection.id", ondelete="CASCADE", onupdate="CASCADE"),
         nullable=False,
     ),
-    Column("payment_session_id", Text, nullable=False),
+    # A session that was authorized is only ever soft-deleted: the database refuses to drop one a payment
+    # points at.
+    Column(
+        "payment_session_id",
+        Text,
+        ForeignKey("payment_session.id", onupdate="CASCADE"),
+        nullable=False,
+    ),
     *_timestamps(),
     _live_index("payment", "provider_id", name="IDX_payment_provider_id"),
     _live_index("payment", "payment_collection_id"),
@@ -258,8 +270,10 @@ idempotency_key = Table(
     # NULL while the first request is still running.
     Column("response_status", Integer, nullable=True),
     Column("response_body", Text, nullable=True),
-    # A crashed process's claim is taken over after this moment.
+    # The claim of the request running now: it lapses at `locked_until`, or as soon as the process
+    # that holds it (`owner`, a `process_heartbeat` row) stops beating.
     Column("locked_until", UTCDateTime(), nullable=True),
+    Column("owner", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
     Column("completed_at", UTCDateTime(), nullable=True),
     PrimaryKeyConstraint("scope", "key"),
@@ -368,8 +382,11 @@ workflow_run = Table(
     Column("steps", JSONDocument, nullable=False),
     Column("result", JSONDocument, nullable=True),
     Column("error", JSONDocument, nullable=True),
-    # The executing caller's claim; after it passes, a retry or the reconciler may resume the run.
+    # The executing caller's claim; once it passes, or its process (`owner`) stops beating, a retry or
+    # the reconciler may resume the run. Writes of a run check `owner`, so a process that lost its
+    # claim cannot record anything more.
     Column("locked_until", UTCDateTime(), nullable=True),
+    Column("owner", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
     Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
     Column("completed_at", UTCDateTime(), nullable=True),
@@ -378,11 +395,49 @@ workflow_run = Table(
     Index("IDX_workflow_run_status_updated_at", "status", "updated_at"),
 )
 
+# -- Processes: who holds a claim, and whether it is still alive ------------------------------------
+
+process_heartbeat = Table(
+    "process_heartbeat",
+    metadata,
+    Column("id", Text, primary_key=True),
+    # serve, worker, cli or library: what the process is, for operators.
+    Column("kind", Text, nullable=False),
+    Column("hostname", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    # Renewed every few seconds; a claim whose owner stopped beating is free to take over.
+    Column("heartbeat_at", UTCDateTime(), nullable=False),
+    Index("IDX_process_heartbeat_heartbeat_at", "heartbeat_at"),
+)
+
+# -- Ephemeral keys: a shopper's short-lived access to one account holder's saved methods ------------
+
+ephemeral_key = Table(
+    "ephemeral_key",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column(
+        "account_holder_id",
+        Text,
+        ForeignKey("account_holder.id", ondelete="CASCADE", onupdate="CASCADE"),
+        nullable=False,
+    ),
+    # sha256 of the key, as for API keys.
+    Column("token_hash", Text, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Index("IDX_ephemeral_key_token_hash_unique", "token_hash", unique=True),
+    Index("IDX_ephemeral_key_expires_at", "expires_at"),
+)
+
 
 __all__ = [
     "account_holder",
     "api_key",
     "capture",
+    "ephemeral_key",
     "event_outbox",
     "idempotency_key",
     "metadata",
@@ -391,6 +446,7 @@ __all__ = [
     "payment_collection_payment_providers",
     "payment_provider",
     "payment_session",
+    "process_heartbeat",
     "refund",
     "refund_reason",
     "region_payment_provider",

@@ -157,11 +157,15 @@ class TestingPaymentProvider(PaymentProvider):
             action = PaymentAction(body["action"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ProviderError(f"The webhook body is invalid: {exc}", code="invalid_webhook") from exc
+        if not isinstance(body, dict):
+            raise ProviderError("The webhook body is not an object.", code="invalid_webhook")
         amount = body.get("amount")
+        if isinstance(amount, bool) or (amount is not None and not isinstance(amount, int | float | str)):
+            raise ProviderError(f"The webhook's amount {amount!r} is not a number.", code="invalid_webhook")
         return WebhookActionResult(
             action=action,
             session_id=body.get("session_id"),
-            amount=None if amount is None else _decimal(amount),
+            amount=None if amount is None else _webhook_amount(amount),
             event_id=body.get("id"),
             data=body,
         )
@@ -219,6 +223,14 @@ def _decimal(value: object) -> Decimal:
         return Decimal(str(value))
     except InvalidOperation:
         raise ProviderError(f"Invalid amount {value!r}") from None
+
+
+def _webhook_amount(value: object) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        message = f"The webhook's amount {value!r} is not a number."
+        raise ProviderError(message, code="invalid_webhook") from None
 
 
 services = [TestingPaymentProvider]

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -31,15 +32,17 @@ from paymod.domain.errors import (
     NotAllowedError,
     NotFoundError,
     PaymodError,
+    RetryableProviderError,
 )
 from paymod.domain.ids import ACCOUNT_HOLDER, PAYMENT_SESSION, new_id
-from paymod.domain.money import AmountError, normalize_currency_code, to_amount
-from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus
+from paymod.domain.money import AmountError, normalize_currency_code, round_amount, to_amount
+from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
 from paymod.persistence import entities as e
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
 from paymod.persistence.database import DEFAULT_DATABASE_URL, Database
-from paymod.persistence.ledger import Ledger
+from paymod.persistence.ledger import CollectionFacts, Ledger
+from paymod.persistence.processes import Heartbeat
 from paymod.persistence.repository import Entity, FindConfig, Repository, Row, utc_now
 from paymod.providers.base import (
     AccountHolderInput,
@@ -76,6 +79,16 @@ Filters = Mapping[str, Any]
 Config = FindConfig | Mapping[str, Any] | None
 
 _AUTHORIZED = {PaymentSessionStatus.AUTHORIZED, PaymentSessionStatus.CAPTURED}
+#: How long an authorization may claim its session at most (its process dying frees it at once).
+AUTHORIZATION_CLAIM = timedelta(minutes=5)
+
+
+class _Refused(Exception):
+    """The collection refuses a payment the provider authorized: it is canceled there, `error` raised."""
+
+    def __init__(self, error: PaymodError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +172,34 @@ def _optional_text(data: Mapping[str, Any], field: str) -> str | None:
     return value
 
 
-def _context(context: Mapping[str, Any] | None, idempotency_key: str | None) -> ProviderContext:
+def _context(
+    context: Mapping[str, Any] | None, idempotency_key: str | None, *, resumed: bool = False
+) -> ProviderContext:
     context = dict(context or {})
     return ProviderContext(
         idempotency_key=context.pop("idempotency_key", None) or idempotency_key,
         customer=context.pop("customer", None),
         account_holder=context.pop("account_holder", None),
         extra=context,
+        resumed=resumed,
     )
+
+
+#: Longer ids than this are no provider's (Stripe's are under 70 characters) and would not fit an index.
+MAX_WEBHOOK_ID_LENGTH = 255
+
+
+def _webhook_text(value: object, what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidDataError(f"The webhook's {what} must be a string.", code="invalid_webhook")
+    if len(value) > MAX_WEBHOOK_ID_LENGTH or not value.isprintable():
+        raise InvalidDataError(
+            f"The webhook's {what} must be at most {MAX_WEBHOOK_ID_LENGTH} printable characters.",
+            code="invalid_webhook",
+        )
+    return value
 
 
 def _linkable(entity: str) -> dict[str, Any]:
@@ -205,8 +238,15 @@ class PaymentModule:
         self._repos = {name: Repository(entity, database.dialect) for name, entity in e.ENTITIES.items()}
         self.subscribers = Subscribers()
         self.ledger = Ledger(database.dialect)
-        self.runner = Runner(DatabaseRunStore(database))
+        #: This process's heartbeat, which claims (runs, authorizations) name as their owner; None
+        #: for a module built without `connect` (claims then lapse with their lease only).
+        self.heartbeat: Heartbeat | None = None
+        self.runner = Runner(DatabaseRunStore(database, owner=lambda: self.process_id))
         self.flows = self._flows()
+
+    @property
+    def process_id(self) -> str | None:
+        return None if self.heartbeat is None else self.heartbeat.id
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -219,11 +259,13 @@ class PaymentModule:
         migrate: bool = True,
         pool_size: int = 10,
         sync_providers: bool = True,
+        process_kind: str = "library",
     ) -> PaymentModule:
         """Connects, migrates (unless `migrate=False`) and registers the configured providers.
 
         `sync_providers=False` leaves the provider table alone: for tools (a CLI run) whose
-        configuration may differ from the running servers'.
+        configuration may differ from the running servers'. The module keeps this process's
+        heartbeat (`process_kind`: serve, worker, cli or library) until it is closed.
         """
         registry = load_providers(providers)
         module_options = ModuleOptions.of(options)
@@ -237,12 +279,24 @@ class PaymentModule:
             module = cls(database, registry, module_options)
             if sync_providers:
                 await module._sync_providers()
+            await module.start_heartbeat(process_kind)
         except BaseException:
             await database.close()
             raise
         return module
 
+    async def start_heartbeat(self, kind: str) -> None:
+        """Starts this process's heartbeat (`connect` does): the claims it makes then name it, and a
+        crash of this process frees them within seconds."""
+        if self.heartbeat is None:
+            heartbeat = Heartbeat(self.database, kind)
+            await heartbeat.start()
+            self.heartbeat = heartbeat
+
     async def close(self) -> None:
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
+            self.heartbeat = None
         await self.providers.close()
         await self.database.close()
 
@@ -420,26 +474,63 @@ class PaymentModule:
     async def update_payment_collections(
         self, id_or_selector: str | Filters, data: Mapping[str, Any]
     ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
-        """Updates one collection by id (returns it) or every collection a selector matches (a list)."""
+        """Updates one collection by id (returns it) or every collection a selector matches (a list).
+
+        A change of amount or currency runs under the collection's lock: refused while it would leave
+        the live payments above the amount (or in another currency), or while an authorization is in
+        flight; the sessions without a payment, initiated for the old amount, are dropped (as Medusa
+        does when a cart's total changes) and the status is derived again.
+        """
         values = self._collection_values(_as_mapping(data, "update"), partial=True)
         values.pop("id", None)
         repo = self._repo(e.PAYMENT_COLLECTION)
+        dropped: list[Row] = []
         async with self.database.write() as conn:
             if isinstance(id_or_selector, str):
-                row = (
-                    await repo.update(conn, id_or_selector, values)
-                    if values
-                    else await repo.get(conn, id_or_selector)
-                )
-                self._emit(conn, "payment-collection.updated", row["id"], row["id"])
-                return PaymentCollectionDTO.model_validate(row)
-            ids = [r["id"] for r in await repo.find(conn, id_or_selector)]
-            if not ids:
-                return []
-            rows = await repo.update_where(conn, t.payment_collection.c.id.in_(ids), values)
-            for row in rows:
-                self._emit(conn, "payment-collection.updated", row["id"], row["id"])
+                ids = [id_or_selector]
+            else:
+                ids = sorted(r["id"] for r in await repo.find(conn, id_or_selector))
+                if not ids:
+                    return []
+            rows = []
+            for collection_id in ids:
+                row, gone = await self._update_collection(conn, collection_id, values)
+                dropped.extend(gone)
+                rows.append(row)
+        await self._drop_at_providers(dropped)
+        if isinstance(id_or_selector, str):
+            return PaymentCollectionDTO.model_validate(rows[0])
         return [PaymentCollectionDTO.model_validate(r) for r in rows]
+
+    async def _update_collection(
+        self, conn: AsyncConnection, collection_id: str, values: dict[str, Any]
+    ) -> tuple[Row, list[Row]]:
+        """One collection's update in the caller's transaction; returns the row and the sessions dropped."""
+        repo = self._repo(e.PAYMENT_COLLECTION)
+        dropped: list[Row] = []
+        if "amount" in values or "currency_code" in values:
+            facts = await self.ledger.lock_collection(conn, collection_id)
+            new_amount = values.get("amount", facts.amount)
+            new_currency = values.get("currency_code", facts.currency_code)
+            if (new_amount, new_currency) != (facts.amount, facts.currency_code):
+                rules.check_amount_change(
+                    collection_id=collection_id,
+                    currency_code=facts.currency_code,
+                    payments=facts.payments,
+                    new_amount=new_amount,
+                    new_currency_code=new_currency,
+                )
+                self._check_no_authorization_in_flight(facts)
+                stale = [s.id for s in facts.sessions if facts.live_payment_of(s.id) is None]
+                dropped = await self._soft_delete_sessions(conn, stale, collection_id)
+                await repo.update(conn, collection_id, values)
+                row = await self._recompute_collection(conn, collection_id, locked=True)
+                return row, dropped
+        row = (
+            await repo.update(conn, collection_id, values) if values else await repo.get(conn, collection_id)
+        )
+        self._emit(conn, "payment-collection.updated", collection_id, collection_id)
+        return row, dropped
 
     @overload
     async def upsert_payment_collections(self, data: Mapping[str, Any]) -> PaymentCollectionDTO: ...
@@ -453,6 +544,7 @@ class PaymentModule:
         single, items = _batch(data, "payment collection")
         repo = self._repo(e.PAYMENT_COLLECTION)
         results: list[Row] = []
+        dropped: list[Row] = []
         async with self.database.write() as conn:
             for item in items:
                 existing = None
@@ -462,28 +554,48 @@ class PaymentModule:
                 if existing is not None:
                     values = self._collection_values(item, partial=True)
                     values.pop("id", None)
-                    results.append(await repo.update(conn, existing["id"], values) if values else existing)
-                    self._emit(conn, "payment-collection.updated", existing["id"], existing["id"])
+                    row, gone = await self._update_collection(conn, existing["id"], values)
+                    dropped.extend(gone)
+                    results.append(row)
                 else:
                     created = (await repo.insert(conn, [self._collection_values(item)]))[0]
                     self._emit(conn, "payment-collection.created", created["id"], created["id"])
                     results.append(created)
+        await self._drop_at_providers(dropped)
         dtos = [PaymentCollectionDTO.model_validate(r) for r in results]
         return dtos[0] if single else dtos
 
     async def delete_payment_collections(self, ids: str | Sequence[str]) -> None:
-        """Hard delete; sessions, payments, captures and refunds go with the collection."""
+        """Hard delete, as Medusa's: sessions, payments, captures and refunds go with the collection,
+        whatever they hold. To remove a collection nobody paid, `soft_delete_payment_collections`."""
         id_list = [ids] if isinstance(ids, str) else list(ids)
         async with self.database.write() as conn:
             for deleted in await self._repo(e.PAYMENT_COLLECTION).delete(conn, id_list):
                 self._emit(conn, "payment-collection.deleted", deleted, deleted)
 
     async def soft_delete_payment_collections(self, ids: str | Sequence[str]) -> None:
-        id_list = [ids] if isinstance(ids, str) else list(ids)
+        """Soft-deletes collections with their sessions (dropped at their providers too), under each
+        collection's lock: refused while a collection has a payment that is not canceled, or an
+        authorization in flight."""
+        id_list = sorted([ids] if isinstance(ids, str) else set(ids))
+        dropped: list[Row] = []
         async with self.database.write() as conn:
+            for collection_id in id_list:
+                facts = await self.ledger.lock_collection(conn, collection_id)
+                if any(not p.canceled for p in facts.payments):
+                    raise NotAllowedError(
+                        f"Payment collection {collection_id} has a payment that is not canceled; "
+                        "cancel it before deleting the collection."
+                    )
+                self._check_no_authorization_in_flight(facts)
+                dropped.extend(
+                    await self._soft_delete_sessions(conn, [s.id for s in facts.sessions], collection_id)
+                )
+                await self._recompute_collection(conn, collection_id, locked=True)
             await self._cascade_soft_delete(conn, id_list, restore=False)
             for id in id_list:
                 self._emit(conn, "payment-collection.deleted", id, id)
+        await self._drop_at_providers(dropped)
 
     async def restore_payment_collections(self, ids: str | Sequence[str]) -> None:
         id_list = [ids] if isinstance(ids, str) else list(ids)
@@ -546,12 +658,20 @@ class PaymentModule:
         return await self._list_and_count(e.PAYMENT_COLLECTION, PaymentCollectionDTO, filters, config)
 
     # -- collection status ----------------------------------------------------------------
-    async def _recompute_collection(self, conn: AsyncConnection, collection_id: str) -> Row:
+    async def _recompute_collection(
+        self, conn: AsyncConnection, collection_id: str, *, locked: bool = False
+    ) -> Row:
         """Re-derives status and totals under a lock on the collection row (serializes recomputes).
 
-        Two statements: the locked collection with its sessions, payments and their movements, then
-        the update."""
-        facts = await self.ledger.lock_collection(conn, collection_id)
+        `locked`: this transaction holds the collection's lock already (the facts are read again, as
+        the transaction changed them since)."""
+        facts = (
+            await self.ledger.collection_facts(conn, collection_id)
+            if locked
+            else await self.ledger.lock_collection(conn, collection_id)
+        )
+        if facts is None:
+            raise self._repo(e.PAYMENT_COLLECTION).not_found(collection_id)
         totals = rules.derive_collection(
             amount=facts.amount,
             currency_code=facts.currency_code,
@@ -569,34 +689,109 @@ class PaymentModule:
         self._emit(conn, "payment-collection.updated", collection_id, collection_id)
         return await self._repo(e.PAYMENT_COLLECTION).update(conn, collection_id, values)
 
+    # -- the collection's guards (run under its lock) -------------------------------------
+    # Sessions are created, replaced and deleted, authorized, and the amount or currency changed only
+    # under the collection's row lock, where each operation checks again what it checked before its
+    # provider call. A request that loses a race gets 409 `conflict` (retrying it is safe) or the
+    # refusal the collection's state now calls for (400 `not_allowed`).
+
+    @staticmethod
+    def _check_no_authorization_in_flight(facts: CollectionFacts) -> None:
+        if any(s.authorizing for s in facts.sessions):
+            raise ConflictError(
+                f"A payment of payment collection {facts.id} is being authorized. "
+                "Retry the request once the authorization finished."
+            )
+
+    def _check_replaceable(self, facts: CollectionFacts) -> None:
+        """The store's checkout replaces sessions only while nothing is, or is being, authorized."""
+        if any(not p.canceled for p in facts.payments):
+            raise NotAllowedError(
+                f"Payment collection {facts.id} has an authorized payment; "
+                "cancel it before creating a new payment session."
+            )
+        self._check_no_authorization_in_flight(facts)
+
+    async def _soft_delete_sessions(
+        self, conn: AsyncConnection, session_ids: Sequence[str], collection_id: str
+    ) -> list[Row]:
+        """Soft-deletes sessions (a session is never hard-deleted: a payment may point at it); returns
+        them, for their providers to drop once this transaction committed."""
+        if not session_ids:
+            return []
+        table = t.payment_session
+        now = utc_now()
+        found = await conn.execute(
+            update(table)
+            .where(table.c.id.in_(session_ids), table.c.deleted_at.is_(None))
+            .values(deleted_at=now, updated_at=now)
+            .returning(table.c.id, table.c.provider_id, table.c.data)
+        )
+        dropped = [dict(r) for r in found.mappings()]
+        for row in dropped:
+            self._emit(conn, "payment-session.deleted", row["id"], collection_id)
+        return dropped
+
+    async def _drop_at_providers(self, sessions: Sequence[Row]) -> None:
+        """Asks each dropped session's provider to drop its side, after the drop committed.
+
+        Best effort: an unauthorized payment at a provider holds no money, and a failure here must not
+        undo what the database already decided; it is logged."""
+        for session in sessions:
+            try:
+                provider = self.provider(session["provider_id"])
+                await provider.delete_payment(
+                    ProviderInput(
+                        data=dict(session["data"] or {}), context=_context(None, f"{session['id']}:delete")
+                    )
+                )
+            except Exception:
+                logging.getLogger("paymod").warning(
+                    "the provider of payment session %s could not drop it", session["id"], exc_info=True
+                )
+
     # -- payment sessions -----------------------------------------------------------------
     async def create_payment_session(
-        self, payment_collection_id: str, data: Mapping[str, Any]
+        self, payment_collection_id: str, data: Mapping[str, Any], *, replace: bool = False
     ) -> PaymentSessionDTO:
         """Creates a session and initiates the payment with its provider.
 
-        The session id is minted first and is the provider's idempotency key; the row is written
-        once the provider answered, so a provider failure writes nothing.
+        The session id is minted first and is the provider's idempotency key; the row is written once
+        the provider answered (a provider failure writes nothing), under the collection's lock, where
+        what was checked before the call is checked again (otherwise the provider's side is undone).
+
+        `replace`: the store's checkout (Medusa's create-payment-sessions). The session is for the
+        collection's amount (unless `amount` is given) and replaces its other sessions in the same
+        transaction; refused while the collection has a payment that is not canceled, or an
+        authorization in flight. A session another request created meanwhile, or an amount changed
+        meanwhile, makes this request a 409 `conflict`: racing requests leave exactly one session.
         """
         data = _as_mapping(data, "payment session")
         provider_id = _required(data, "PaymentSession", "provider_id")
         provider = self.provider(provider_id)
-        amount = _amount(_required(data, "PaymentSession", "amount"))
-        currency_code = _currency(_required(data, "PaymentSession", "currency_code"))
+        # The store's checkout pays the collection in its own currency.
+        currency_code = (
+            None
+            if replace and data.get("currency_code") is None
+            else _currency(_required(data, "PaymentSession", "currency_code"))
+        )
         input_data = _optional_object(data, "data") or {}
         context = _optional_object(data, "context")
         metadata = _optional_object(data, "metadata")
         async with self.database.single() as conn:
-            collection = await self.ledger.collection_and_provider(conn, payment_collection_id, provider_id)
-        if collection is None:
+            seen = await self.ledger.collection_facts(conn, payment_collection_id, provider_id)
+        if seen is None:
             raise self._repo(e.PAYMENT_COLLECTION).not_found(payment_collection_id)
-        if not collection["provider_enabled"]:
+        if not seen.provider_enabled:
             raise NotAllowedError(f"Payment provider {provider_id} is not enabled.")
-        if currency_code != collection["currency_code"]:
-            raise InvalidDataError(
-                f"Payment session currency {currency_code} does not match the payment collection currency "
-                f"{collection['currency_code']}."
-            )
+        currency_code = currency_code or seen.currency_code
+        if replace and data.get("amount") is None:
+            amount = seen.amount
+        else:
+            amount = _amount(_required(data, "PaymentSession", "amount"))
+        self._check_session_currency(currency_code, seen.currency_code)
+        if replace:
+            self._check_replaceable(seen)
         session_id = str(data.get("id") or new_id(PAYMENT_SESSION))
         result = await provider.initiate_payment(
             InitiatePaymentInput(
@@ -607,8 +802,22 @@ class PaymentModule:
             )
         )
         status = PaymentSessionStatus(result.status or PaymentSessionStatus.PENDING)
+        replaced: list[Row] = []
         try:
             async with self.database.write() as conn:
+                facts = await self.ledger.lock_collection(conn, payment_collection_id)
+                self._check_session_currency(currency_code, facts.currency_code)
+                if replace:
+                    self._check_replaceable(facts)
+                    seen_ids = {s.id for s in seen.sessions}
+                    if facts.amount != seen.amount or any(s.id not in seen_ids for s in facts.sessions):
+                        raise ConflictError(
+                            f"Payment collection {payment_collection_id} changed while this payment session "
+                            "was being created (another request won the race). Retry the request."
+                        )
+                    replaced = await self._soft_delete_sessions(
+                        conn, [s.id for s in facts.sessions], payment_collection_id
+                    )
                 rows = await self._repo(e.PAYMENT_SESSION).insert(
                     conn,
                     [
@@ -626,11 +835,21 @@ class PaymentModule:
                     ],
                 )
                 self._emit(conn, "payment-session.created", session_id, payment_collection_id)
+                await self._recompute_collection(conn, payment_collection_id, locked=True)
         except BaseException:
             # Unlike Medusa, the provider gets its own data back, so it can cancel what it created.
             await self._quietly(provider.delete_payment(ProviderInput(data=dict(result.data or {}))))
             raise
+        await self._drop_at_providers(replaced)
         return PaymentSessionDTO.model_validate(rows[0])
+
+    @staticmethod
+    def _check_session_currency(currency_code: str, collection_currency: str) -> None:
+        if currency_code != collection_currency:
+            raise InvalidDataError(
+                f"Payment session currency {currency_code} does not match the payment collection currency "
+                f"{collection_currency}."
+            )
 
     @staticmethod
     async def _quietly(call: Any) -> None:
@@ -644,6 +863,8 @@ class PaymentModule:
         """Updates amount, currency, data, status, context or metadata through the provider.
 
         The provider sees the stored data merged with the new data (Medusa sends only the new data).
+        The row is written under the collection's lock, refused if the session was authorized, or
+        is being authorized, meanwhile.
         """
         data = _as_mapping(data, "payment session")
         session_id = _required(data, "PaymentSession", "id")
@@ -656,11 +877,7 @@ class PaymentModule:
         currency_code = (
             _currency(data["currency_code"]) if data.get("currency_code") else session["currency_code"]
         )
-        if currency_code != collection["currency_code"]:
-            raise InvalidDataError(
-                f"Payment session currency {currency_code} does not match the payment collection currency "
-                f"{collection['currency_code']}."
-            )
+        self._check_session_currency(currency_code, collection["currency_code"])
         amount = _amount(data["amount"]) if data.get("amount") is not None else session["amount"]
         status = None
         if data.get("status") is not None:
@@ -693,25 +910,40 @@ class PaymentModule:
         if "metadata" in data:
             values["metadata"] = _optional_object(data, "metadata")
         async with self.database.write() as conn:
+            facts = await self.ledger.lock_collection(conn, session["payment_collection_id"])
+            current = facts.session(session_id)
+            if current is None:
+                raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
+            if facts.live_payment_of(session_id) is not None or current.authorizing:
+                raise ConflictError(
+                    f"Payment session {session_id} was authorized, or is being authorized, while it was "
+                    "being updated."
+                )
+            self._check_session_currency(currency_code, facts.currency_code)
             row = await self._repo(e.PAYMENT_SESSION).update(conn, session_id, values)
             self._emit(conn, "payment-session.updated", session_id, row["payment_collection_id"])
+            await self._recompute_collection(conn, row["payment_collection_id"], locked=True)
         return PaymentSessionDTO.model_validate(row)
 
     async def delete_payment_session(self, id: str) -> None:
-        """Deletes a session after its provider dropped the payment; a session with a payment stays."""
-        async with self.database.read() as conn:
+        """Deletes a session (soft: its row stays for the payments that may point at it) and asks its
+        provider to drop the payment. Refused while the session has a payment that is not canceled, or
+        is being authorized; the provider's part is best effort, after the deletion committed."""
+        async with self.database.single() as conn:
             session = await self._repo(e.PAYMENT_SESSION).get(conn, id)
-            has_payment = (
-                await self._repo(e.PAYMENT).count(conn, {"payment_session_id": id, "canceled_at": None}) > 0
-            )
-        if has_payment:
-            raise NotAllowedError(f"Payment session {id} has an active payment and cannot be deleted.")
-        await self.provider(session["provider_id"]).delete_payment(
-            ProviderInput(data=dict(session["data"]), context=_context(None, f"{id}:delete"))
-        )
+        collection_id = session["payment_collection_id"]
         async with self.database.write() as conn:
-            await self._repo(e.PAYMENT_SESSION).delete(conn, [id])
-            self._emit(conn, "payment-session.deleted", id, session["payment_collection_id"])
+            facts = await self.ledger.lock_collection(conn, collection_id)
+            current = facts.session(id)
+            if current is None:
+                raise self._repo(e.PAYMENT_SESSION).not_found(id)
+            if facts.live_payment_of(id) is not None:
+                raise NotAllowedError(f"Payment session {id} has an active payment and cannot be deleted.")
+            if current.authorizing:
+                raise ConflictError(f"Payment session {id} is being authorized. Retry once it finished.")
+            dropped = await self._soft_delete_sessions(conn, [id], collection_id)
+            await self._recompute_collection(conn, collection_id, locked=True)
+        await self._drop_at_providers(dropped)
 
     async def record_payment_session_status(self, id: str, status: str) -> PaymentSessionDTO:
         """Records what a provider reported about a session (a webhook), without calling it back.
@@ -752,35 +984,44 @@ class PaymentModule:
         Idempotent: an authorized session returns its existing payment without a provider call.
         Returns None when the provider answers `pending_authorization`; raises `NotAllowedError` for
         any other non-authorized status, after recording it on the session.
+
+        Under the collection's lock, first the session is claimed (the collection must be able to take
+        its payment: the live payments, the authorizations in flight and this one stay within its
+        amount), then the provider is asked, then the payment is written, checked again. A session
+        deleted or replaced meanwhile, or a payment that no longer fits, is canceled at the provider.
         """
         if not isinstance(id, str) or not id:
             raise InvalidDataError("PaymentSession id must be a non-empty string")
-        async with self.database.single() as conn:
-            found = await self.ledger.session_and_payment(conn, id)
-        if found is None:
-            raise self._repo(e.PAYMENT_SESSION).not_found(id)
-        session, existing_id = found
-        if existing_id is not None and session["authorized_at"] is not None:
+        claimed = await self._claim_authorization(id)
+        if isinstance(claimed, str):
             return await self.retrieve_payment(
-                existing_id, {"relations": ["captures", "refunds", "payment_session"]}
+                claimed, {"relations": ["captures", "refunds", "payment_session"]}
             )
+        session = claimed
         provider = self.provider(session["provider_id"])
-        result = await provider.authorize_payment(
-            ProviderInput(data=dict(session["data"]), context=_context(context, id))
-        )
+        try:
+            result = await provider.authorize_payment(
+                ProviderInput(data=dict(session["data"]), context=_context(context, id))
+            )
+        except RetryableProviderError:
+            raise  # the provider may have authorized: the claim stays until it lapses
+        except BaseException:
+            await self._quietly(self._release_authorization(id))
+            raise
         fault_point("after-provider-authorize")
         status = PaymentSessionStatus(result.status)
         data = dict(result.data if result.data is not None else session["data"])
         if status not in _AUTHORIZED:
+            collection_id = session["payment_collection_id"]
             async with self.database.write() as conn:
+                await self.ledger.lock_collection(conn, collection_id)
                 await self._repo(e.PAYMENT_SESSION).update_where(
                     conn,
                     (t.payment_session.c.id == id) & t.payment_session.c.authorized_at.is_(None),
-                    {"status": status.value, "data": data},
+                    {"status": status.value, "data": data, "authorizing_until": None, "authorizing_by": None},
                 )
-                self._emit(conn, "payment-session.updated", id, session["payment_collection_id"])
-                if status == PaymentSessionStatus.PENDING_AUTHORIZATION:
-                    await self._recompute_collection(conn, session["payment_collection_id"])
+                self._emit(conn, "payment-session.updated", id, collection_id)
+                await self._recompute_collection(conn, collection_id, locked=True)
             if status == PaymentSessionStatus.PENDING_AUTHORIZATION:
                 return None
             raise NotAllowedError(f"Session: {id} was not authorized with the provider.")
@@ -788,6 +1029,11 @@ class PaymentModule:
             recorded = await self._record_authorization(
                 session, data, captured=status == PaymentSessionStatus.CAPTURED
             )
+        except _Refused as refused:
+            await self._quietly(
+                provider.cancel_payment(ProviderInput(data=data, context=_context(context, f"{id}:cancel")))
+            )
+            raise refused.error from None
         except PaymodError:
             raise
         except Exception:
@@ -801,28 +1047,94 @@ class PaymentModule:
             recorded, {"relations": ["captures", "refunds", "payment_session"]}
         )
 
+    async def _claim_authorization(self, session_id: str) -> Row | str:
+        """Claims the session for an authorization (under the collection's lock); the session row, or
+        the id of its payment when it has one already."""
+        async with self.database.single() as conn:
+            found = await self.ledger.session_and_payment(conn, session_id)
+        if found is None:
+            raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
+        session, existing_id = found
+        if existing_id is not None and session["authorized_at"] is not None:
+            return existing_id
+        table = t.payment_session
+        async with self.database.write() as conn:
+            facts = await self.ledger.lock_collection(conn, session["payment_collection_id"])
+            current = facts.session(session_id)
+            if current is None:
+                raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
+            live = facts.live_payment_of(session_id)
+            if live is not None:
+                return live.id
+            self._check_payment_fits(facts, current)
+            now = utc_now()
+            claimed = await conn.execute(
+                update(table)
+                .where(table.c.id == session_id)
+                .values(authorizing_until=now + AUTHORIZATION_CLAIM, authorizing_by=self.process_id)
+                .returning(*table.c)
+            )
+            return dict(claimed.mappings().one())
+
+    @staticmethod
+    def _check_payment_fits(facts: CollectionFacts, session: rules.SessionFacts) -> None:
+        rules.check_payment_fits(
+            collection_id=facts.id,
+            collection_amount=facts.amount,
+            currency_code=facts.currency_code,
+            payments=facts.payments,
+            in_flight=[s.amount for s in facts.sessions if s.authorizing and s.id != session.id],
+            amount=session.amount,
+        )
+
+    async def _release_authorization(self, session_id: str) -> None:
+        table = t.payment_session
+        async with self.database.write() as conn:
+            await conn.execute(
+                update(table)
+                .where(table.c.id == session_id, table.c.authorizing_by == self.process_id)
+                .values(authorizing_until=None, authorizing_by=None)
+            )
+
     async def _record_authorization(
         self, session: Row, data: dict[str, Any], *, captured: bool
     ) -> PaymentDTO | str:
-        """Marks the session authorized and writes its payment, once.
+        """Marks the session authorized and writes its payment, once, under the collection's lock.
 
         Returns the new payment (built from the rows written) or, when the session had a payment
-        already (a concurrent authorization won), that payment's id."""
+        already (a concurrent authorization won), that payment's id. Raises `_Refused` when the
+        session was deleted or replaced meanwhile, or its payment no longer fits the collection."""
         session_id = session["id"]
+        collection_id = session["payment_collection_id"]
         try:
             async with self.database.write() as conn:
+                facts = await self.ledger.lock_collection(conn, collection_id)
+                live = facts.live_payment_of(session_id)
+                if live is not None:
+                    return live.id
+                current = facts.session(session_id)
+                if current is None:
+                    raise _Refused(
+                        ConflictError(
+                            f"Payment session {session_id} was deleted or replaced while it was being "
+                            "authorized; the authorization was canceled."
+                        )
+                    )
+                try:
+                    self._check_payment_fits(facts, current)
+                except NotAllowedError as exc:
+                    raise _Refused(exc) from None
                 now = utc_now()
-                # The UPDATE locks the session; it matches nothing when a payment exists already.
                 locked = await self.ledger.authorize_session(conn, session_id, data, now)
                 if locked is None:
                     return await self._live_payment_id(conn, session_id)
-                collection_id = locked["payment_collection_id"]
                 payment = (
                     await self._repo(e.PAYMENT).insert(
                         conn,
                         [
                             {
-                                "amount": locked["amount"],
+                                # A payment holds what the provider can move: whole minor units.
+                                "amount": round_amount(locked["amount"], locked["currency_code"]),
                                 "currency_code": locked["currency_code"],
                                 "provider_id": locked["provider_id"],
                                 "payment_collection_id": collection_id,
@@ -839,11 +1151,11 @@ class PaymentModule:
                 if captured:
                     # The provider captured on authorization: book it without asking it to capture again.
                     captures = await self._repo(e.CAPTURE).insert(
-                        conn, [{"payment_id": payment["id"], "amount": locked["amount"]}]
+                        conn, [{"payment_id": payment["id"], "amount": payment["amount"]}]
                     )
                     self._emit(conn, "capture.created", captures[0]["id"], collection_id)
                     self._emit(conn, "captured", payment["id"], collection_id)
-                await self._recompute_collection(conn, collection_id)
+                await self._recompute_collection(conn, collection_id, locked=True)
             return PaymentDTO.model_validate(
                 {**payment, "captures": captures, "refunds": [], "payment_session": locked}
             )
@@ -989,9 +1301,11 @@ class PaymentModule:
         ctx.scratch["payment"] = payment
         requested = None if input["amount"] is None else Decimal(input["amount"])
         if input["captured_total"] is not None:
-            # The provider may report more than was authorized to us: never book past the amount.
-            missing = Decimal(input["captured_total"]) - rules.total(captured)
-            requested = min(missing, payment["amount"] - rules.total(captured))
+            # The provider reports what it moved (whole minor units), and may report more than was
+            # authorized to us: never book past the amount.
+            currency = payment["currency_code"]
+            reported = round_amount(Decimal(input["captured_total"]), currency)
+            requested = min(reported, round_amount(payment["amount"], currency)) - rules.total(captured)
             if requested <= 0:
                 return {"noop": True}
         plan = rules.plan_capture(
@@ -1031,7 +1345,7 @@ class PaymentModule:
         result = await self.provider(booked["provider_id"]).capture_payment(
             CapturePaymentInput(
                 data=dict(booked["data"] or {}),
-                context=_context(None, booked["capture_id"]),
+                context=_context(None, booked["capture_id"], resumed=ctx.resumed),
                 amount=Decimal(booked["amount"]),
                 currency_code=booked["currency_code"],
             )
@@ -1137,7 +1451,7 @@ class PaymentModule:
         result = await self.provider(booked["provider_id"]).refund_payment(
             RefundPaymentInput(
                 data=dict(booked["data"] or {}),
-                context=_context(None, booked["refund_id"]),
+                context=_context(None, booked["refund_id"], resumed=ctx.resumed),
                 amount=Decimal(booked["amount"]),
                 currency_code=booked["currency_code"],
                 reason=booked["reason"],
@@ -1208,7 +1522,9 @@ class PaymentModule:
             return {"data": None}
         id = ctx.input["payment_id"]
         result = await self.provider(booked["provider_id"]).cancel_payment(
-            ProviderInput(data=dict(booked["data"] or {}), context=_context(None, f"{id}:cancel"))
+            ProviderInput(
+                data=dict(booked["data"] or {}), context=_context(None, f"{id}:cancel", resumed=ctx.resumed)
+            )
         )
         return {"data": result.data}
 
@@ -1610,14 +1926,20 @@ class PaymentModule:
                 headers={str(k): str(v) for k, v in (payload.get("headers") or {}).items()},
             )
         )
+        # A provider's signature says who sent the event, not that its fields are sane: a signed event
+        # with an amount of NaN or an id of 3 KB is refused here, before anything is stored.
+        session_id = _webhook_text(result.session_id, "session id")
+        event_id = _webhook_text(result.event_id, "event id")
+        amount = None
+        if result.amount is not None:
+            try:
+                amount = to_amount(result.amount, "amount")
+            except AmountError as exc:
+                raise InvalidDataError(f"The webhook's {exc}.", code="invalid_webhook") from None
         return WebhookActionAndData(
-            action=result.action.value,
-            data=(
-                WebhookActionData(session_id=result.session_id, amount=result.amount)
-                if result.session_id
-                else None
-            ),
-            event_id=result.event_id,
+            action=PaymentAction(result.action).value,
+            data=WebhookActionData(session_id=session_id, amount=amount) if session_id else None,
+            event_id=event_id,
         )
 
 

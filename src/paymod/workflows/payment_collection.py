@@ -33,7 +33,8 @@ _PROCESSABLE = {
     PaymentSessionStatus.CAPTURED,
     PaymentSessionStatus.PENDING_AUTHORIZATION,
 }
-_MONEY_FIELDS = ("amount", "currency_code")
+# A collection with sessions and nothing authorized is `awaiting`: still not paid.
+_UNPAID = (PaymentCollectionStatus.NOT_PAID, PaymentCollectionStatus.AWAITING)
 
 
 async def _collection(module: PaymentModule, id: str) -> PaymentCollectionDTO:
@@ -48,34 +49,14 @@ async def create_payment_sessions(
     data: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> PaymentSessionDTO:
-    """Creates a session for the collection's amount and deletes the earlier ones (no split payments)."""
-    collection = await _collection(module, payment_collection_id)
-    if any(p.canceled_at is None for p in collection.payments or []):
-        raise NotAllowedError(
-            f"Payment collection {payment_collection_id} has an authorized payment; "
-            "cancel it before creating a new payment session."
-        )
-    session = await module.create_payment_session(
+    """Creates a session for the collection's amount that replaces the earlier ones (no split
+    payments), in one transaction under the collection's lock: however many requests race, the
+    collection ends with one session; the losers get 409 `conflict`."""
+    return await module.create_payment_session(
         payment_collection_id,
-        {
-            "provider_id": provider_id,
-            "amount": collection.amount,
-            "currency_code": collection.currency_code,
-            "data": dict(data or {}),
-            "context": dict(context) if context else None,
-        },
+        {"provider_id": provider_id, "data": dict(data or {}), "context": dict(context) if context else None},
+        replace=True,
     )
-    try:
-        for earlier in collection.payment_sessions or []:
-            await module.delete_payment_session(earlier.id)
-    except BaseException:
-        # Compensation: the collection keeps its earlier sessions rather than ending with two.
-        try:
-            await module.delete_payment_session(session.id)
-        except Exception:
-            log.warning("could not delete payment session %s while compensating", session.id, exc_info=True)
-        raise
-    return session
 
 
 @dataclass(frozen=True)
@@ -172,9 +153,12 @@ async def mark_payment_collection_as_paid(
     provider_id: str | None = None,
     captured_by: str | None = None,
 ) -> PaymentCollectionDTO:
-    """Records a payment made outside paymod: session, authorization and capture of the whole amount."""
+    """Records a payment made outside paymod: session, authorization and capture of the whole amount.
+
+    Concurrent calls book the amount once: the session replaces the others under the collection's
+    lock and the authorization checks that the collection can still take a payment."""
     collection = await module.retrieve_payment_collection(payment_collection_id)
-    if collection.status != PaymentCollectionStatus.NOT_PAID:
+    if collection.status not in _UNPAID:
         raise NotAllowedError("Can only mark 'not_paid' payment collection as paid")
     if collection.amount <= 0:
         raise InvalidDataError("Capture amount must be greater than 0.")
@@ -185,9 +169,8 @@ async def mark_payment_collection_as_paid(
     if payment is None:
         raise PaymentAuthorizationError("Payment authorization failed")
     try:
-        await module.capture_payment(
-            {"payment_id": payment.id, "amount": collection.amount, "captured_by": captured_by}
-        )
+        # What remains of the payment: all of it, in the currency's precision.
+        await module.capture_payment({"payment_id": payment.id, "captured_by": captured_by})
     except BaseException:
         try:
             await module.cancel_payment(payment.id)
@@ -200,38 +183,15 @@ async def mark_payment_collection_as_paid(
 async def update_payment_collection(
     module: PaymentModule, payment_collection_id: str, data: Mapping[str, Any]
 ) -> PaymentCollectionDTO:
-    """Updates metadata at any time; amount and currency only before anything was authorized.
-
-    Changing the amount deletes the collection's sessions, as Medusa does when a cart's total
-    changes: they were initiated for the old amount.
-    """
-    collection = await module.retrieve_payment_collection(
-        payment_collection_id, {"relations": ["payment_sessions"]}
-    )
-    values = dict(data)
-    changes_money = any(
-        field in values and values[field] is not None and values[field] != getattr(collection, field)
-        for field in _MONEY_FIELDS
-    )
-    if changes_money:
-        if collection.status not in (PaymentCollectionStatus.NOT_PAID, PaymentCollectionStatus.AWAITING):
-            raise NotAllowedError(
-                f"Cannot change the amount or currency of a payment collection that is {collection.status}"
-            )
-        for session in collection.payment_sessions or []:
-            await module.delete_payment_session(session.id)
-        if collection.payment_sessions:
-            values["status"] = PaymentCollectionStatus.NOT_PAID.value
-    return await module.update_payment_collections(payment_collection_id, values)
+    """Updates metadata at any time; the amount while it still covers the collection's payments (the
+    currency only while it has none). Changing the amount drops the sessions that have no payment,
+    as Medusa does when a cart's total changes: they were initiated for the old amount."""
+    return await module.update_payment_collections(payment_collection_id, dict(data))
 
 
 async def delete_payment_collection(module: PaymentModule, payment_collection_id: str) -> None:
-    """Deletes a collection nobody paid (its sessions are dropped with their providers first)."""
-    collection = await module.retrieve_payment_collection(
-        payment_collection_id, {"relations": ["payment_sessions"]}
-    )
-    if collection.status != PaymentCollectionStatus.NOT_PAID:
+    """Deletes a collection nobody paid (its sessions are dropped with their providers too)."""
+    collection = await module.retrieve_payment_collection(payment_collection_id)
+    if collection.status not in _UNPAID:
         raise NotAllowedError("Can only delete payment collections where status is not_paid")
-    for session in collection.payment_sessions or []:
-        await module.delete_payment_session(session.id)
     await module.soft_delete_payment_collections(payment_collection_id)

@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from paymod.domain.errors import PaymodError
+from paymod.persistence.processes import claim_free
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import workflow_run
 from paymod.services.payment_module import PaymentModule
@@ -39,7 +40,7 @@ async def reconcile(
     now = utc_now()
     stmt = select(workflow_run).where(
         workflow_run.c.status.in_(("running", "suspended")),
-        (workflow_run.c.locked_until.is_(None)) | (workflow_run.c.locked_until < now),
+        claim_free(workflow_run.c.locked_until, workflow_run.c.owner, now),
         workflow_run.c.updated_at < now - older_than,
     )
     async with module.database.read() as conn:

@@ -9,18 +9,19 @@ the loser gets the winner's run (its result, its error, or a conflict while it r
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import ConflictError, DuplicateError
 from paymod.domain.ids import new_id
 from paymod.persistence.database import Database
+from paymod.persistence.processes import claim_free
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import workflow_run
 from paymod.workflows.engine import IdempotencyError, Run
@@ -48,14 +49,27 @@ def _run(row: Any) -> Run:
 
 
 class DatabaseRunStore:
-    def __init__(self, database: Database) -> None:
+    """`owner`: this process's id (see `persistence.processes`), named on every run it claims; a run's
+    writes check it, so a process that lost its claim cannot record anything more for the run."""
+
+    def __init__(self, database: Database, owner: Callable[[], str | None] = lambda: None) -> None:
         self.database = database
+        self._owner = owner
         self._unsaved: dict[str, str] = {}  # run id -> fingerprint, for runs not inserted yet
         self._by_key = select(workflow_run).where(
             workflow_run.c.name == bindparam("name"), workflow_run.c.idempotency_key == bindparam("key")
         )
         self._insert = insert(workflow_run)
-        self._update = update(workflow_run).where(workflow_run.c.id == bindparam("_pk"))
+        self._update_owned = update(workflow_run).where(
+            workflow_run.c.id == bindparam("_pk"), workflow_run.c.owner == bindparam("_owner")
+        )
+        self._update_unowned = update(workflow_run).where(
+            workflow_run.c.id == bindparam("_pk"), workflow_run.c.owner.is_(None)
+        )
+
+    def _mine(self) -> ColumnElement[bool]:
+        owner = self._owner()
+        return workflow_run.c.owner.is_(None) if owner is None else workflow_run.c.owner == owner
 
     async def start(
         self, name: str, key: str, input: dict[str, Any], fingerprint: str, *, fresh: bool = False
@@ -86,9 +100,9 @@ class DatabaseRunStore:
                 .where(
                     workflow_run.c.id == run.id,
                     workflow_run.c.status.in_(("running", "suspended")),
-                    (workflow_run.c.locked_until.is_(None)) | (workflow_run.c.locked_until < now),
+                    claim_free(workflow_run.c.locked_until, workflow_run.c.owner, now),
                 )
-                .values(status="running", locked_until=now + lease(), updated_at=now)
+                .values(status="running", locked_until=now + lease(), owner=self._owner(), updated_at=now)
                 .returning(workflow_run)
             )
             fresh = claimed.mappings().first()
@@ -120,6 +134,7 @@ class DatabaseRunStore:
                         "idempotency_key": run.idempotency_key,
                         "fingerprint": fingerprint,
                         "input": run.input,
+                        "owner": self._owner(),
                         "created_at": now,
                         **values,
                     },
@@ -129,7 +144,13 @@ class DatabaseRunStore:
                     f"Another {run.name} run with this idempotency key started at the same time."
                 ) from None
         else:
-            await conn.execute(self._update, {"_pk": run.id, **values})
+            owner = self._owner()
+            statement = self._update_unowned if owner is None else self._update_owned
+            written = await conn.execute(statement, {"_pk": run.id, "_owner": owner, **values})
+            if not written.rowcount:
+                # Another process took the run over (this one was taken for dead): nothing of this
+                # transaction may commit.
+                raise ConflictError(f"The {run.name} run was taken over by another process.")
         run.steps = steps
 
     def _saved(self, run: Run) -> None:
@@ -164,6 +185,6 @@ class DatabaseRunStore:
         async with self.database.write() as conn:
             await conn.execute(
                 update(workflow_run)
-                .where(workflow_run.c.id == run.id)
+                .where(workflow_run.c.id == run.id, self._mine())
                 .values(locked_until=None, updated_at=utc_now())
             )

@@ -3,7 +3,7 @@ region links and account holders."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -32,6 +32,8 @@ from paymod.http.routes.common import (
     search_term,
     selection_config,
 )
+from paymod.http.state import AppState, app_state
+from paymod.persistence.ephemeral_keys import DEFAULT_TTL as DEFAULT_EPHEMERAL_TTL
 from paymod.services.dto import PaymentDTO
 from paymod.workflows import payment_collection as flows
 
@@ -402,6 +404,39 @@ async def update_account_holder(
 async def delete_account_holder(id: str, actor: Admin, module: ModuleDep) -> JSONResponse:
     await module.delete_account_holder(id)
     return JSONResponse({"id": id, "object": "account_holder", "deleted": True})
+
+
+@admin.post("/account-holders/{id}/ephemeral-keys", **post_options(s.EphemeralKeyResponse, WRITE))
+async def create_ephemeral_key(
+    id: str,
+    actor: Admin,
+    state: Annotated[AppState, Depends(app_state)],
+    body: s.CreateEphemeralKey | None = None,
+) -> JSONResponse:
+    """A short-lived key for the storefront, scoped to this account holder's saved payment methods.
+
+    Call it from your backend once the customer signed in, and hand the `secret` (shown only here) to
+    the storefront: its `/store/account-holders/{id}/payment-methods` calls send it as
+    `Authorization: Bearer ek_...`.
+    """
+    await state.module.retrieve_account_holder(id)
+    ttl = (
+        DEFAULT_EPHEMERAL_TTL
+        if body is None or body.expires_in is None
+        else timedelta(seconds=body.expires_in)
+    )
+    created = await state.ephemeral_keys.create(id, ttl)
+    return JSONResponse(
+        {
+            "ephemeral_key": {
+                "id": created.id,
+                "object": "ephemeral_key",
+                "account_holder_id": created.account_holder_id,
+                "secret": created.secret,
+                "expires_at": created.expires_at,
+            }
+        }
+    )
 
 
 @admin.get("/account-holders/{id}/payment-methods", **get_options(s.PaymentMethodList, PROVIDER_READ))

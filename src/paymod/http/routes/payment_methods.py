@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from paymod.domain.errors import NotFoundError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from paymod.domain.errors import InvalidDataError, NotFoundError
+from paymod.http.errors import UnauthorizedError
 from paymod.http.json import JSONResponse
+from paymod.http.state import AppState
 from paymod.services.dto import AccountHolderDTO
 from paymod.services.payment_module import PaymentModule
+
+#: The storefront's proof that the signed-in customer owns the account holder: an ephemeral key the
+#: merchant's backend asked for (`POST /admin/account-holders/{id}/ephemeral-keys`).
+ephemeral_key = HTTPBearer(
+    auto_error=False,
+    scheme_name="ephemeral_key",
+    description="An ephemeral key for the account holder (`Authorization: Bearer ek_...`), which the "
+    "merchant's backend gets from `POST /admin/account-holders/{id}/ephemeral-keys`",
+)
 
 
 async def holder_for(module: PaymentModule, id: str, customer_id: str | None) -> AccountHolderDTO:
@@ -17,6 +30,26 @@ async def holder_for(module: PaymentModule, id: str, customer_id: str | None) ->
         # Same answer as a missing holder: a storefront learns nothing about other customers.
         raise NotFoundError(f"AccountHolder with id: {id} was not found")
     return holder
+
+
+async def shoppers_holder(
+    state: AppState,
+    id: str,
+    credentials: HTTPAuthorizationCredentials | None,
+    customer_id: str | None,
+) -> AccountHolderDTO:
+    """The holder a store request may act on: the one its ephemeral key was made for (401 otherwise,
+    whether the holder exists or not), or, where the server trusts it, the customer id's."""
+    if state.settings.store.trust_customer_id:
+        if customer_id is None:
+            raise InvalidDataError("customer_id: Field required")
+        return await holder_for(state.module, id, customer_id)
+    secret = credentials.credentials if credentials is not None else ""
+    if not await state.ephemeral_keys.grants(secret, id):
+        raise UnauthorizedError(
+            "An ephemeral key for this account holder is required: Authorization: Bearer ek_..."
+        )
+    return await holder_for(state.module, id, None)
 
 
 def _context(holder: AccountHolderDTO) -> dict[str, Any]:

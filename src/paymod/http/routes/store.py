@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 
 from paymod.http import fields as f
 from paymod.http import schemas as s
@@ -25,6 +26,7 @@ from paymod.http.routes.common import (
     router,
     selection_config,
 )
+from paymod.http.state import AppState, app_state
 from paymod.services.payment_module import PaymentModule
 from paymod.workflows import payment_collection as flows
 
@@ -101,24 +103,44 @@ async def authorize_payment_collection(
 
 
 # -- saved payment methods of the shopper's account holder --------------------------------------
+ShoppersKey = Annotated[HTTPAuthorizationCredentials | None, Security(methods.ephemeral_key)]
+TrustedCustomerId = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        description="only when the server trusts it (`[store] trust_customer_id`): the customer the holder "
+        "belongs to",
+    ),
+]
+
+
 @store.get("/account-holders/{id}/payment-methods", **get_options(s.PaymentMethodList, PROVIDER_READ))
 async def list_saved_payment_methods(
     id: str,
     shopper: Shopper,
-    module: ModuleDep,
-    customer_id: Annotated[str, Query(min_length=1, description="the customer the holder belongs to")],
+    state: Annotated[AppState, Depends(app_state)],
+    key: ShoppersKey,
+    customer_id: TrustedCustomerId = None,
 ) -> JSONResponse:
-    """The payment methods saved at the provider for this account holder."""
-    return await methods.list_methods(module, await methods.holder_for(module, id, customer_id))
+    """The payment methods saved at the provider for this account holder (its ephemeral key required)."""
+    holder = await methods.shoppers_holder(state, id, key, customer_id)
+    return await methods.list_methods(state.module, holder)
 
 
 @store.post("/account-holders/{id}/payment-methods", **post_options(s.PaymentMethodResponse, PROVIDER_WRITE))
 async def save_payment_method(
-    id: str, body: s.StoreSavePaymentMethod, request: Request, shopper: Shopper, module: ModuleDep
+    id: str,
+    body: s.StoreSavePaymentMethod,
+    request: Request,
+    shopper: Shopper,
+    state: Annotated[AppState, Depends(app_state)],
+    key: ShoppersKey,
 ) -> JSONResponse:
     """Saves a payment method for later (Stripe: a SetupIntent; confirm it on the client)."""
-    holder = await methods.holder_for(module, id, body.customer_id)
-    return await methods.save_method(module, holder, body.data, flow_key(request.headers, request.url.path))
+    holder = await methods.shoppers_holder(state, id, key, body.customer_id)
+    return await methods.save_method(
+        state.module, holder, body.data, flow_key(request.headers, request.url.path)
+    )
 
 
 @store.delete("/account-holders/{id}/payment-methods/{method_id}", **get_options(s.Deleted, PROVIDER_READ))
@@ -126,8 +148,10 @@ async def delete_saved_payment_method(
     id: str,
     method_id: str,
     shopper: Shopper,
-    module: ModuleDep,
-    customer_id: Annotated[str, Query(min_length=1, description="the customer the holder belongs to")],
+    state: Annotated[AppState, Depends(app_state)],
+    key: ShoppersKey,
+    customer_id: TrustedCustomerId = None,
 ) -> JSONResponse:
     """Removes a saved payment method (Stripe: detaches it from the customer)."""
-    return await methods.delete_method(module, await methods.holder_for(module, id, customer_id), method_id)
+    holder = await methods.shoppers_holder(state, id, key, customer_id)
+    return await methods.delete_method(state.module, holder, method_id)
