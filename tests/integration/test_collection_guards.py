@@ -230,3 +230,32 @@ async def test_a_closed_heartbeat_frees_its_claims_at_once(database_url: str) ->
                 )
             ).scalar_one()
         assert gone == 0
+
+
+async def test_a_provider_that_releases_the_rest_closes_the_payment(
+    module: PaymentModule, testing_provider: TestingPaymentProvider
+) -> None:
+    collection = await module.create_payment_collections({"currency_code": "usd", "amount": 100})
+    first = await module.create_payment_session(
+        collection.id,
+        {
+            "provider_id": TESTING,
+            "amount": 100,
+            "currency_code": "usd",
+            "data": {"scenario": "single_capture"},
+        },
+    )
+    payment = await module.authorize_payment_session(first.id)
+    assert payment is not None
+
+    closed = await module.capture_payment({"payment_id": payment.id, "amount": 60})
+
+    assert (closed.released_amount, closed.canceled_at is not None) == (D(40), True)
+    stored = await module.retrieve_payment_collection(collection.id)
+    assert (stored.status, stored.captured_amount) == ("partially_captured", D(60))
+    # the payment holds what it captured: 40 more fit the collection, 40.01 do not
+    rest = await session(module, collection.id, 40)
+    too_much = await session(module, collection.id, "40.01")
+    with pytest.raises(NotAllowedError, match="already hold 60"):
+        await module.authorize_payment_session(too_much.id)
+    assert await module.authorize_payment_session(rest.id) is not None

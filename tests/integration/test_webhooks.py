@@ -405,3 +405,26 @@ async def test_an_unverifiable_event_that_asks_nothing_is_not_stored(quick: Paym
     received = await receive_webhook(quick, "system_default", b'{"anything": 1}', {})
     assert (received.id, received.action) == ("", "not_supported")
     assert await count(quick, webhook_event) == 0
+
+
+async def test_a_final_captured_report_for_less_than_the_payment_closes_it(quick: PaymentModule) -> None:
+    """A provider that says nothing stays capturable (Stripe's `payment_intent.succeeded` after a
+    partial capture) closes the payment: the rest is released, whatever the report's repetitions."""
+    collection_id, session_id = await session_for(quick, amount=100)
+    payment = await quick.authorize_payment_session(session_id)
+    assert payment is not None
+    event = {"id": "evt_final", "action": "captured", "session_id": session_id, "amount": 30}
+    for delivery in ({**event, "remaining_capturable": 0}, {**event, "remaining_capturable": 0}):
+        raw, headers = signed(delivery)
+        await receive_webhook(quick, PROVIDER, raw, headers)
+        await drain(quick)
+    again = {**event, "id": "evt_final_again", "remaining_capturable": 0}
+    raw, headers = signed(again)
+    await receive_webhook(quick, PROVIDER, raw, headers)
+    await drain(quick)
+
+    stored = await quick.retrieve_payment(payment.id, {"relations": ["captures"]})
+    assert [c.amount for c in stored.captures or []] == [Decimal(30)]
+    assert (stored.released_amount, stored.canceled_at is not None) == (Decimal(70), True)
+    collection = await quick.retrieve_payment_collection(collection_id)
+    assert (collection.status, collection.captured_amount) == ("partially_captured", Decimal(30))

@@ -3,8 +3,9 @@
 Read with plain SQL, not through the module, so a bug in the module's own reads cannot hide a bug in
 its writes:
 
-- Σ of the live (not canceled, not deleted) payments ≤ the collection's amount, at the currency's
-  precision (split payments are fine, two full payments are not);
+- what the payments hold (a live payment its amount, a canceled one what it captured) ≤ the
+  collection's amount, at the currency's precision (split payments are fine, two full payments are
+  not);
 - per payment, Σ captures ≤ its amount and Σ refunds ≤ Σ captures;
 - every payment has its session row, and a live payment's session is not deleted;
 - captures, refunds and payments are in the currency's precision;
@@ -96,10 +97,17 @@ def violations(rows: CollectionRows, *, single_session: bool = False) -> list[st
     def money(value: Decimal) -> Decimal:
         return round_amount(value, currency)
 
-    live_total = _total([p["amount"] for p in rows.live_payments])
-    if money(live_total) > money(collection["amount"]):
+    # a live payment holds its amount; a canceled one what it captured before
+    held = _total(
+        [
+            _total(rows.captures.get(p["id"], [])) if p["canceled_at"] is not None else p["amount"]
+            for p in rows.payments
+            if p["deleted_at"] is None
+        ]
+    )
+    if money(held) > money(collection["amount"]):
         found.append(
-            f"live payments {live_total} exceed the collection's amount {collection['amount']} "
+            f"payments hold {held}, more than the collection's amount {collection['amount']} "
             f"({len(rows.live_payments)} live payments)"
         )
     sessions = {s["id"]: s for s in rows.sessions}

@@ -20,7 +20,7 @@ import stripe
 from stripe_settings import stripe_config
 
 from paymod import PaymentModule
-from paymod.domain.errors import NotAllowedError, ProviderError
+from paymod.domain.errors import InvalidDataError, NotAllowedError, ProviderError
 from paymod.webhooks.inbox import list_webhook_events
 
 PROVIDER = "pp_stripe_stripe"
@@ -130,7 +130,7 @@ async def test_three_d_secure_requires_more_then_authorizes(
     assert (session.status, session.authorized_at is not None) == ("authorized", True)
 
 
-async def test_partial_capture_sends_the_amount_and_a_second_capture_is_refused(
+async def test_a_partial_capture_sends_the_amount_and_closes_the_payment(
     stripe_module: PaymentModule, shopper: stripe.StripeClient
 ) -> None:
     session = await session_of(stripe_module, "100", payment_method="pm_card_visa", confirm=True)
@@ -140,6 +140,8 @@ async def test_partial_capture_sends_the_amount_and_a_second_capture_is_refused(
 
     payment = await stripe_module.capture_payment({"payment_id": payment.id, "amount": Decimal("40")})
     assert [c.amount for c in payment.captures or []] == [Decimal(40)]
+    # Stripe released the rest: paymod closes the payment too
+    assert (payment.released_amount, payment.canceled_at is not None) == (Decimal(60), True)
     intent = await shopper.v1.payment_intents.retrieve_async(
         session.data["id"], {"expand": ["latest_charge"]}
     )
@@ -149,12 +151,13 @@ async def test_partial_capture_sends_the_amount_and_a_second_capture_is_refused(
     assert isinstance(charge, stripe.Charge)
     assert (charge.amount, charge.amount_refunded) == (10000, 6000)
 
-    with pytest.raises(ProviderError):
+    # refused before Stripe is asked (it would answer "status of succeeded")
+    with pytest.raises(InvalidDataError, match="has been canceled"):
         await stripe_module.capture_payment({"payment_id": payment.id, "amount": Decimal("60")})
     payment = await stripe_module.retrieve_payment(payment.id, {"relations": ["captures"]})
     assert [c.amount for c in payment.captures or []] == [Decimal(40)]
     collection = await stripe_module.retrieve_payment_collection(session.payment_collection_id)
-    assert (collection.status, collection.captured_amount) == ("authorized", Decimal(40))
+    assert (collection.status, collection.captured_amount) == ("partially_captured", Decimal(40))
 
 
 async def test_multiple_partial_refunds_reach_stripe_with_their_reasons(

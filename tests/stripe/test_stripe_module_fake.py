@@ -11,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from fake_stripe import FakeStripe
+from fake_stripe import FakeStripe, event_payload
 from stripe_settings import stripe_config
 
 from paymod import PaymentModule
-from paymod.domain.errors import ProviderError, RetryableProviderError
+from paymod.domain.errors import InvalidDataError, NotAllowedError, ProviderError, RetryableProviderError
 from paymod.workflows.reconciler import reconcile
 
 PROVIDER = "pp_stripe_stripe"
@@ -220,3 +220,76 @@ async def test_racing_account_holder_creation_makes_one_holder_and_one_customer(
     assert len([c for c in fake.of_type("cus_")]) == 1
     assert {c.idempotency_key for c in fake.calls("POST", "/v1/customers")} == {"cus_shop_7"}
     assert len(await fake_module.list_account_holders({"customer_id": "cus_shop_7"})) == 1
+
+
+async def test_a_partial_capture_without_multicapture_closes_the_payment(
+    fake_module: PaymentModule, fake: FakeStripe
+) -> None:
+    """Stripe, "Place a hold on a payment method" (docs.stripe.com/payments/place-a-hold-on-a-payment-
+    method): capturing less than the authorized amount releases the rest and the PaymentIntent becomes
+    `succeeded` (without multicapture, one capture per intent). paymod closes the payment the same way:
+    the rest is recorded as released, the payment canceled for it, the collection partially captured;
+    a second capture or a cancel no longer reach Stripe with "status of succeeded"."""
+    _, payment = await authorized_payment(fake_module, "100")
+
+    captured = await fake_module.capture_payment({"payment_id": payment.id, "amount": 60})
+
+    assert captured.released_amount == Decimal(40)
+    assert captured.canceled_at is not None and captured.captured_at is None
+    collection = await fake_module.retrieve_payment_collection(payment.payment_collection_id)
+    assert (collection.status, collection.captured_amount) == ("partially_captured", Decimal(60))
+    with pytest.raises(InvalidDataError, match="has been canceled"):
+        await fake_module.capture_payment({"payment_id": payment.id, "amount": 10})
+    canceled = await fake_module.cancel_payment(payment.id)  # already closed: nothing asked of Stripe
+    assert canceled.released_amount == Decimal(40)
+    refunded = await fake_module.refund_payment({"payment_id": payment.id, "amount": 60})
+    assert [r.amount for r in refunded.refunds or []] == [Decimal(60)]
+    # what the collection still lacks can be paid with another session; a new full payment cannot
+    more = await fake_module.create_payment_session(
+        payment.payment_collection_id,
+        {"provider_id": PROVIDER, "amount": 100, "currency_code": "usd", "data": {}},
+    )
+    with pytest.raises(NotAllowedError, match="already hold 60"):
+        await fake_module.authorize_payment_session(more.id)
+
+
+async def test_a_succeeded_webhook_for_less_than_the_payment_closes_it(
+    fake_module: PaymentModule, fake: FakeStripe
+) -> None:
+    """Stripe, "Capture a payment multiple times" (docs.stripe.com/payments/multicapture): an intent
+    whose authorization ends partially captured is `succeeded` with `amount_capturable` 0: nothing more
+    can be captured. A `payment_intent.succeeded` event for 30 of 100 books 30 and closes the payment,
+    once however often it is delivered."""
+    session, payment = await authorized_payment(fake_module, "100")
+    intent = session.data["id"]
+    succeeded = fake.objects[intent]
+    succeeded.update({"status": "succeeded", "amount_received": 3000, "amount_capturable": 0})
+    raw, headers = fake.signed(event_payload(fake, "payment_intent.succeeded", intent))
+
+    for _ in range(2):
+        result = await fake_module.get_webhook_action_and_data(
+            {
+                "provider": "stripe_stripe",
+                "payload": {"data": json.loads(raw), "raw_data": raw, "headers": headers},
+            }
+        )
+        assert result.data is not None
+        assert (result.action, result.data.amount, result.data.remaining_capturable) == (
+            "captured",
+            Decimal(30),
+            Decimal(0),
+        )
+        await fake_module.capture_payment(
+            {
+                "payment_id": payment.id,
+                "captured_total": result.data.amount,
+                "remaining_capturable": result.data.remaining_capturable,
+                "is_captured": True,
+            }
+        )
+
+    stored = await fake_module.retrieve_payment(payment.id, {"relations": ["captures"]})
+    assert [c.amount for c in stored.captures or []] == [Decimal(30)]
+    assert (stored.released_amount, stored.canceled_at is not None) == (Decimal(70), True)
+    collection = await fake_module.retrieve_payment_collection(payment.payment_collection_id)
+    assert collection.status == "partially_captured"

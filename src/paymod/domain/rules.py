@@ -150,9 +150,12 @@ class PaymentFacts:
     amount: Decimal = ZERO
 
 
-def live_payment_total(payments: Sequence[PaymentFacts], currency_code: str) -> Decimal:
-    """What a collection's payments that are not canceled hold, at the currency's precision."""
-    return round_amount(total(p.amount for p in payments if not p.canceled), currency_code)
+def held_total(payments: Sequence[PaymentFacts], currency_code: str) -> Decimal:
+    """What a collection's payments hold, at the currency's precision: a live payment its amount, a
+    canceled one what it captured before (a payment closed after a partial capture keeps that)."""
+    return round_amount(
+        total(total(p.captures) if p.canceled else p.amount for p in payments), currency_code
+    )
 
 
 def check_payment_fits(
@@ -164,9 +167,10 @@ def check_payment_fits(
     in_flight: Sequence[Decimal],
     amount: Decimal,
 ) -> None:
-    """A new payment of `amount` keeps the collection's live payments (and the authorizations in flight)
-    within its amount: split payments fit (two of 5.00 on 10.00), a second full payment does not."""
-    held = live_payment_total(payments, currency_code) + round_amount(total(in_flight), currency_code)
+    """A new payment of `amount` keeps what the collection's payments hold (and the authorizations in
+    flight) within its amount: split payments fit (two of 5.00 on 10.00), a second full payment does
+    not, nor a new full payment after one that captured part and was closed."""
+    held = held_total(payments, currency_code) + round_amount(total(in_flight), currency_code)
     limit = round_amount(collection_amount, currency_code)
     if held + round_amount(amount, currency_code) > limit:
         code = currency_code.upper()
@@ -187,8 +191,8 @@ def check_amount_change(
     """A collection's amount may change while it still covers its live payments; its currency only
     while it has none (Medusa's order edit cancels the authorization; capture less than was
     authorized instead)."""
-    held = live_payment_total(payments, currency_code)
-    if held <= 0 and not any(not p.canceled for p in payments):
+    held = held_total(payments, currency_code)
+    if held <= 0 and all(p.canceled for p in payments):
         return
     if new_currency_code != currency_code:
         raise NotAllowedError(

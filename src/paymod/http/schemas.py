@@ -325,6 +325,11 @@ class Payment(_Timestamps):
     metadata: dict[str, Any] | None = None
     captured_at: datetime | None = None
     canceled_at: datetime | None = None
+    released_amount: NullableAmountOut = Field(
+        default=None,
+        description="what the provider released uncaptured when it closed the authorization (the payment "
+        "is then canceled for the rest)",
+    )
     payment_collection_id: str | None = None
     payment_session_id: str | None = None
     captures: list[Capture] | None = None

@@ -141,6 +141,9 @@ payment = Table(
     Column("metadata", JSONDocument, nullable=True),
     Column("captured_at", UTCDateTime(), nullable=True),
     Column("canceled_at", UTCDateTime(), nullable=True),
+    # paymod's own: what the provider released uncaptured when it closed the authorization (Stripe after
+    # a partial capture without multicapture); the payment is then canceled for the rest.
+    Column("released_amount", Amount(), nullable=True),
     Column(
         "payment_collection_id",
         Text,
@@ -292,6 +295,8 @@ webhook_event = Table(
     Column("action", Text, nullable=False),
     Column("session_id", Text, nullable=True),
     Column("amount", Amount(), nullable=True),
+    # What the provider says stays capturable (0: it closed the authorization), when it says.
+    Column("remaining_capturable", Amount(), nullable=True),
     # The verified raw body and headers, kept for audit and replay.
     Column("payload", JSONDocument, nullable=False),
     Column("status", Text, nullable=False, server_default="pending"),

@@ -127,6 +127,9 @@ class WebhookActionResult:
     amount: Decimal | None = None
     event_id: str | None = None
     data: Data = field(default_factory=dict)
+    #: What the provider still holds capturable, when the event says (0 on a `captured` event: the
+    #: provider closed the authorization, e.g. Stripe's `payment_intent.succeeded`).
+    remaining_capturable: Decimal | None = None
 
 
 class PaymentProvider:

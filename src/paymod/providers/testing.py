@@ -11,8 +11,13 @@ The session's `data["scenario"]` decides what happens, like Stripe's test cards:
 - `timeout`: authorization raises `RetryableProviderError` (the outcome is unknown).
 - `initiate_error`, `capture_error`, `refund_error`, `cancel_error`: that call raises `ProviderError`.
 
-Webhooks are JSON bodies `{"id", "action", "session_id", "amount"}` signed with the HMAC-SHA256 of
-the raw body, hex, in header `x-testing-signature`, under the `webhook_secret` option.
+- `single_capture`: the first capture closes the authorization and releases the rest, as Stripe does
+  after a partial capture without multicapture.
+
+Webhooks are JSON bodies `{"id", "action", "session_id", "amount"}` (with `"remaining_capturable": 0`
+a `captured` event closes the authorization, as Stripe's `payment_intent.succeeded` does), signed
+with the HMAC-SHA256 of the raw body, hex, in header `x-testing-signature`, under the
+`webhook_secret` option.
 Every call is counted per (method, idempotency key) in `calls`, so tests can prove a retry reused
 its key and the provider was asked once; with the `calls_file` option each call is also appended to
 that file as a JSON line, so a test can count calls made by processes it killed.
@@ -36,6 +41,7 @@ from paymod.providers.base import (
     AccountHolderOutput,
     AuthorizePaymentOutput,
     CapturePaymentInput,
+    CapturePaymentOutput,
     InitiatePaymentInput,
     InitiatePaymentOutput,
     PaymentMethodInput,
@@ -122,10 +128,14 @@ class TestingPaymentProvider(PaymentProvider):
         return AuthorizePaymentOutput(data=data, status=status)
 
     async def capture_payment(self, input: CapturePaymentInput) -> ProviderOutput:
-        if self._count("capture_payment", input) == "capture_error":
+        scenario = self._count("capture_payment", input)
+        if scenario == "capture_error":
             raise ProviderError("The testing provider failed to capture the payment.")
         captured = _decimal(input.data.get("amount_captured")) + input.amount
-        return ProviderOutput(data={**input.data, "amount_captured": str(captured)})
+        data = {**input.data, "amount_captured": str(captured)}
+        if scenario == "single_capture":
+            return CapturePaymentOutput(data=data, remaining_capturable=Decimal(0))
+        return ProviderOutput(data=data)
 
     async def refund_payment(self, input: RefundPaymentInput) -> ProviderOutput:
         if self._count("refund_payment", input) == "refund_error":
@@ -168,6 +178,11 @@ class TestingPaymentProvider(PaymentProvider):
             amount=None if amount is None else _webhook_amount(amount),
             event_id=body.get("id"),
             data=body,
+            remaining_capturable=(
+                None
+                if body.get("remaining_capturable") is None
+                else _webhook_amount(body["remaining_capturable"])
+            ),
         )
 
     async def create_account_holder(self, input: AccountHolderInput) -> AccountHolderOutput:

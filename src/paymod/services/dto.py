@@ -71,6 +71,8 @@ class PaymentDTO(_Amount, _Timestamps):
     metadata: dict[str, Any] | None = None
     captured_at: datetime | None = None
     canceled_at: datetime | None = None
+    #: What the provider released uncaptured when it closed the authorization (paymod's own).
+    released_amount: Decimal | None = None
     payment_collection_id: str
     payment_session_id: str
     captures: list[CaptureDTO] | None = None
@@ -126,6 +128,8 @@ class PaymentMethodDTO(DTO):
 class WebhookActionData(DTO):
     session_id: str
     amount: Decimal | None = None
+    #: What the provider says stays capturable; 0: it closed the authorization (paymod's own).
+    remaining_capturable: Decimal | None = None
 
 
 class WebhookActionAndData(DTO):

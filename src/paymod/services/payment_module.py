@@ -47,6 +47,7 @@ from paymod.persistence.repository import Entity, FindConfig, Repository, Row, u
 from paymod.providers.base import (
     AccountHolderInput,
     CapturePaymentInput,
+    CapturePaymentOutput,
     InitiatePaymentInput,
     PaymentMethodInput,
     PaymentProvider,
@@ -1279,15 +1280,24 @@ class PaymentModule:
 
         `captured_total` (paymod's, for provider webhooks) asks for the payment's captures to add up
         to that total, computed under the lock: replaying the same report captures nothing twice.
+        `remaining_capturable` (idem) says what the provider still holds: 0 closes the payment.
+
+        When the provider answers that nothing stays capturable after a partial capture (Stripe
+        without multicapture releases the rest), the payment is closed: `released_amount` records what
+        was released and the payment is canceled for the rest, so the collection reads
+        `partially_captured`.
         """
         data = _as_mapping(data, "capture")
         payment_id = _required(data, "Payment", "payment_id")
         requested = None if data.get("amount") is None else _amount(data["amount"], signed=True)
         captured_total = None if data.get("captured_total") is None else _amount(data["captured_total"])
+        remaining = data.get("remaining_capturable")
+        remaining = None if remaining is None else _amount(remaining)
         input = {
             "payment_id": payment_id,
             "amount": None if requested is None else str(requested),
             "captured_total": None if captured_total is None else str(captured_total),
+            "remaining_capturable": None if remaining is None else str(remaining),
             "captured_by": _optional_text(data, "captured_by") or _optional_text(data, "created_by"),
             "is_captured": bool(data.get("is_captured", False)),
         }
@@ -1300,6 +1310,7 @@ class PaymentModule:
         payment, captured = locked.row, locked.captures
         ctx.scratch["payment"] = payment
         requested = None if input["amount"] is None else Decimal(input["amount"])
+        closes = input.get("remaining_capturable") is not None and Decimal(input["remaining_capturable"]) == 0
         if input["captured_total"] is not None:
             # The provider reports what it moved (whole minor units), and may report more than was
             # authorized to us: never book past the amount.
@@ -1307,7 +1318,7 @@ class PaymentModule:
             reported = round_amount(Decimal(input["captured_total"]), currency)
             requested = min(reported, round_amount(payment["amount"], currency)) - rules.total(captured)
             if requested <= 0:
-                return {"noop": True}
+                return self._noop_capture(payment, captured, closes)
         plan = rules.plan_capture(
             payment_id=payment_id,
             payment_amount=payment["amount"],
@@ -1318,18 +1329,35 @@ class PaymentModule:
             already_fully_captured=payment["captured_at"] is not None,
         )
         if plan is None:
-            return {"noop": True}
+            return self._noop_capture(payment, captured, closes)
         capture = await self._repo(e.CAPTURE).insert(
             conn, [{"payment_id": payment_id, "amount": plan.amount, "created_by": input["captured_by"]}]
         )
         return {
             "noop": False,
+            "close": closes,
             "capture_id": capture[0]["id"],
             "amount": str(plan.amount),
+            "captured_after": str(rules.total(captured) + plan.amount),
+            "payment_amount": str(round_amount(payment["amount"], payment["currency_code"])),
             "fully_captured": plan.fully_captured,
             "provider_id": payment["provider_id"],
             "currency_code": payment["currency_code"],
             "data": payment["data"],
+            "payment_collection_id": payment["payment_collection_id"],
+        }
+
+    @staticmethod
+    def _noop_capture(payment: Row, captured: Sequence[Decimal], closes: bool) -> dict[str, Any]:
+        """Nothing to book; a provider that closed the authorization still closes the payment."""
+        if not closes or payment["captured_at"] is not None or payment["canceled_at"] is not None:
+            return {"noop": True}
+        return {
+            "noop": True,
+            "close": True,
+            "captured_after": str(rules.total(captured)),
+            "payment_amount": str(round_amount(payment["amount"], payment["currency_code"])),
+            "fully_captured": False,
             "payment_collection_id": payment["payment_collection_id"],
         }
 
@@ -1350,19 +1378,40 @@ class PaymentModule:
                 currency_code=booked["currency_code"],
             )
         )
-        return {"data": result.data}
+        remaining = result.remaining_capturable if isinstance(result, CapturePaymentOutput) else None
+        return {"data": result.data, "remaining_capturable": None if remaining is None else str(remaining)}
 
     async def _finish_capture(self, ctx: StepContext) -> str:
         conn, booked = self._conn(ctx), ctx.outputs["book-capture"]
         payment_id = ctx.input["payment_id"]
-        if booked["noop"]:
+        provider = ctx.outputs["provider-capture"]
+        remaining = provider.get("remaining_capturable")
+        closes = booked.get("close", False) or (remaining is not None and Decimal(remaining) == 0)
+        if booked["noop"] and not closes:
             return str(payment_id)
         values: dict[str, Any] = {}
-        provider_data = ctx.outputs["provider-capture"]["data"]
-        if provider_data is not None and provider_data != booked["data"]:
+        provider_data = provider["data"]
+        if provider_data is not None and provider_data != booked.get("data"):
             values["data"] = provider_data
         if booked["fully_captured"]:
             values["captured_at"] = utc_now()
+        elif closes:
+            # The provider released what was not captured: the payment is closed, canceled for the rest.
+            values["released_amount"] = Decimal(booked["payment_amount"]) - Decimal(booked["captured_after"])
+            values["canceled_at"] = utc_now()
+        if booked["noop"]:
+            updated = await self._repo(e.PAYMENT).update_where(
+                conn,
+                (t.payment.c.id == payment_id)
+                & t.payment.c.captured_at.is_(None)
+                & t.payment.c.canceled_at.is_(None),
+                values,
+            )
+            collection_id = booked["payment_collection_id"]
+            if updated:
+                self._emit(conn, "payment.updated", payment_id, collection_id)
+                await self._recompute_collection(conn, collection_id)
+            return str(payment_id)
         payment = ctx.scratch.get("payment")
         if values:
             updated = await self._repo(e.PAYMENT).update_where(
@@ -1936,9 +1985,19 @@ class PaymentModule:
                 amount = to_amount(result.amount, "amount")
             except AmountError as exc:
                 raise InvalidDataError(f"The webhook's {exc}.", code="invalid_webhook") from None
+        remaining = None
+        if result.remaining_capturable is not None:
+            try:
+                remaining = to_amount(result.remaining_capturable, "remaining capturable amount")
+            except AmountError as exc:
+                raise InvalidDataError(f"The webhook's {exc}.", code="invalid_webhook") from None
         return WebhookActionAndData(
             action=PaymentAction(result.action).value,
-            data=WebhookActionData(session_id=session_id, amount=amount) if session_id else None,
+            data=(
+                WebhookActionData(session_id=session_id, amount=amount, remaining_capturable=remaining)
+                if session_id
+                else None
+            ),
             event_id=event_id,
         )
 

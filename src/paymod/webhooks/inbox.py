@@ -89,6 +89,7 @@ async def receive_webhook(
         "action": result.action,
         "session_id": result.data.session_id if result.data else None,
         "amount": result.data.amount if result.data else None,
+        "remaining_capturable": result.data.remaining_capturable if result.data else None,
         "payload": _payload_record(raw, headers),
         "status": "pending" if actionable else "ignored",
         "attempts": 0,
@@ -160,12 +161,14 @@ async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any])
             if authorized is None:
                 raise InvalidDataError(f"Session {session_id} is not authorized yet; the capture waits.")
             payment = authorized
-        # The provider already moved the money: book it up to the reported total, without asking again.
-        await module.capture_payment(
-            {"payment_id": payment.id, "captured_total": amount, "is_captured": True}
-            if amount is not None
-            else {"payment_id": payment.id, "is_captured": True}
-        )
+        # The provider already moved the money: book it up to the reported total, without asking again;
+        # when it says nothing stays capturable, the rest of the authorization is closed too.
+        capture: dict[str, Any] = {"payment_id": payment.id, "is_captured": True}
+        if amount is not None:
+            capture["captured_total"] = amount
+        if event.get("remaining_capturable") is not None:
+            capture["remaining_capturable"] = event["remaining_capturable"]
+        await module.capture_payment(capture)
         return "captured"
     status = _SESSION_STATUS.get(action)
     if status is None:

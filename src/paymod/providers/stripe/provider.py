@@ -749,12 +749,23 @@ class StripeProvider(PaymentProvider):
         if action == PaymentAction.NOT_SUPPORTED:
             return WebhookActionResult(action=action, event_id=event.id, data=details)
         currency = str(intent.get("currency") or "")
+        capturable = intent.get("amount_capturable")
+        # A `succeeded` intent is final: what was not captured was released (a partial capture without
+        # multicapture, or a multicapture authorization that expired partially captured).
+        remaining = (
+            from_smallest_unit(int(capturable), currency)
+            if action == PaymentAction.SUCCESSFUL
+            and intent.get("status") == "succeeded"
+            and capturable is not None
+            else None
+        )
         return WebhookActionResult(
             action=action,
             session_id=str(intent["metadata"]["session_id"]),
             amount=None if units is None else from_smallest_unit(units, currency),
             event_id=event.id,
             data=details,
+            remaining_capturable=remaining,
         )
 
     # -- account holders (Stripe customers) -----------------------------------------------
