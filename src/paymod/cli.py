@@ -35,7 +35,7 @@ from paymod.providers.registry import load_providers
 from paymod.services.dto import PaymentDTO
 from paymod.services.payment_module import ModuleOptions, PaymentModule
 from paymod.webhooks import inbox, outbox
-from paymod.webhooks.worker import Worker, stop_worker
+from paymod.webhooks.worker import stop_worker, worker_for
 
 app = typer.Typer(help="paymod: a payment module for Python commerce backends.", no_args_is_help=True)
 api_keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
@@ -283,7 +283,7 @@ def run_worker(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         async with _module(settings, "worker") as module:
-            worker = Worker(module, poll_interval=settings.worker.poll_interval, batch=settings.worker.batch)
+            worker = worker_for(settings.worker, module)
             running = asyncio.create_task(worker.run(stop))
             typer.echo(f"paymod worker running (database {_shown(settings.database_url)}); stop with Ctrl-C")
             asked = asyncio.create_task(stop.wait())

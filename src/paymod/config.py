@@ -89,6 +89,16 @@ class WorkerSettings(BaseModel):
     shutdown_grace: float = Field(
         default=10.0, gt=0, le=600, description="seconds a stopping worker may finish its batch"
     )
+    retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="days finished events, deliveries, provider events and workflow runs are kept",
+    )
+    endpoint_disable_after: float = Field(
+        default=3 * 24 * 3600.0,
+        gt=0,
+        description="seconds an endpoint may fail (every delivery, in a row) before it is disabled",
+    )
 
 
 class ServerSettings(BaseModel):

@@ -31,7 +31,8 @@ from e2e.support import (
     stop_process,
 )
 from paymod import PaymentModule
-from paymod.persistence.tables import payment, webhook_event
+from paymod.persistence.repository import utc_now
+from paymod.persistence.tables import event_outbox, payment, webhook_event
 from paymod.providers.testing import SIGNATURE_HEADER, sign
 from paymod.webhooks.inbox import receive_webhook
 
@@ -270,3 +271,69 @@ async def test_two_worker_processes_process_500_events_each_exactly_once(
     assert sum(handled) == EVENTS, outputs
     assert all("Traceback" not in out for out in outputs), outputs
     print(f"\nevents handled per worker process: {handled}")
+
+
+async def test_a_worker_stopped_in_the_middle_of_a_backlog_exits_cleanly_and_loses_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the lanes are busy: the worker finishes or hands back what it holds, exits 0
+    without an error in its log, and a second worker takes what is left from there (nothing waits out
+    a lease)."""
+    env = paymod_env(database_url, tmp_path)
+    async with await PaymentModule.connect(database_url, migrate=False) as module:
+        now = utc_now()
+        async with module.database.write() as conn:
+            await conn.execute(
+                event_outbox.insert(),
+                [
+                    {
+                        "id": f"evt_backlog_{n}",
+                        "name": "payment.test",
+                        "data": {"n": n},
+                        "payment_collection_id": f"pay_col_{n % 1000}",
+                        "status": "pending",
+                        "attempts": 0,
+                        "available_at": now,
+                        "created_at": now,
+                    }
+                    for n in range(5_000)
+                ],
+            )
+        with running_workers(env, tmp_path, 1) as [worker]:
+            await asyncio.to_thread(worker.wait_ready)
+
+            async with asyncio.timeout(WAIT_SECONDS):
+                while True:
+                    if await _outbox_count(module, "dispatched"):
+                        break
+                    await asyncio.sleep(0.02)
+            status = await asyncio.to_thread(stop_process, worker.process)
+            log = worker.output()
+        assert status == 0, log
+        for bad in ("Traceback", "Error", "CancelledError"):
+            assert bad not in log, log[-5000:]
+        async with module.database.read() as conn:
+            leased = (
+                await conn.execute(
+                    select(func.count()).where(
+                        event_outbox.c.status == "pending", event_outbox.c.locked_until.is_not(None)
+                    )
+                )
+            ).scalar_one()
+        assert leased == 0  # handed back, not left for the lease
+        assert await _outbox_count(module, "pending") > 0  # it was stopped in the middle of the backlog
+        (tmp_path / "second").mkdir()
+        with running_workers(env, tmp_path / "second", 1) as [second]:
+            await asyncio.to_thread(second.wait_ready)
+            async with asyncio.timeout(ALL_PROCESSED_SECONDS):
+                while True:
+                    if not await _outbox_count(module, "pending"):
+                        break
+                    await asyncio.sleep(0.1)
+            stop_process(second.process)
+
+
+async def _outbox_count(module: PaymentModule, status: str) -> int:
+    async with module.database.read() as conn:
+        found = await conn.execute(select(func.count()).where(event_outbox.c.status == status))
+        return int(found.scalar_one())

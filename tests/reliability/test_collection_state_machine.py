@@ -60,24 +60,32 @@ def draw_step(
 ) -> tuple[str, Step]:
     """One operation on the collection as it is now, described for the failure report.
 
-    What is drawn never depends on the collection's state (hypothesis requires it): a kind that needs
-    a session or a payment the collection lacks becomes a new session, and sessions and payments are
-    picked by an index taken modulo how many there are."""
+    Hypothesis replays and mutates earlier examples, so what is drawn (how many values, of which
+    kind) must never depend on the collection's state: every step draws the same values in the same
+    order, and the state only decides which of them are used (a kind that needs a session or a
+    payment the collection lacks becomes a new session; sessions and payments are picked by an index
+    taken modulo how many there are)."""
     amount, sessions, payments = held
     cents = st.integers(1, 2000).map(lambda n: D(n) / 100)
     kind = data.draw(st.sampled_from(KINDS), label="kind")
     pick = data.draw(st.integers(0, 1000), label="which")
+    scenario = data.draw(st.sampled_from(SCENARIOS), label="scenario")
+    share_kind = data.draw(st.integers(0, 3), label="session amount kind")
+    share = [amount, amount / 2, amount / 4, data.draw(cents, label="session cents")][share_kind]
+    new_kind = data.draw(st.integers(0, 3), label="new amount kind")
+    new = [amount * 2, amount / 2, amount + D("0.001"), data.draw(cents, label="new cents")][new_kind]
+    currency = data.draw(st.sampled_from(["usd", "usd", "usd", "eur"]), label="currency")
+    value_kind = data.draw(st.integers(0, 2), label="money amount kind")
+    value = [None, data.draw(cents, label="money cents"), D("0.005")][value_kind]
     if (kind in ("authorize", "delete_session") and not sessions) or (
         kind in ("capture", "refund", "cancel") and not payments
     ):
         kind = "session"
-    if kind in ("session", "replace"):
-        scenario = data.draw(st.sampled_from(SCENARIOS), label="scenario")
-        share = data.draw(st.sampled_from([amount, amount / 2, amount / 4]) | cents, label="session amount")
-        if kind == "replace":
-            return f"replace({scenario})", lambda: create_payment_sessions(
-                module, collection_id, provider_id=PROVIDER, data={"scenario": scenario}
-            )
+    if kind == "replace":
+        return f"replace({scenario})", lambda: create_payment_sessions(
+            module, collection_id, provider_id=PROVIDER, data={"scenario": scenario}
+        )
+    if kind == "session":
         return f"session({share}, {scenario})", lambda: module.create_payment_session(
             collection_id,
             {
@@ -90,8 +98,6 @@ def draw_step(
     if kind == "mark_as_paid":
         return "mark_as_paid", lambda: mark_payment_collection_as_paid(module, collection_id)
     if kind == "amount":
-        new = data.draw(st.sampled_from([amount * 2, amount / 2, amount + D("0.001")]) | cents, label="new")
-        currency = data.draw(st.sampled_from(["usd", "usd", "usd", "eur"]), label="currency")
         return f"amount({new}, {currency})", lambda: module.update_payment_collections(
             collection_id, {"amount": new, "currency_code": currency}
         )
@@ -103,7 +109,6 @@ def draw_step(
     payment = payments[pick % len(payments)]
     if kind == "cancel":
         return f"cancel({payment})", lambda: module.cancel_payment(payment)
-    value = data.draw(st.none() | cents | st.just(D("0.005")), label="amount")
     body: dict[str, Any] = (
         {"payment_id": payment} if value is None else {"payment_id": payment, "amount": value}
     )

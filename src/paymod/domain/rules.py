@@ -153,9 +153,7 @@ class PaymentFacts:
 def held_total(payments: Sequence[PaymentFacts], currency_code: str) -> Decimal:
     """What a collection's payments hold, at the currency's precision: a live payment its amount, a
     canceled one what it captured before (a payment closed after a partial capture keeps that)."""
-    return round_amount(
-        total(total(p.captures) if p.canceled else p.amount for p in payments), currency_code
-    )
+    return round_amount(total(total(p.captures) if p.canceled else p.amount for p in payments), currency_code)
 
 
 def check_payment_fits(

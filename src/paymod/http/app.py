@@ -27,7 +27,7 @@ from paymod.http.routes.store import store
 from paymod.http.routes.webhooks import admin_webhooks
 from paymod.http.state import AppState, state_of
 from paymod.services.payment_module import PaymentModule
-from paymod.webhooks.worker import Worker, stop_worker
+from paymod.webhooks.worker import Worker, stop_worker, worker_for
 
 log = logging.getLogger("paymod.http")
 
@@ -58,14 +58,17 @@ async def _prune_forever(state: AppState) -> None:
             pruned = await state.idempotency.prune()
             if pruned:
                 log.info("pruned %d idempotency keys older than 24 h", pruned)
+            expired = await state.ephemeral_keys.prune()
+            if expired:
+                log.info("pruned %d expired ephemeral keys", expired)
         except Exception:
-            log.warning("pruning idempotency keys failed", exc_info=True)
+            log.warning("pruning idempotency and ephemeral keys failed", exc_info=True)
         await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
 
 def new_worker(settings: Settings, module: PaymentModule) -> Worker:
-    """A worker with the configured pace; it delivers to `module.subscribers`."""
-    return Worker(module, poll_interval=settings.worker.poll_interval, batch=settings.worker.batch)
+    """A worker with the configured pace and retention; it delivers to `module.subscribers`."""
+    return worker_for(settings.worker, module)
 
 
 def create_app(

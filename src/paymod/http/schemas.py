@@ -488,6 +488,17 @@ class WebhookEndpoint(Entity):
     events: list[str]
     enabled: bool
     description: str | None = None
+    failing_since: datetime | None = Field(
+        default=None, description="since when every delivery failed (null while it works)"
+    )
+    consecutive_failures: int = Field(default=0, description="deliveries that failed in a row")
+    retry_at: datetime | None = Field(
+        default=None, description="when a failing endpoint is tried again (it backs off as a whole)"
+    )
+    disabled_at: datetime | None = Field(
+        default=None, description="when paymod disabled it, after it failed for too long"
+    )
+    disabled_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 

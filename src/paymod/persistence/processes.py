@@ -72,6 +72,7 @@ class Heartbeat:
         self.kind = kind
         self.id = new_id(PROCESS_PREFIX)
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     async def start(self) -> None:
         now = utc_now()
@@ -112,19 +113,21 @@ class Heartbeat:
             )
 
     async def _beat_forever(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
+        # Stopped by an event, not cancelled: a beat is never cut off in the middle of its transaction.
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), HEARTBEAT_INTERVAL)
+            if self._stop.is_set():
+                return
             try:
                 await self.beat()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.warning("heartbeat failed; claims of this process may be taken over", exc_info=True)
 
     async def stop(self) -> None:
         """Stops beating and removes the row: this process's claims are free at once."""
         if self._task is not None:
-            self._task.cancel()
+            self._stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None

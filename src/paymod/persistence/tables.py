@@ -311,7 +311,10 @@ webhook_event = Table(
     CheckConstraint("status IN ('pending', 'processed', 'ignored', 'failed')", name="status"),
     Index("IDX_webhook_event_provider_id_event_id_unique", "provider_id", "event_id", unique=True),
     Index("IDX_webhook_event_status_available_at", "status", "available_at"),
+    Index("IDX_webhook_event_created_at", "created_at"),
 )
+
+PENDING = text("status = 'pending'")
 
 event_outbox = Table(
     "event_outbox",
@@ -331,7 +334,17 @@ event_outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('pending', 'dispatched', 'failed')", name="status"),
     Index("IDX_event_outbox_id_unique", "id", unique=True),
-    Index("IDX_event_outbox_status_available_at", "status", "available_at"),
+    # Claims read the pending rows in commit order, and look for a collection's pending predecessors,
+    # through these partial indexes: their cost follows the rows claimed, not the backlog.
+    Index("IDX_event_outbox_pending_sequence", "sequence", postgresql_where=PENDING, sqlite_where=PENDING),
+    Index(
+        "IDX_event_outbox_pending_collection",
+        "payment_collection_id",
+        "sequence",
+        postgresql_where=PENDING,
+        sqlite_where=PENDING,
+    ),
+    Index("IDX_event_outbox_created_at", "created_at"),
 )
 
 webhook_endpoint = Table(
@@ -345,6 +358,17 @@ webhook_endpoint = Table(
     Column("secret", Text, nullable=False),
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("description", Text, nullable=True),
+    # Its lane: one worker at a time sends its deliveries (in order within a collection).
+    Column("lane_locked_until", UTCDateTime(), nullable=True),
+    Column("lane_owner", Text, nullable=True),
+    # Failing: since when (the current streak), how many deliveries in a row, and when to try again
+    # (the endpoint backs off as a whole, so its failures cost one probe per backoff period).
+    Column("failing_since", UTCDateTime(), nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("retry_at", UTCDateTime(), nullable=True),
+    # Disabled by paymod after failing for longer than the worker's `endpoint_disable_after`.
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("disabled_reason", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
     Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
     Column("deleted_at", UTCDateTime(), nullable=True),
@@ -368,7 +392,22 @@ webhook_delivery = Table(
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
     Index("IDX_webhook_delivery_endpoint_id_event_id_unique", "endpoint_id", "event_id", unique=True),
-    Index("IDX_webhook_delivery_status_available_at", "status", "available_at"),
+    Index(
+        "IDX_webhook_delivery_pending_endpoint",
+        "endpoint_id",
+        "event_sequence",
+        postgresql_where=PENDING,
+        sqlite_where=PENDING,
+    ),
+    Index(
+        "IDX_webhook_delivery_pending_collection",
+        "endpoint_id",
+        "payment_collection_id",
+        "event_sequence",
+        postgresql_where=PENDING,
+        sqlite_where=PENDING,
+    ),
+    Index("IDX_webhook_delivery_created_at", "created_at"),
 )
 
 # -- Durable workflows: one row per keyed run, its steps as the journal ---------------------------
@@ -398,6 +437,7 @@ workflow_run = Table(
     CheckConstraint("status IN ('running', 'suspended', 'succeeded', 'failed')", name="status"),
     Index("IDX_workflow_run_name_idempotency_key_unique", "name", "idempotency_key", unique=True),
     Index("IDX_workflow_run_status_updated_at", "status", "updated_at"),
+    Index("IDX_workflow_run_completed_at", "completed_at"),
 )
 
 # -- Processes: who holds a claim, and whether it is still alive ------------------------------------

@@ -1,21 +1,19 @@
 """Outbound events: from the outbox to in-process subscribers and to signed HTTP endpoints.
 
 Delivery is at least once and, within one payment collection, in commit order: an event is not
-handed out while an earlier event of the same collection is still pending. HTTP endpoints get
-`POST {id, type, created, data}` signed with `Paymod-Signature` and retried with exponential backoff
-for up to three days; receivers dedupe by the event id.
+handed out while an earlier event of the same collection is still waiting. HTTP endpoints get
+`POST {id, type, created, data}` signed with `Paymod-Signature` (see `paymod.webhooks.deliveries`);
+receivers dedupe by the event id.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +23,6 @@ from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import event_outbox, webhook_delivery, webhook_endpoint
 from paymod.services.events import Event, Subscribers
 from paymod.services.payment_module import PaymentModule
-from paymod.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_payload
 
 log = logging.getLogger("paymod.webhooks")
 
@@ -52,25 +49,11 @@ def event_document(row: Mapping[str, Any]) -> Event:
     }
 
 
-def _in_order(table: Any, row_key: Any, *scope: Any) -> Any:
-    """No earlier pending row of the same collection (and scope): keeps per-collection order."""
-    earlier = table.alias("earlier")
-    same_scope = [getattr(earlier.c, col.name) == col for col in scope]
-    return ~(
-        select(earlier.c[row_key.name])
-        .where(
-            earlier.c.payment_collection_id == table.c.payment_collection_id,
-            earlier.c.status == "pending",
-            getattr(earlier.c, row_key.name) < row_key,
-            *same_scope,
-        )
-        .exists()
-    )
-
-
 async def claim(
-    conn: AsyncConnection, table: Any, order_key: Any, limit: int, lease: float, *scope: Any
+    conn: AsyncConnection, table: Any, order_key: Any, limit: int, lease: float
 ) -> list[dict[str, Any]]:
+    """Claims up to `limit` due rows of an unordered queue (the inbox), oldest first; several workers
+    share it (`FOR UPDATE SKIP LOCKED`)."""
     now = utc_now()
     due = (
         select(table.c.id)
@@ -83,8 +66,6 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    if "payment_collection_id" in table.c:
-        due = due.where((table.c.payment_collection_id.is_(None)) | _in_order(table, order_key, *scope))
     ids = list((await conn.execute(due)).scalars())
     if not ids:
         return []
@@ -97,153 +78,164 @@ async def claim(
     return sorted((dict(r) for r in claimed.mappings()), key=lambda r: r[order_key.name])
 
 
-async def dispatch_outbox(module: PaymentModule, subscribers: Subscribers, *, limit: int = 50) -> int:
-    """Hands due outbox events to subscribers and queues them for matching endpoints."""
+# Claims of the outbox run one at a time (an advisory lock on PostgreSQL; SQLite's write lock): a claim
+# then sees every earlier claim's leases, which keep the later events of those collections back.
+_OUTBOX_CLAIM_LOCK = 0x7061796D6F64  # "paymod"
+OUTBOX_LEASE = 60.0
+
+
+def _held_back(now: datetime) -> Any:
+    """An earlier pending event of the same collection that is not due, or is being dispatched: one
+    probe of `IDX_event_outbox_pending_collection` per candidate, whatever the backlog."""
+    earlier = event_outbox.alias("earlier")
+    return (
+        select(earlier.c.sequence)
+        .where(
+            earlier.c.payment_collection_id == event_outbox.c.payment_collection_id,
+            earlier.c.status == "pending",
+            earlier.c.sequence < event_outbox.c.sequence,
+            (earlier.c.available_at > now) | (earlier.c.locked_until > now),
+        )
+        .exists()
+    )
+
+
+async def claim_events(
+    conn: AsyncConnection, limit: int, *, lease: float = OUTBOX_LEASE
+) -> list[dict[str, Any]]:
+    """Claims up to `limit` due events in commit order, never one whose collection has an earlier event
+    still waiting (per-collection order); reads only the pending rows, by a partial index."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(_OUTBOX_CLAIM_LOCK)))
+    now = utc_now()
+    due = (
+        select(event_outbox.c.sequence)
+        .where(
+            event_outbox.c.status == "pending",
+            event_outbox.c.available_at <= now,
+            (event_outbox.c.locked_until.is_(None)) | (event_outbox.c.locked_until <= now),
+            (event_outbox.c.payment_collection_id.is_(None)) | ~_held_back(now),
+        )
+        .order_by(event_outbox.c.sequence)
+        .limit(limit)
+    )
+    sequences = list((await conn.execute(due)).scalars())
+    if not sequences:
+        return []
+    claimed = await conn.execute(
+        update(event_outbox)
+        .where(event_outbox.c.sequence.in_(sequences))
+        .values(locked_until=now + timedelta(seconds=lease))
+        .returning(*event_outbox.c)
+    )
+    return sorted((dict(r) for r in claimed.mappings()), key=lambda r: r["sequence"])
+
+
+async def dispatch_outbox(module: PaymentModule, subscribers: Subscribers, *, limit: int = 100) -> int:
+    """Hands due outbox events to subscribers and queues them for the endpoints that want them.
+
+    Three short transactions whatever the batch: the claim, the subscribers' work outside any, and one
+    that records every outcome and queues the deliveries. A subscriber that fails holds back the later
+    events of its collection (they are released, in order, for a later pass)."""
     async with module.database.write() as conn:
-        rows = await claim(conn, event_outbox, event_outbox.c.sequence, limit, 60.0)
+        rows = await claim_events(conn, limit)
+        if not rows:
+            return 0
         live = select(webhook_endpoint).where(
             webhook_endpoint.c.enabled.is_(True), webhook_endpoint.c.deleted_at.is_(None)
         )
-        endpoints = (await conn.execute(live)).mappings().all() if rows else []
-        # Events nobody receives (no subscriber here, no endpoint) are marked in one statement.
-        unheard = {
-            row["id"]
-            for row in rows
-            if not subscribers.for_event(row["name"])
-            and not any(_wants(ep["events"], row["name"]) for ep in endpoints)
-        }
-        if unheard:
-            await conn.execute(
-                update(event_outbox)
-                .where(event_outbox.c.id.in_(sorted(unheard)))
-                .values(status="dispatched", dispatched_at=utc_now(), locked_until=None, last_error=None)
-            )
+        endpoints = [dict(r) for r in (await conn.execute(live)).mappings()]
+    done: list[dict[str, Any]] = []  # dispatched (or given up) rows
+    retry: list[tuple[dict[str, Any], str]] = []
+    held: list[dict[str, Any]] = []  # later events of a collection whose event failed now
+    stuck: set[str] = set()
     for row in rows:
-        if row["id"] in unheard:
+        collection = row["payment_collection_id"]
+        if collection is not None and collection in stuck:
+            held.append(row)
             continue
-        event = event_document(row)
         error = None
+        event = event_document(row)
         for handler in subscribers.for_event(row["name"]):
             try:
                 await handler(event)
             except Exception as exc:  # a subscriber's bug must not stop the others; it is retried
                 log.warning("subscriber failed on %s %s", row["name"], row["id"], exc_info=True)
                 error = f"{type(exc).__name__}: {exc}"
-        now = utc_now()
-        async with module.database.write() as conn:
-            if error is None or row["attempts"] >= SUBSCRIBER_ATTEMPTS:
+        if error is not None and row["attempts"] + 1 < SUBSCRIBER_ATTEMPTS:
+            retry.append((row, error))
+            if collection is not None:
+                stuck.add(collection)
+        else:
+            done.append({**row, "last_error": error})
+    now = utc_now()
+    async with module.database.write() as conn:
+        dispatched = [r["sequence"] for r in done if r["last_error"] is None]
+        if dispatched:
+            await conn.execute(
+                update(event_outbox)
+                .where(event_outbox.c.sequence.in_(dispatched))
+                .values(
+                    status="dispatched",
+                    dispatched_at=now,
+                    locked_until=None,
+                    attempts=event_outbox.c.attempts + 1,
+                    last_error=None,
+                )
+            )
+        for row in done:
+            if row["last_error"] is not None:  # given up after SUBSCRIBER_ATTEMPTS
                 await conn.execute(
                     update(event_outbox)
-                    .where(event_outbox.c.id == row["id"])
+                    .where(event_outbox.c.sequence == row["sequence"])
                     .values(
-                        status="dispatched" if error is None else "failed",
+                        status="failed",
                         dispatched_at=now,
                         locked_until=None,
-                        last_error=error,
+                        attempts=row["attempts"] + 1,
+                        last_error=row["last_error"],
                     )
                 )
-                targets = [ep for ep in endpoints if _wants(ep["events"], row["name"])]
-                if targets:
-                    await conn.execute(
-                        insert(webhook_delivery),
-                        [
-                            {
-                                "id": new_id("whdl"),
-                                "endpoint_id": ep["id"],
-                                "event_id": row["id"],
-                                "event_sequence": row["sequence"],
-                                "payment_collection_id": row["payment_collection_id"],
-                                "status": "pending",
-                                "attempts": 0,
-                                "available_at": now,
-                                "created_at": now,
-                            }
-                            for ep in targets
-                        ],
-                    )
-            else:
-                await conn.execute(
-                    update(event_outbox)
-                    .where(event_outbox.c.id == row["id"])
-                    .values(available_at=now + backoff(row["attempts"]), locked_until=None, last_error=error)
+        for row, error in retry:
+            await conn.execute(
+                update(event_outbox)
+                .where(event_outbox.c.sequence == row["sequence"])
+                .values(
+                    available_at=now + backoff(row["attempts"] + 1),
+                    locked_until=None,
+                    attempts=row["attempts"] + 1,
+                    last_error=error,
                 )
-    return len(rows)
+            )
+        if held:
+            await conn.execute(
+                update(event_outbox)
+                .where(event_outbox.c.sequence.in_([r["sequence"] for r in held]))
+                .values(locked_until=None)
+            )
+        deliveries = [
+            {
+                "id": new_id("whdl"),
+                "endpoint_id": endpoint["id"],
+                "event_id": row["id"],
+                "event_sequence": row["sequence"],
+                "payment_collection_id": row["payment_collection_id"],
+                "status": "pending",
+                "attempts": 0,
+                "available_at": now,
+                "created_at": now,
+            }
+            for row in done
+            for endpoint in endpoints
+            if _wants(endpoint["events"], row["name"])
+        ]
+        if deliveries:
+            await conn.execute(insert(webhook_delivery), deliveries)
+    return len(done) + len(retry)
 
 
 def _wants(events: Sequence[str], name: str) -> bool:
     return "*" in events or name in events
-
-
-async def deliver_webhooks(
-    module: PaymentModule, client: httpx.AsyncClient, *, limit: int = 20, retry_base: float = 5.0
-) -> int:
-    """POSTs due deliveries to their endpoints; retries with backoff for up to three days."""
-    async with module.database.write() as conn:
-        rows = await claim(
-            conn,
-            webhook_delivery,
-            webhook_delivery.c.event_sequence,
-            limit,
-            HTTP_TIMEOUT * 3,
-            webhook_delivery.c.endpoint_id,
-        )
-        if not rows:
-            return 0
-        endpoint_ids = sorted({r["endpoint_id"] for r in rows})
-        event_ids = sorted({r["event_id"] for r in rows})
-        endpoints = {
-            r["id"]: dict(r)
-            for r in (
-                await conn.execute(select(webhook_endpoint).where(webhook_endpoint.c.id.in_(endpoint_ids)))
-            ).mappings()
-        }
-        events = {
-            r["id"]: dict(r)
-            for r in (
-                await conn.execute(select(event_outbox).where(event_outbox.c.id.in_(event_ids)))
-            ).mappings()
-        }
-    for row in rows:
-        endpoint = endpoints[row["endpoint_id"]]
-        if endpoint["deleted_at"] is not None or not endpoint["enabled"]:
-            # Deleted after this delivery was queued: it is dropped, not sent.
-            async with module.database.write() as conn:
-                await conn.execute(
-                    update(webhook_delivery)
-                    .where(webhook_delivery.c.id == row["id"])
-                    .values(status="failed", locked_until=None, last_error="endpoint deleted")
-                )
-            continue
-        body = json.dumps(
-            event_document(events[row["event_id"]]), separators=(",", ":"), default=str
-        ).encode()
-        headers = {
-            "content-type": "application/json",
-            SIGNATURE_HEADER: sign_payload(body, endpoint["secret"]),
-            EVENT_ID_HEADER: row["event_id"],
-        }
-        status: int | None = None
-        error = None
-        try:
-            response = await client.post(endpoint["url"], content=body, headers=headers, timeout=HTTP_TIMEOUT)
-            status = response.status_code
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        now = utc_now()
-        values: dict[str, Any] = {"locked_until": None, "response_status": status, "last_error": error}
-        if error is None:
-            values.update(status="delivered", delivered_at=now)
-        elif now - row["created_at"] >= DELIVERY_WINDOW:
-            values.update(status="failed")
-        else:
-            values.update(available_at=now + backoff(row["attempts"], base=retry_base, cap=6 * 3600.0))
-        async with module.database.write() as conn:
-            await conn.execute(
-                update(webhook_delivery).where(webhook_delivery.c.id == row["id"]).values(values)
-            )
-    return len(rows)
 
 
 # -- endpoints -------------------------------------------------------------------------------------
@@ -300,8 +292,21 @@ async def count_webhook_endpoints(module: PaymentModule) -> int:
 def webhook_endpoint_document(row: Mapping[str, Any], *, secret: bool = False) -> dict[str, Any]:
     """What operators see of an endpoint; its secret only when it is created."""
     document = {
-        name: row[name]
-        for name in ("id", "url", "events", "enabled", "description", "created_at", "updated_at")
+        name: row.get(name, default)
+        for name, default in (
+            ("id", None),
+            ("url", None),
+            ("events", None),
+            ("enabled", True),
+            ("description", None),
+            ("failing_since", None),
+            ("consecutive_failures", 0),
+            ("retry_at", None),
+            ("disabled_at", None),
+            ("disabled_reason", None),
+            ("created_at", None),
+            ("updated_at", None),
+        )
     }
     if secret:
         document["secret"] = row["secret"]
