@@ -341,7 +341,9 @@ async def drop_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-def write_config(directory: Path, *, poll_interval: float, batch: int) -> Path:
+def write_config(
+    directory: Path, *, poll_interval: float, batch: int, retention_minutes: float | None = None
+) -> Path:
     config = directory / "paymod.toml"
     config.write_text(
         "# benchmarks.soak: the webhook secret comes from PAYMOD_PROVIDERS__DEFAULT__WEBHOOK_SECRET\n"
@@ -358,6 +360,11 @@ def write_config(directory: Path, *, poll_interval: float, batch: int) -> Path:
         f"poll_interval = {poll_interval}\n"
         f"batch = {batch}\n"
         "shutdown_grace = 5\n"
+        + (
+            f"retention_days = {retention_minutes / 1440!r}\nprune_interval = 60\n"
+            if retention_minutes is not None
+            else ""
+        )
     )
     return config
 
@@ -811,6 +818,7 @@ class SoakOptions:
     seed: int = 1
     poll_interval: float = 0.2
     batch: int = 20
+    retention_minutes: float | None = None
 
 
 @dataclass
@@ -939,7 +947,12 @@ async def run_soak(options: SoakOptions, out: Callable[[str], None] = print) -> 
             env.update(
                 PAYMOD_DATABASE_URL=db_url,
                 PAYMOD_CONFIG=str(
-                    write_config(workdir, poll_interval=options.poll_interval, batch=options.batch)
+                    write_config(
+                        workdir,
+                        poll_interval=options.poll_interval,
+                        batch=options.batch,
+                        retention_minutes=options.retention_minutes,
+                    )
                 ),
                 PAYMOD_ADMIN_API_KEY=admin_key,
                 PAYMOD_PUBLISHABLE_API_KEY=publishable_key,
@@ -1509,6 +1522,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SoakOptions, argparse
     parser.add_argument("--seed", type=int, default=1, help="seed of the clients' choices")
     parser.add_argument("--poll-interval", type=float, default=0.2, help="[worker] poll_interval")
     parser.add_argument("--batch", type=int, default=20, help="[worker] batch")
+    parser.add_argument(
+        "--retention-minutes",
+        type=float,
+        default=None,
+        help="[worker] retention (and pruning every minute), to see table sizes bounded in a short run",
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else 60.0 * (args.minutes if args.minutes else 1.0)
     if seconds <= 0 or args.clients < 1 or args.workers < 0 or args.interval <= 0:
@@ -1530,6 +1549,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SoakOptions, argparse
         seed=args.seed,
         poll_interval=args.poll_interval,
         batch=args.batch,
+        retention_minutes=args.retention_minutes,
     )
     return options, args
 

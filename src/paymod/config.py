@@ -94,6 +94,9 @@ class WorkerSettings(BaseModel):
         gt=0,
         description="days finished events, deliveries, provider events and workflow runs are kept",
     )
+    prune_interval: float = Field(
+        default=600.0, gt=0, description="seconds between two prunings of rows older than the retention"
+    )
     endpoint_disable_after: float = Field(
         default=3 * 24 * 3600.0,
         gt=0,

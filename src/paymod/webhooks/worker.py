@@ -320,6 +320,7 @@ def worker_for(settings: WorkerSettings, module: PaymentModule) -> Worker:
         poll_interval=settings.poll_interval,
         batch=settings.batch,
         retention=timedelta(days=settings.retention_days),
+        prune_every=settings.prune_interval,
         endpoint_disable_after=timedelta(seconds=settings.endpoint_disable_after),
     )
 
