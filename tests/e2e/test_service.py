@@ -120,27 +120,30 @@ async def test_amounts_are_json_numbers_that_round_trip_exactly(client: httpx.As
     assert json_of(response)["payment_collection"]["raw_amount"]["value"] == "12345678901234.56789012345"
 
 
-async def test_health_reports_the_database(client: httpx.AsyncClient) -> None:
+async def test_health_says_the_process_is_alive(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
 
     assert response.status_code == 200
-    assert json_of(response) == {"status": "ok", "database": "ok"}
+    assert json_of(response) == {"status": "ok"}
 
 
 @pytest.mark.parametrize(
     "unreachable", ["sqlite:////nonexistent/directory/paymod.db", "postgresql://postgres@127.0.0.1:1/paymod"]
 )
-async def test_health_is_503_when_the_database_is_unreachable(unreachable: str) -> None:
+async def test_readiness_is_503_when_the_database_is_unreachable(unreachable: str) -> None:
     module = PaymentModule(Database(unreachable), load_providers([]), ModuleOptions())
     app = create_app(Settings(config=None), module=module)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
-            response = await client.get("/health")
+            alive = await client.get("/health")
+            response = await client.get("/health/ready")
     finally:
         await module.close()
 
+    assert alive.status_code == 200  # liveness does not depend on the database
     assert response.status_code == 503
-    assert json_of(response) == {"status": "unavailable", "database": "unreachable"}
+    database = json_of(response)["checks"]["database"]
+    assert database == {"status": "failing", "message": "the database is unreachable"}
 
 
 async def test_openapi_describes_every_route(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -196,6 +199,7 @@ async def test_openapi_describes_every_route(client: httpx.AsyncClient, app: Fas
         ("POST", "/admin/account-holders/{id}/ephemeral-keys"),
         ("POST", "/hooks/payment/{provider}"),
         ("GET", "/health"),
+        ("GET", "/health/ready"),
     }
     assert set(operations) == expected
     assert docs.status_code == 200

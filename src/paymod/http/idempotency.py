@@ -28,6 +28,7 @@ from paymod.http.auth import mark_not_executed as mark_not_executed
 from paymod.http.errors import RETRY_WITH_SAME_KEY, IdempotencyError, UnauthorizedError, error_response
 from paymod.http.json import canonical, loads
 from paymod.http.state import AppState
+from paymod.observability.metrics import IDEMPOTENCY
 from paymod.persistence.api_keys import token_hash
 from paymod.persistence.idempotency import IdempotencyStore, Outcome, RequestIdentity
 
@@ -38,6 +39,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 #: The API's sections, by a path's first segment: a POST elsewhere has no route.
 SECTIONS = frozenset({"admin", "store", "hooks"})
+#: `paymod_idempotency_requests_total{outcome}` of the requests answered without running.
+_OUTCOME_LABEL = {Outcome.REPLAY: "replayed", Outcome.IN_FLIGHT: "conflict", Outcome.MISMATCH: "mismatch"}
 
 
 def request_scope(path: str, headers: Headers) -> str:
@@ -118,6 +121,8 @@ class IdempotencyKeys:
             fingerprint=fingerprint(body, scope.get("query_string", b"")),
         )
         claim = await store.claim(identity)
+        if claim.outcome is not Outcome.CLAIMED:
+            IDEMPOTENCY.labels(_OUTCOME_LABEL.get(claim.outcome, claim.outcome.name.lower())).inc()
         if claim.outcome is Outcome.MISMATCH:
             await error_response(
                 IdempotencyError(

@@ -15,14 +15,20 @@ The cost on the hot path is a few attribute updates per request and a length sum
 chunk: no per-byte work in Python (httptools parses in C), no timer scheduled per request (one
 timer per connection, re-armed only when it fires before a deadline moved on), and the header
 lines are measured only when a request's chunks exceeded the limit or it was pipelined.
+
+`server_config` is the whole uvicorn configuration of `paymod serve`: these limits, logging left to
+the process, and a bounded graceful shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import math
+from typing import Any, Protocol
 
+import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 DEFAULT_HEADER_LIMIT = 16 * 1024
@@ -33,6 +39,19 @@ REQUEST_TIMEOUT = 408
 _HEADER_LINE_OVERHEAD = 4
 # A timer may fire this much before its time (the loop's clock resolution): it is then due.
 _TIMER_SLACK = 0.01
+
+
+class ServerLimits(Protocol):
+    """What `server_config` reads of the `[server]` settings (`paymod.config.ServerSettings`)."""
+
+    @property
+    def header_limit(self) -> int: ...
+
+    @property
+    def header_timeout(self) -> float: ...
+
+    @property
+    def shutdown_grace(self) -> float: ...
 
 
 def _error_response(status: int, code: str, message: str) -> tuple[bytes, bytes]:
@@ -212,9 +231,42 @@ def header_limited_protocol(
     return Configured
 
 
+def server_config(
+    app: ASGIApp,
+    limits: ServerLimits,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+) -> uvicorn.Config:
+    """How `paymod serve` runs uvicorn.
+
+    - Its headers limits (`header_limited_protocol`).
+    - No access log of its own: the app logs one line per request with its route, duration and
+      request id (`paymod.observability.requests`). No logging configuration of its own either: its
+      lines go through the process's (`paymod.observability.logs.configure_logging`).
+    - Graceful shutdown on SIGTERM or SIGINT: the server stops accepting connections, closes the idle
+      ones, and lets the requests in flight finish for up to `limits.shutdown_grace` seconds (then
+      they are cancelled: a money flow cut short stays resumable, see docs/workflows.md). The app's
+      lifespan then stops the in-process worker, which hands back what it claimed.
+    """
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        http=header_limited_protocol(limits.header_limit, limits.header_timeout),
+        timeout_graceful_shutdown=max(1, math.ceil(limits.shutdown_grace)),
+    )
+
+
 __all__ = [
     "DEFAULT_HEADER_LIMIT",
     "DEFAULT_HEADER_TIMEOUT",
     "HeaderLimitedProtocol",
     "header_limited_protocol",
+    "server_config",
 ]

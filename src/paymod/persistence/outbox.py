@@ -12,6 +12,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.ids import new_id
+from paymod.observability.context import current_request_id
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import event_outbox
 
@@ -23,9 +24,14 @@ EVENT_PREFIX = "evt"
 def emit(
     conn: AsyncConnection, name: str, data: dict[str, Any], payment_collection_id: str | None = None
 ) -> None:
-    """Buffers one event on the transaction's connection."""
+    """Buffers one event on the transaction's connection, with the id of the request that caused it."""
     conn.info.setdefault(_BUFFER, []).append(
-        {"name": name, "data": data, "payment_collection_id": payment_collection_id}
+        {
+            "name": name,
+            "data": data,
+            "payment_collection_id": payment_collection_id,
+            "request_id": current_request_id(),
+        }
     )
 
 

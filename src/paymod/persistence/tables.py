@@ -164,6 +164,9 @@ payment = Table(
     _live_index("payment", "payment_session_id"),
     _live_index("payment", "payment_session_id", unique=True),
     _live_index("payment", "deleted_at"),
+    # The dashboard's payment list pages through these orders (keyset: the last row's value and id).
+    _live_index("payment", "created_at", "id"),
+    _live_index("payment", "amount", "id"),
 )
 
 capture = Table(
@@ -306,6 +309,8 @@ webhook_event = Table(
     Column("locked_until", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("processed_at", UTCDateTime(), nullable=True),
+    # The request that stored it (`X-Request-Id`): the events its processing writes carry it on.
+    Column("request_id", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
     Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('pending', 'processed', 'ignored', 'failed')", name="status"),
@@ -331,6 +336,9 @@ event_outbox = Table(
     Column("locked_until", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("dispatched_at", UTCDateTime(), nullable=True),
+    # The request (or stored provider event) whose change this event describes: `request.id` of the
+    # event's document.
+    Column("request_id", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('pending', 'dispatched', 'failed')", name="status"),
     Index("IDX_event_outbox_id_unique", "id", unique=True),
@@ -477,11 +485,31 @@ ephemeral_key = Table(
     Index("IDX_ephemeral_key_expires_at", "expires_at"),
 )
 
+# -- The dashboard: operators' signed-in sessions (paymod.dashboard) -----------------------------------
+
+dashboard_session = Table(
+    "dashboard_session",
+    metadata,
+    Column("id", Text, primary_key=True),
+    # sha256 of the cookie's random token: a database read gives no session away.
+    Column("token_hash", Text, nullable=False),
+    # The secret API key signed in with (`env:<hash prefix>` for PAYMOD_ADMIN_API_KEY): revoking it ends
+    # the session.
+    Column("api_key_id", Text, nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("IDX_dashboard_session_token_hash_unique", "token_hash", unique=True),
+    Index("IDX_dashboard_session_api_key_id", "api_key_id"),
+    Index("IDX_dashboard_session_expires_at", "expires_at"),
+)
+
 
 __all__ = [
     "account_holder",
     "api_key",
     "capture",
+    "dashboard_session",
     "ephemeral_key",
     "event_outbox",
     "idempotency_key",

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from paymod.domain.errors import InvalidDataError, NotFoundError
+from paymod.observability.metrics import instrument_provider
 from paymod.providers.base import PaymentProvider
 from paymod.providers.system import SystemPaymentProvider
 
@@ -62,7 +63,8 @@ class ProviderRegistry:
     """The configured providers, by id. `pp_system_default` is always there."""
 
     def __init__(self, configs: Sequence[ProviderConfig] = ()) -> None:
-        self._providers: dict[str, PaymentProvider] = {SYSTEM_PROVIDER_ID: SystemPaymentProvider()}
+        self._providers: dict[str, PaymentProvider] = {}
+        self._add(SYSTEM_PROVIDER_ID, SystemPaymentProvider())
         for config in configs:
             self.register(config)
 
@@ -82,9 +84,14 @@ class ProviderRegistry:
             except ValueError as exc:
                 raise InvalidDataError(f"Invalid options for provider {cls.identifier!r}: {exc}") from exc
             key = provider_key(cls.identifier, config.get("id"))
-            self._providers[key] = cls(options)
+            self._add(key, cls(options))
             keys.append(key)
         return keys
+
+    def _add(self, key: str, provider: PaymentProvider) -> None:
+        # Every call to it is timed and counted (`paymod_provider_call_duration_seconds`).
+        instrument_provider(provider, key)
+        self._providers[key] = provider
 
     def get(self, provider_id: str) -> PaymentProvider:
         try:

@@ -11,6 +11,8 @@ The session's `data["scenario"]` decides what happens, like Stripe's test cards:
 - `timeout`: authorization raises `RetryableProviderError` (the outcome is unknown).
 - `initiate_error`, `capture_error`, `refund_error`, `cancel_error`: that call raises `ProviderError`.
 
+- `data["delay"]` (seconds, up to 60): authorization answers that much later, as a slow provider does.
+
 - `single_capture`: the first capture closes the authorization and releases the rest, as Stripe does
   after a partial capture without multicapture.
 
@@ -27,6 +29,7 @@ killed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -59,6 +62,7 @@ from paymod.providers.base import (
 )
 
 SIGNATURE_HEADER = "x-testing-signature"
+MAX_DELAY = 60
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -118,6 +122,10 @@ class TestingPaymentProvider(PaymentProvider):
 
     async def authorize_payment(self, input: ProviderInput) -> AuthorizePaymentOutput:
         scenario = self._count("authorize_payment", input)
+        delay = _decimal(input.data.get("delay"))
+        if delay > 0:
+            # A slow provider: what a request in flight looks like when the server is asked to stop.
+            await asyncio.sleep(min(float(delay), MAX_DELAY))
         if scenario == "provider_error":
             raise ProviderError("The testing provider failed to authorize the payment.")
         if scenario == "timeout":

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from paymod.domain.errors import InvalidDataError, NotFoundError
 from paymod.domain.ids import new_id
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
+from paymod.observability.context import current_request_id
 from paymod.persistence import outbox
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import webhook_event
@@ -95,6 +96,7 @@ async def receive_webhook(
         "attempts": 0,
         "available_at": now + timedelta(seconds=module.options.webhook_delay),
         "processed_at": None if actionable else now,
+        "request_id": current_request_id(),
         "created_at": now,
         "updated_at": now,
     }

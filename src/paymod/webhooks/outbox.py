@@ -2,8 +2,8 @@
 
 Delivery is at least once and, within one payment collection, in commit order: an event is not
 handed out while an earlier event of the same collection is still waiting. HTTP endpoints get
-`POST {id, type, created, data}` signed with `Paymod-Signature` (see `paymod.webhooks.deliveries`);
-receivers dedupe by the event id.
+`POST {id, type, created, payment_collection_id, data, request}` signed with `Paymod-Signature` (see
+`paymod.webhooks.deliveries`); receivers dedupe by the event id.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def backoff(attempts: int, *, base: float = 1.0, cap: float = 3600.0) -> timedel
 
 
 def event_document(row: Mapping[str, Any]) -> Event:
-    """What subscribers and endpoints receive."""
+    """What subscribers and endpoints receive. `request.id` is the request (`X-Request-Id`) whose
+    change the event describes, as in Stripe's events; null for changes no request caused."""
     created: datetime = row["created_at"]
     return {
         "id": row["id"],
@@ -46,6 +47,7 @@ def event_document(row: Mapping[str, Any]) -> Event:
         "created": int(created.timestamp()),
         "payment_collection_id": row["payment_collection_id"],
         "data": row["data"],
+        "request": {"id": row.get("request_id")},
     }
 
 

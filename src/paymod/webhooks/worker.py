@@ -26,6 +26,8 @@ import httpx
 from sqlalchemy import update
 
 from paymod.config import WorkerSettings
+from paymod.observability.context import request_id_bound
+from paymod.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import webhook_event
 from paymod.services.events import Subscribers
@@ -120,7 +122,9 @@ class Worker:
         module = self.module
         values: dict[str, object] = {"locked_until": None}
         try:
-            outcome = await process_webhook_event(module, event)
+            # The request that stored the event: its log lines and the events it writes carry its id.
+            with request_id_bound(event.get("request_id")):
+                outcome = await process_webhook_event(module, event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any failure is recorded on the event and retried or parked
@@ -133,12 +137,14 @@ class Worker:
                 values["available_at"] = utc_now() + backoff(
                     event["attempts"], base=max(module.options.webhook_delay, 0.5), cap=300.0
                 )
+            WEBHOOK_EVENTS.labels("failed" if "status" in values else "retried").inc()
         else:
             values.update(
                 status="ignored" if outcome == "ignored" else "processed",
                 processed_at=utc_now(),
                 last_error=None,
             )
+            WEBHOOK_EVENTS.labels(values["status"]).inc()
         values["updated_at"] = utc_now()
         async with module.database.write() as conn:
             await conn.execute(update(webhook_event).where(webhook_event.c.id == event["id"]).values(values))
@@ -167,6 +173,8 @@ class Worker:
         )
         attempted = result.delivered + result.failed
         self.handled["deliveries"] += attempted
+        WEBHOOK_DELIVERIES.labels("delivered").inc(result.delivered)
+        WEBHOOK_DELIVERIES.labels("failed").inc(result.failed)
         return attempted
 
     # -- housekeeping ------------------------------------------------------------------------------

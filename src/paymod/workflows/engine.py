@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import errors as paymod_errors
 from paymod.domain.errors import ConflictError, PaymodError, RetryableProviderError
+from paymod.observability.metrics import money_flow
 
 log = logging.getLogger("paymod.workflows")
 
@@ -179,14 +180,18 @@ class Runner:
         """Runs (or replays, or resumes) the run keyed `key`; `key=None` starts a new run under a key
         minted here. `scratch` receives what the steps leave for this caller (see StepContext)."""
         fresh = key is None
-        run, _ = await self.store.start(
-            workflow.name, key or f"auto:{uuid.uuid4().hex}", input, fingerprint(input), fresh=fresh
-        )
-        if run.status == "succeeded":
-            return run.result
-        if run.status == "failed":
-            raise rebuild_error(run.error or {})
-        return await self._execute(workflow, run, scratch)
+        # Each call is one money flow in the metrics and the log (`capture-payment` is `capture`).
+        with money_flow(workflow.name.removesuffix("-payment")) as flow:
+            run, _ = await self.store.start(
+                workflow.name, key or f"auto:{uuid.uuid4().hex}", input, fingerprint(input), fresh=fresh
+            )
+            if run.status == "succeeded":
+                flow.outcome = "replayed"
+                return run.result
+            if run.status == "failed":
+                flow.outcome = "replayed"
+                raise rebuild_error(run.error or {})
+            return await self._execute(workflow, run, scratch)
 
     async def resume(self, workflow: Workflow, run: Run) -> Any:
         return await self._execute(workflow, run)

@@ -1,0 +1,14 @@
+"""What operators see of a running paymod: logs, request ids, metrics, readiness.
+
+- `context`: the request id, carried by a context variable (standard library only: the persistence
+  layer reads it when it writes an event).
+- `logs`: `configure_logging` (structlog over the standard library: JSON lines or readable lines),
+  and the redaction every line goes through.
+- `requests`: the ASGI middleware that logs and measures each request and returns its id.
+- `metrics`: the Prometheus counters and histograms, and the hooks that move them.
+- `backlog`: the queue gauges, read from the database at scrape time.
+- `readiness`: the checks behind `GET /health/ready`.
+
+Import the submodule you need: this package imports nothing on its own, so that a command which
+only touches the database does not load structlog or prometheus-client.
+"""
