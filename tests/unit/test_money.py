@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from paymod.domain.money import (
     MAX_AMOUNT,
     AmountError,
+    currency_codes,
     currency_precision,
     minor_unit,
     normalize_currency_code,
@@ -266,7 +267,7 @@ def test_to_amount_refuses_more_than_twenty_decimal_places() -> None:
 
 # -- currency codes -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("value", "expected"), [("USD", "usd"), ("usd", "usd"), ("Jpy", "jpy"), (" kwd ", "kwd"), ("XYZ", "xyz")]
+    ("value", "expected"), [("USD", "usd"), ("usd", "usd"), ("Jpy", "jpy"), (" kwd ", "kwd"), ("XOF", "xof")]
 )
 def test_normalize_currency_code_lower_cases(value: str, expected: str) -> None:
     assert normalize_currency_code(value) == expected
@@ -278,6 +279,19 @@ def test_normalize_currency_code_lower_cases(value: str, expected: str) -> None:
 def test_normalize_currency_code_refuses_what_is_not_three_ascii_letters(value: object) -> None:
     with pytest.raises(AmountError):
         normalize_currency_code(value)
+
+
+@pytest.mark.parametrize("value", ["xyz", "ABC", "dem", "hrk", "usx"])
+def test_normalize_currency_code_refuses_codes_that_are_not_iso_4217_in_use(value: str) -> None:
+    with pytest.raises(AmountError, match="ISO 4217"):
+        normalize_currency_code(value)
+
+
+def test_currency_codes_are_babels_iso_4217_codes_in_use() -> None:
+    codes = currency_codes()
+    assert {"usd", "eur", "jpy", "kwd", "bhd", "chf", "xof", "clf"} <= codes
+    assert all(len(code) == 3 and code.islower() for code in codes)
+    assert not {"xyz", "dem", "frf", "hrk"} & codes
 
 
 # -- raw_amount ---------------------------------------------------------------------------------------

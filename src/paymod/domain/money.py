@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
-from babel.numbers import get_currency_precision
+from babel.core import get_global
+from babel.numbers import get_currency_precision, get_territory_currencies
 
 # An amount's integer part stays well inside NUMERIC and every provider's limits.
 MAX_DIGITS = 15
@@ -66,20 +68,46 @@ def to_amount(value: object, field: str = "amount") -> Decimal:
         raise AmountError(f"{field} must be a finite number")
     if amount != 0 and amount.adjusted() >= MAX_DIGITS:
         raise AmountError(f"{field} is too large")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:
+    if decimal_places(amount) > MAX_DECIMAL_PLACES:
         raise AmountError(f"{field} has more than {MAX_DECIMAL_PLACES} decimal places")
     # Whole amounts lose their trailing zeros ("50.00" -> 50), as Medusa's numbers do.
     return Decimal(int(amount)) if amount == amount.to_integral_value() else amount
 
 
+@lru_cache(maxsize=1)
+def currency_codes() -> frozenset[str]:
+    """The ISO 4217 codes in use (lower-case, as Medusa stores them): every currency some territory
+    uses today in babel's CLDR data, legal tender or not (USD, EUR, JPY, the funds codes such as
+    CLF or USN, the supranational X codes). Withdrawn codes (DEM, HRK) are not among them."""
+    today = date.today()
+    codes: set[str] = set()
+    for territory in get_global("territory_currencies"):
+        codes.update(get_territory_currencies(territory, today, tender=True, non_tender=True))
+    return frozenset(code.lower() for code in codes)
+
+
+def decimal_places(amount: Decimal) -> int:
+    """Decimal places of the value, whatever its spelling: `1.50` has one, `1.5E-3` four. (A value
+    is then a multiple of 10^-places, which is what OpenAPI's `multipleOf` describes.)"""
+    _, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return 0
+    text = "".join(map(str, digits))
+    if not text.strip("0"):
+        return 0
+    trailing_zeros = len(text) - len(text.rstrip("0"))
+    return max(0, -exponent - trailing_zeros)
+
+
 def normalize_currency_code(value: object) -> str:
-    """Lower-cases a currency code, refusing what is not a 3-letter string."""
+    """Lower-cases a currency code, refusing what is not an ISO 4217 code in use."""
     if not isinstance(value, str):
         raise AmountError("Currency code needs to be a string")
     code = value.strip().lower()
     if len(code) != 3 or not code.isalpha() or not code.isascii():
         raise AmountError(f"Currency code {value!r} is not a 3-letter ISO 4217 code")
+    if code not in currency_codes():
+        raise AmountError(f"Currency code {value!r} is not an ISO 4217 currency code")
     return code
 
 

@@ -9,23 +9,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from sqlalchemy import text
 
 from paymod import __version__
 from paymod.config import Settings, load_settings
-from paymod.http import errors
-from paymod.http import schemas as s
-from paymod.http.errors import ServiceUnavailableError, UnhandledErrors, install_error_handlers
+from paymod.dashboard import mount_dashboard
+from paymod.http.errors import UnhandledErrors, install_error_handlers
 from paymod.http.idempotency import IdempotencyKeys
 from paymod.http.json import JSONResponse
 from paymod.http.limits import BodyLimit
 from paymod.http.routes.admin import admin
+from paymod.http.routes.health import health
 from paymod.http.routes.hooks import hooks
 from paymod.http.routes.store import store
 from paymod.http.routes.webhooks import admin_webhooks
-from paymod.http.state import AppState, state_of
+from paymod.http.schemas import describe_request_strings
+from paymod.http.state import AppState
+from paymod.observability.requests import RequestObservation
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.worker import Worker, stop_worker, worker_for
 
@@ -36,7 +37,8 @@ PRUNE_EVERY_SECONDS = 3600.0
 DESCRIPTION = """\
 paymod's payment API: Medusa's payment routes for a standalone payment module.
 
-* **admin** routes need a secret API key: `Authorization: Bearer sk_...`
+* **admin** routes need a secret API key: `Authorization: Bearer sk_...` (or `Basic base64(sk_...:)`,
+  as Medusa's JS SDK sends it)
 * **store** routes need a publishable API key: `x-publishable-api-key: pk_...`
 * **hooks** need none: the provider's signature is verified before the event is acknowledged.
 
@@ -131,31 +133,14 @@ def create_app(
     app.add_middleware(UnhandledErrors)
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BodyLimit)
+    # Outermost: every answer (413s and Idempotency-Key replays too) gets its request id and log line.
+    app.add_middleware(RequestObservation)
     app.include_router(admin)
     app.include_router(admin_webhooks)
     app.include_router(store)
     app.include_router(hooks)
-
-    @app.get(
-        "/health",
-        tags=["health"],
-        response_model=s.Health,
-        responses={
-            errors.STATUS[ServiceUnavailableError]: {"model": s.Health, "description": "Database down"}
-        },
-    )
-    async def health(request: Request) -> JSONResponse:
-        """Whether the service can reach its database."""
-        try:
-            async with state_of(request).module.database.read() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("health check: database unreachable", exc_info=True)
-            return JSONResponse(
-                {"status": "unavailable", "database": "unreachable"},
-                status_code=errors.STATUS[ServiceUnavailableError],
-            )
-        return JSONResponse({"status": "ok", "database": "ok"})
+    app.include_router(health)
+    mount_dashboard(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -168,6 +153,7 @@ def create_app(
             )
             _drop_fastapi_validation_errors(schema)
             _parameters_are_never_null(schema)
+            describe_request_strings(schema)
             _server_limits_apply_everywhere(schema)
             app.openapi_schema = schema
         return app.openapi_schema

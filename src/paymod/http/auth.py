@@ -1,5 +1,9 @@
 """API-key authentication: a secret key for admin routes, a publishable key for store routes.
 
+The secret key comes as `Authorization: Bearer sk_...` or, as Medusa's JS SDK sends it, as
+`Authorization: Basic base64(sk_...:)` (the key is the user name; a password is ignored, as Medusa
+ignores it).
+
 A wrong or missing key gets a 401 that says nothing more, whichever part was wrong. The routes'
 dependencies (`Admin`, `Shopper`) and the Idempotency-Key middleware (which authenticates a request
 before it claims its key) share one verification, `authenticate`; a request verified by the
@@ -8,12 +12,14 @@ middleware is not verified again by its route.
 
 from __future__ import annotations
 
+import binascii
 import hmac
+from base64 import b64decode
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import SecretStr
 from starlette.datastructures import Headers
@@ -34,6 +40,21 @@ _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="secret_api_key",
     description="A secret API key (`paymod api-keys create --type secret`): `Authorization: Bearer sk_...`",
+)
+
+
+class _BasicSecretKey(HTTPBasic):
+    """Documents the Basic form in OpenAPI; `credential` reads it (FastAPI's HTTPBasic would answer
+    a malformed header itself, not with paymod's 401)."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+_basic = _BasicSecretKey(
+    auto_error=False,
+    scheme_name="secret_api_key_basic",
+    description="A secret API key as Medusa's JS SDK sends it: `Authorization: Basic base64(sk_...:)`",
 )
 _publishable = APIKeyHeader(
     name=PUBLISHABLE_KEY_HEADER,
@@ -81,8 +102,20 @@ def credential(headers: Headers, type: ApiKeyType) -> str | None:
     (`Authorization: Bearer <token>`, `x-publishable-api-key: <token>`)."""
     if type is ApiKeyType.SECRET:
         scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+        if scheme.lower() == "basic" and token:
+            return _basic_user(token)
         return token if scheme.lower() == "bearer" and token else None
     return headers.get(PUBLISHABLE_KEY_HEADER) or None
+
+
+def _basic_user(token: str) -> str | None:
+    """The user name of Basic credentials (`base64(user:password)`), or None when they are malformed."""
+    try:
+        decoded = b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, _, _ = decoded.partition(":")
+    return user or None
 
 
 def _unauthorized() -> UnauthorizedError:
@@ -135,9 +168,12 @@ async def _verify(state: AppState, request: Request, token: str | None, type: Ap
 async def secret_key(
     request: Request,
     state: Annotated[AppState, Depends(app_state)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    basic: Annotated[None, Security(_basic)],
 ) -> Principal:
-    return await _verify(state, request, credentials.credentials if credentials else None, ApiKeyType.SECRET)
+    # Both schemes are declared for OpenAPI; `credential` reads whichever the request used.
+    token = credential(request.headers, ApiKeyType.SECRET)
+    return await _verify(state, request, token, ApiKeyType.SECRET)
 
 
 async def publishable_key(

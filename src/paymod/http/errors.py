@@ -8,7 +8,7 @@ section 0), except that a declined authorization is 402 (Stripe's card error), a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paymod.domain.errors import (
@@ -190,11 +191,36 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         error = InvalidDataError(str(exc.detail))
     else:
         error = PaymodError(str(exc.detail))
-    response = error_response(error, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    response = error_response(error, headers=headers)
     if exc.status_code == 405:
         # The method is wrong, not the data; keep the status RFC 9110 asks for and its Allow header.
         response.status_code = 405
     return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's 405 names only the first route that
+    matched the path, while a path such as `/admin/refund-reasons` has a GET route and a POST one."""
+    methods: set[str] = set()
+    for route in _routes(request.app.router.routes):
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route_methods)
+    return sorted(methods)
+
+
+def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes of the app and of the routers it includes (FastAPI keeps an included router whole;
+    paymod's routers carry their prefix themselves, so their routes' paths are complete)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _routes(included.routes)
+        else:
+            yield route
 
 
 def install_error_handlers(app: FastAPI) -> None:

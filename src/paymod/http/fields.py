@@ -3,12 +3,18 @@
 `fields` lists what to return: `id,amount` replaces the default fields; `+captures` adds to them and
 `-metadata` removes; `*payments` includes a relation with its default fields and `payments.amount`
 only some of them. `id` is always returned.
+
+Both `fields` and `order` are comma-separated tokens with optional spaces around each; the OpenAPI
+document carries each resource's grammar as a pattern (`fields_pattern`, `order_pattern`), and the
+parsers accept exactly what the pattern matches.
 """
 
-from __future__ import annotations
-
-from collections.abc import Mapping, Sequence
+# No `from __future__ import annotations`: `page_params` builds its parameters from its argument,
+# and FastAPI reads annotations that are objects, not strings naming a local.
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -20,14 +26,15 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Resource:
-    """An entity as the API shows it: its fields, default fields and relations."""
+    """An entity as the API shows it: its fields, default fields and relations (compared by identity:
+    each is a module constant)."""
 
     name: str
     fields: tuple[str, ...]
     defaults: tuple[str, ...] | None = None  # None: every field
-    relations: Mapping[str, Resource] = field(default_factory=dict)
+    relations: Mapping[str, "Resource"] = field(default_factory=dict)
     default_relations: tuple[str, ...] = ()
     orderable: tuple[str, ...] = ("created_at", "updated_at", "id")
 
@@ -38,7 +45,7 @@ class Resource:
 @dataclass
 class Selection:
     fields: set[str]
-    relations: dict[str, Selection] = field(default_factory=dict)
+    relations: dict[str, "Selection"] = field(default_factory=dict)
 
 
 def _scalars(model: type[s.Entity], *relations: str) -> tuple[str, ...]:
@@ -96,12 +103,56 @@ def default_selection(resource: Resource) -> Selection:
     )
 
 
+def _names(resource: Resource) -> Iterator[str]:
+    """Every token body `_apply` accepts for a resource: its fields, its relations (`payments`,
+    `*payments`) and their tokens after a dot (`payments.amount`, `payments.*captures`)."""
+    yield from resource.fields
+    for name, target in resource.relations.items():
+        yield name
+        yield f"*{name}"
+        for nested in _names(target):
+            yield f"{name}.{nested}"
+
+
+def _list_pattern(token: str) -> str:
+    """Comma-separated tokens, each optional and with spaces around it."""
+    return f"^ *(?:{token})? *(?:, *(?:{token})? *)*$"
+
+
+def _alternatives(names: Sequence[str]) -> str:
+    return "|".join(re.escape(n) for n in sorted(set(names), key=lambda n: (-len(n), n)))
+
+
+@cache
+def _field_token(resource: Resource) -> re.Pattern[str]:
+    return re.compile(f"[+-]?(?:{_alternatives(list(_names(resource)))})")
+
+
+@cache
+def fields_pattern(resource: Resource) -> str:
+    """The `fields` values this resource accepts, as an ECMA-262 (and Python) regular expression."""
+    return _list_pattern(_field_token(resource).pattern)
+
+
+@cache
+def _order_token(resource: Resource) -> re.Pattern[str]:
+    return re.compile(f"[+-]?(?:{_alternatives(resource.orderable)})")
+
+
+@cache
+def order_pattern(resource: Resource) -> str:
+    """The `order` values this resource accepts: `field` ascending, `-field` descending."""
+    return _list_pattern(_order_token(resource).pattern)
+
+
+def _tokens(value: str | None) -> list[str]:
+    return [t for t in (t.strip(" ") for t in (value or "").split(",")) if t]
+
+
 def _apply(resource: Resource, selection: Selection, token: str, *, remove: bool) -> None:
     head, dot, rest = token.partition(".")
     if head.startswith("*"):
         head = head[1:]
-        if head not in resource.relations or dot:
-            raise InvalidDataError(f"Unknown relation {token!r} for {resource.name}")
     if head in resource.relations:
         if remove:
             selection.relations.pop(head, None)
@@ -113,8 +164,6 @@ def _apply(resource: Resource, selection: Selection, token: str, *, remove: bool
         nested = selection.relations.setdefault(head, Selection(fields={"id"}))
         _apply(target, nested, rest, remove=False)
         return
-    if dot or head not in resource.fields:
-        raise InvalidDataError(f"Unknown field {token!r} for {resource.name}")
     if remove:
         if head != "id":
             selection.fields.discard(head)
@@ -123,15 +172,16 @@ def _apply(resource: Resource, selection: Selection, token: str, *, remove: bool
 
 
 def parse_fields(resource: Resource, value: str | None) -> Selection:
-    tokens = [t.strip() for t in (value or "").split(",") if t.strip()]
+    tokens = _tokens(value)
+    pattern = _field_token(resource)
+    for token in tokens:
+        if not pattern.fullmatch(token):
+            raise InvalidDataError(f"Unknown field {token!r} for {resource.name}")
     replace = any(t[0] not in "+-" for t in tokens)
     selection = Selection(fields={"id"}) if replace else default_selection(resource)
     for token in tokens:
         if token[0] in "+-":
-            name = token[1:].strip()
-            if not name:
-                raise InvalidDataError(f"Unknown field {token!r} for {resource.name}")
-            _apply(resource, selection, name, remove=token[0] == "-")
+            _apply(resource, selection, token[1:], remove=token[0] == "-")
         else:
             _apply(resource, selection, token, remove=False)
     return selection
@@ -162,11 +212,10 @@ def project(selection: Selection, document: Mapping[str, Any]) -> dict[str, Any]
 
 def parse_order(resource: Resource, value: str | None) -> dict[str, str]:
     order: dict[str, str] = {}
-    for token in (t.strip() for t in (value or "").split(",")):
-        if not token:
-            continue
-        name, direction = (token[1:], "DESC") if token.startswith("-") else (token.lstrip("+"), "ASC")
-        if name not in resource.orderable:
+    pattern = _order_token(resource)
+    for token in _tokens(value):
+        name, direction = (token[1:], "DESC") if token[0] == "-" else (token.removeprefix("+"), "ASC")
+        if not pattern.fullmatch(token):
             raise InvalidDataError(
                 f"Cannot order {resource.name} by {name!r}; use one of {', '.join(resource.orderable)}"
             )
@@ -190,26 +239,37 @@ class Page:
         }
 
 
-FieldsParam = Annotated[
-    str | None,
-    Query(
+MAX_FIELDS_LENGTH = 2000
+MAX_ORDER_LENGTH = 500
+
+
+def fields_query(resource: Resource) -> Any:
+    """The `fields` parameter of a route returning `resource`; its pattern is documented, and
+    `parse_fields` enforces it with a message naming the unknown token."""
+    return Query(
         description="Fields to return: `id,amount` replaces the defaults, `+field` adds, `-field` "
-        "removes, `*relation` includes a relation",
-        max_length=2000,
-    ),
-]
+        "removes, `*relation` includes a relation, `relation.field` some of its fields",
+        max_length=MAX_FIELDS_LENGTH,
+        json_schema_extra={"pattern": fields_pattern(resource)},
+    )
 
 
-def page_params(default_limit: int) -> Any:
-    """A dependency reading `fields`, `limit`, `offset` and `order`."""
+def order_query(resource: Resource) -> Any:
+    return Query(
+        description="`field` ascending, `-field` descending; comma-separated",
+        max_length=MAX_ORDER_LENGTH,
+        json_schema_extra={"pattern": order_pattern(resource)},
+    )
+
+
+def page_params(default_limit: int, resource: Resource) -> Any:
+    """A dependency reading `fields`, `limit`, `offset` and `order` of a list of `resource`."""
 
     async def params(
-        fields: FieldsParam = None,
+        fields: Annotated[str | None, fields_query(resource)] = None,
         limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = default_limit,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-        order: Annotated[
-            str | None, Query(description="`field` ascending, `-field` descending", max_length=500)
-        ] = None,
+        order: Annotated[str | None, order_query(resource)] = None,
     ) -> Page:
         return Page(fields=fields, limit=limit, offset=offset, order=order)
 

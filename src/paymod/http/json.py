@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +20,8 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
 MAX_DEPTH = 32
+#: The largest number free-form JSON keeps (a double's): metadata numbers are stored as doubles.
+MAX_JSON_NUMBER = sys.float_info.max
 
 
 class UnsafeInput(ValueError):
@@ -72,9 +75,11 @@ def plain(value: Any) -> Any:
     """Free-form JSON (metadata, data) keeps its floats as floats, as a JSON store would."""
     if isinstance(value, Decimal):
         number = float(value)
-        if not math.isfinite(number):
+        if not math.isfinite(number) or abs(value) > Decimal(MAX_JSON_NUMBER):
             raise UnsafeInput(f"{value} is out of range")
         return number
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_JSON_NUMBER:
+        raise UnsafeInput(f"{value} is out of range")
     if isinstance(value, Mapping):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):

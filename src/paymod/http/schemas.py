@@ -7,6 +7,7 @@ amounts go out as exact JSON numbers. With `?fields=` a client may ask for fewer
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -22,15 +23,35 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from paymod.domain.money import MAX_AMOUNT, MAX_DECIMAL_PLACES, MAX_DIGITS, AmountError, to_amount
-from paymod.http.json import plain
+from paymod.domain.money import (
+    MAX_AMOUNT,
+    MAX_DECIMAL_PLACES,
+    MAX_DIGITS,
+    AmountError,
+    currency_codes,
+    to_amount,
+)
+from paymod.http.json import MAX_JSON_NUMBER, plain
 
-#: A decimal string as `to_amount` reads one: ASCII digits, an optional sign, fraction and exponent,
-#: nothing around it (no spaces, no `_`, no other digits, no NaN or Infinity).
-AMOUNT_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+#: A decimal string in plain notation (no exponent, no minus sign, no spaces, `_` or non-ASCII
+#: digits), less than 10^15, whose digits after the 20th decimal place are zeros. These patterns are
+#: the whole rule for strings: the server checks a string against them before it reads the value.
+_INTEGER = f"0*[0-9]{{1,{MAX_DIGITS}}}"
+_FRACTION = f"[0-9]{{0,{MAX_DECIMAL_PLACES}}}0*"
+AMOUNT_PATTERN = rf"^\+?(?:{_INTEGER}(?:\.{_FRACTION})?|\.[0-9]{{1,{MAX_DECIMAL_PLACES}}}0*)$"
+#: The same, above 0: a non-zero digit before the point, or within the first 20 after it.
+_NON_ZERO_FRACTION = "|".join(
+    f"0{{{zeros}}}[1-9][0-9]{{0,{MAX_DECIMAL_PLACES - zeros - 1}}}0*" for zeros in range(MAX_DECIMAL_PLACES)
+)
+POSITIVE_AMOUNT_PATTERN = (
+    rf"^\+?(?:0*[1-9][0-9]{{0,{MAX_DIGITS - 1}}}(?:\.{_FRACTION})?|0*\.(?:{_NON_ZERO_FRACTION}))$"
+)
+_AMOUNT_STRINGS = {True: re.compile(POSITIVE_AMOUNT_PATTERN), False: re.compile(AMOUNT_PATTERN)}
+#: Numbers: what OpenAPI's multipleOf says of "at most 20 decimal places".
+_STEP = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 _BOUNDS = (
     f"less than 10^{MAX_DIGITS} with at most {MAX_DECIMAL_PLACES} decimal places "
-    "(a number or a decimal string)"
+    '(a JSON number, or a decimal string in plain notation such as "49.90")'
 )
 
 
@@ -44,13 +65,30 @@ def _invalid(message: str) -> PydanticCustomError:
 
 
 def _amount(value: object, info: ValidationInfo, *, positive: bool) -> Decimal:
-    """Parses a request's amount with the domain's own parser, `to_amount` (one implementation):
-    a JSON number or a decimal string; booleans, objects, NaN, Infinity, `1_000`, non-ASCII digits,
-    surrounding spaces and amounts out of bounds are refused, naming the field."""
+    """Parses a request's amount with the domain's own parser, `to_amount` (one implementation),
+    after checking a string against the documented pattern: a JSON number or a plain decimal string;
+    booleans, objects, NaN, Infinity, `1_000`, `1e2` as a string, non-ASCII digits, surrounding
+    spaces and amounts out of bounds are refused, naming the field."""
     field = info.field_name or "amount"
-    if isinstance(value, str) and value != value.strip():
-        raise _invalid("must not have spaces around the number")
-    if not isinstance(value, int | float | Decimal | str):
+    if isinstance(value, str):
+        if value != value.strip():
+            raise _invalid("must not have spaces around the number")
+        if not _AMOUNT_STRINGS[positive].fullmatch(value):
+            try:
+                parsed = to_amount(value, field)
+            except AmountError:
+                raise _invalid('must be a decimal number in plain notation (such as "49.90")') from None
+            if "e" in value.lower():
+                raise _invalid('must be in plain notation, without an exponent (such as "49.90")')
+            if positive and parsed <= 0:
+                raise _invalid("must be greater than 0")
+            if value.startswith("-"):
+                raise _invalid("must be greater than or equal to 0, without a sign")
+            raise _invalid(
+                f"must be less than 10^{MAX_DIGITS} with at most {MAX_DECIMAL_PLACES} decimal places, "
+                'in plain notation (such as "49.90")'
+            )
+    elif not isinstance(value, int | float | Decimal):
         # `to_amount` also reads Medusa's raw {"value": ...} shape: not part of the HTTP API.
         raise _invalid("must be a number or a decimal string")
     try:
@@ -79,10 +117,16 @@ PositiveAmount = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": int(MAX_AMOUNT)},
-                {"type": "string", "pattern": AMOUNT_PATTERN},
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "exclusiveMaximum": int(MAX_AMOUNT),
+                    "multipleOf": float(_STEP),
+                },
+                {"type": "string", "pattern": POSITIVE_AMOUNT_PATTERN},
             ],
             "description": f"A positive amount in the currency's major unit, {_BOUNDS}.",
+            "examples": [49.9],
         }
     ),
 ]
@@ -93,10 +137,16 @@ Amount = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 0, "exclusiveMaximum": int(MAX_AMOUNT)},
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "exclusiveMaximum": int(MAX_AMOUNT),
+                    "multipleOf": float(_STEP),
+                },
                 {"type": "string", "pattern": AMOUNT_PATTERN},
             ],
             "description": f"An amount in the currency's major unit, {_BOUNDS}.",
+            "examples": [49.9],
         }
     ),
 ]
@@ -105,8 +155,55 @@ AmountOut = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 NullableAmountOut = Annotated[
     Decimal | None, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "null"}]})
 ]
+
+
+def _currency_code(value: object) -> str:
+    if isinstance(value, str) and value in CURRENCY_CODE_SPELLINGS:
+        return value.lower()
+    raise PydanticCustomError(
+        "invalid_currency_code",
+        "'{value}' is not an ISO 4217 currency code (lower- or upper-case, such as usd or EUR)",
+        {"value": value if isinstance(value, str) else type(value).__name__},
+    )
+
+
+#: The codes a request may spell: ISO 4217 codes in use, in lower or upper case (stored lower-case).
+CURRENCY_CODE_SPELLINGS = tuple(sorted(currency_codes())) + tuple(sorted(c.upper() for c in currency_codes()))
+CurrencyCode = Annotated[
+    str,
+    PlainValidator(_currency_code),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": list(CURRENCY_CODE_SPELLINGS),
+            "description": "An ISO 4217 currency code in use, lower- or upper-case (kept lower-case)",
+            "examples": ["usd"],
+        }
+    ),
+]
+#: RFC 3339, as OpenAPI's `date-time` format says: a date, a time and a zone (`Z` or an offset).
+_RFC_3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _date_time(value: object) -> datetime:
+    if isinstance(value, str) and _RFC_3339.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value.upper())
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "invalid_date_time", "must be an RFC 3339 date-time with a zone, such as 2026-11-29T10:00:00Z", {}
+    )
+
+
+#: A moment in a query: pydantic alone would also read `0.5` as seconds since 1970.
+DateTime = Annotated[
+    datetime, PlainValidator(_date_time), WithJsonSchema({"type": "string", "format": "date-time"})
+]
+#: Free-form JSON; `describe_request_strings` documents what it may hold.
 JsonObject = Annotated[dict[str, Any], AfterValidator(_free_json)]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$", examples=["usd"])]
 Id = Annotated[str, Field(min_length=1, max_length=255)]
 
 
@@ -150,7 +247,9 @@ class CapturePayment(Body):
 
 class RefundPayment(Body):
     amount: PositiveAmount | None = None
-    refund_reason_id: Id | None = None
+    refund_reason_id: Id | None = Field(
+        default=None, description="A refund reason's id (`refr_...`) or its code (`pricing_error`)"
+    )
     note: str | None = Field(default=None, max_length=10_000)
 
 
@@ -162,8 +261,9 @@ class CreateRefundReason(Body):
 
 
 class UpdateRefundReason(Body):
-    label: str | None = Field(default=None, min_length=1, max_length=1000)
-    code: str | None = Field(default=None, min_length=1, max_length=1000)
+    # Optional but never null (a reason always has a label and a code): the schema says `string`.
+    label: str = Field(default=None, min_length=1, max_length=1000)  # type: ignore[assignment]
+    code: str = Field(default=None, min_length=1, max_length=1000)  # type: ignore[assignment]
     description: str | None = Field(default=None, max_length=10_000)
     metadata: JsonObject | None = None
 
@@ -230,10 +330,15 @@ class UpdateAccountHolder(Body):
 EventName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^(\*|[a-z0-9_-]+(\.[a-z0-9_-]+)+)$")]
 
 
+#: Control characters and every character a regex engine may count as a space, spelled out: `\s`
+#: differs between ECMA-262 (OpenAPI's), Python's and pydantic's engines (U+0085, U+FEFF, U+001D).
+_NOT_IN_URL = r"\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
 class CreateWebhookEndpoint(Body):
     url: str = Field(
         max_length=2048,
-        pattern=r"^https?://[^\s/?#]+(?:[/?#]\S*)?$",
+        pattern=rf"^https?://[^{_NOT_IN_URL}/?#]+(?:[/?#][^{_NOT_IN_URL}]*)?$",
         description="Where events are POSTed (http or https)",
         examples=["https://shop.example/paymod-events"],
     )
@@ -530,3 +635,84 @@ class WebhookReceived(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]
+
+
+# -- what the OpenAPI document says of every string a request carries ---------------------------------
+#: No NUL character: PostgreSQL cannot store one, so the server refuses it anywhere in a request.
+NO_NUL = "^[^\\x00]*$"
+_JSON_VALUE = "#/components/schemas/JsonValue"
+_JSON_OBJECT = "#/components/schemas/JsonObject"
+#: Free-form JSON (metadata, data, context): any JSON without NUL characters, numbers within a
+#: double's range (they are kept as doubles), nested at most 32 levels.
+JSON_COMPONENTS: dict[str, dict[str, Any]] = {
+    "JsonValue": {
+        "description": "Any JSON value: strings and keys without NUL characters, numbers within a "
+        "double's range, at most 32 levels deep",
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "number", "minimum": -MAX_JSON_NUMBER, "maximum": MAX_JSON_NUMBER},
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "array", "items": {"$ref": _JSON_VALUE}},
+            {"$ref": _JSON_OBJECT},
+        ],
+    },
+    "JsonObject": {
+        "description": "A free-form JSON object (at most 32 levels deep)",
+        "type": "object",
+        "propertyNames": {"pattern": NO_NUL},
+        "additionalProperties": {"$ref": _JSON_VALUE},
+    },
+}
+
+
+def _request_strings_have_no_nul(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _request_strings_have_no_nul(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and not {"pattern", "enum", "const", "format"} & node.keys():
+        node["pattern"] = NO_NUL
+    if node.get("additionalProperties") is True:
+        node["additionalProperties"] = {"$ref": _JSON_VALUE}
+        node["propertyNames"] = {"pattern": NO_NUL}
+    for value in node.values():
+        _request_strings_have_no_nul(value)
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = {node["$ref"].rsplit("/", 1)[1]} if isinstance(node.get("$ref"), str) else set()
+    return found.union(*(_refs(value) for value in node.values()))
+
+
+def describe_request_strings(schema: dict[str, Any]) -> None:
+    """Says in the OpenAPI document what the server refuses in any request: a NUL character in a
+    path, query or body string or key (`paymod.http.json.check_text`), and free-form JSON beyond
+    `JSON_COMPONENTS`. Applied to parameters and to the schemas request bodies use (not responses)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(JSON_COMPONENTS)
+    pending: set[str] = set()
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                _request_strings_have_no_nul(parameter.get("schema"))
+            body = operation.get("requestBody")
+            if body is not None:
+                _request_strings_have_no_nul(body)
+                pending |= _refs(body)
+    seen: set[str] = set(JSON_COMPONENTS)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in components:
+            continue
+        seen.add(name)
+        _request_strings_have_no_nul(components[name])
+        pending |= _refs(components[name])

@@ -3,16 +3,16 @@ region links and account holders."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 
-from paymod.domain.errors import InvalidDataError, NotAllowedError
+from paymod.domain.errors import InvalidDataError, NotAllowedError, NotFoundError
 from paymod.http import fields as f
 from paymod.http import schemas as s
 from paymod.http.auth import Admin
-from paymod.http.fields import FieldsParam, Page, Selection, listing, page_params
+from paymod.http.fields import Page, Selection, fields_query, listing, page_params
 from paymod.http.idempotency import flow_key
 from paymod.http.json import JSONResponse
 from paymod.http.routes import payment_methods as methods
@@ -35,6 +35,7 @@ from paymod.http.routes.common import (
 from paymod.http.state import AppState, app_state
 from paymod.persistence.ephemeral_keys import DEFAULT_TTL as DEFAULT_EPHEMERAL_TTL
 from paymod.services.dto import PaymentDTO
+from paymod.services.payment_module import PaymentModule
 from paymod.workflows import payment_collection as flows
 
 admin = router("/admin", "admin")
@@ -53,14 +54,22 @@ CollectionStatus = Literal[
 
 
 async def created_at(
-    gte: Annotated[datetime | None, Query(alias="created_at[$gte]")] = None,
-    lte: Annotated[datetime | None, Query(alias="created_at[$lte]")] = None,
+    gte: Annotated[s.DateTime | None, Query(alias="created_at[$gte]")] = None,
+    lte: Annotated[s.DateTime | None, Query(alias="created_at[$lte]")] = None,
 ) -> dict[str, Any] | None:
     return range_filter(gte=gte, lte=lte)
 
 
 CreatedAt = Annotated[dict[str, Any] | None, Depends(created_at)]
-DEFAULT_PAGE = Annotated[Page, Depends(page_params(20))]
+CollectionPage = Annotated[Page, Depends(page_params(20, f.PAYMENT_COLLECTION))]
+PaymentPage = Annotated[Page, Depends(page_params(20, f.PAYMENT))]
+ProviderPage = Annotated[Page, Depends(page_params(20, f.PAYMENT_PROVIDER))]
+RefundReasonPage = Annotated[Page, Depends(page_params(15, f.REFUND_REASON))]
+AccountHolderPage = Annotated[Page, Depends(page_params(20, f.ACCOUNT_HOLDER))]
+CollectionFields = Annotated[str | None, fields_query(f.PAYMENT_COLLECTION)]
+PaymentFields = Annotated[str | None, fields_query(f.PAYMENT)]
+RefundReasonFields = Annotated[str | None, fields_query(f.REFUND_REASON)]
+AccountHolderFields = Annotated[str | None, fields_query(f.ACCOUNT_HOLDER)]
 
 
 # -- payment collections ----------------------------------------------------------------------
@@ -85,17 +94,17 @@ async def create_payment_collection(
 async def list_payment_collections(
     actor: Admin,
     module: ModuleDep,
-    page: DEFAULT_PAGE,
+    page: CollectionPage,
     created: CreatedAt,
     id: Ids = None,
     status: Annotated[list[CollectionStatus] | None, Query()] = None,
-    currency_code: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    currency_code: Annotated[s.CurrencyCode | None, Query()] = None,
 ) -> JSONResponse:
     selection = f.parse_fields(f.PAYMENT_COLLECTION, page.fields)
     filters = filters_of(
         id=id,
         status=status,
-        currency_code=currency_code.lower() if currency_code else None,
+        currency_code=currency_code,
         created_at=created,
     )
     items, count = await module.list_and_count_payment_collections(
@@ -106,7 +115,7 @@ async def list_payment_collections(
 
 @admin.get("/payment-collections/{id}", **get_options(s.PaymentCollectionResponse, READ_ONE))
 async def retrieve_payment_collection(
-    id: str, actor: Admin, module: ModuleDep, fields: FieldsParam = None
+    id: str, actor: Admin, module: ModuleDep, fields: CollectionFields = None
 ) -> JSONResponse:
     selection, config = selection_config(f.PAYMENT_COLLECTION, fields)
     collection = await module.retrieve_payment_collection(id, config)
@@ -178,7 +187,7 @@ async def _payment_document(module: ModuleDep, payment: PaymentDTO) -> JSONRespo
 async def list_payments(
     actor: Admin,
     module: ModuleDep,
-    page: DEFAULT_PAGE,
+    page: PaymentPage,
     created: CreatedAt,
     id: Ids = None,
     payment_session_id: Ids = None,
@@ -203,7 +212,7 @@ async def list_payments(
 async def list_payment_providers(
     actor: Admin,
     module: ModuleDep,
-    page: DEFAULT_PAGE,
+    page: ProviderPage,
     id: Ids = None,
     is_enabled: bool | None = None,
 ) -> JSONResponse:
@@ -216,7 +225,7 @@ async def list_payment_providers(
 
 @admin.get("/payments/{id}", **get_options(s.PaymentResponse, READ_ONE))
 async def retrieve_payment(
-    id: str, actor: Admin, module: ModuleDep, fields: FieldsParam = None
+    id: str, actor: Admin, module: ModuleDep, fields: PaymentFields = None
 ) -> JSONResponse:
     selection, config = selection_config(f.PAYMENT, fields)
     payment = await module.retrieve_payment(id, config)
@@ -240,8 +249,10 @@ async def capture_payment(
 async def refund_payment(
     id: str, request: Request, actor: Admin, module: ModuleDep, body: s.RefundPayment | None = None
 ) -> JSONResponse:
-    """Refunds `amount`, or what remains refundable."""
+    """Refunds `amount`, or what remains refundable; `refund_reason_id` is a reason's id or its code."""
     values = body.model_dump(exclude_none=True) if body else {}
+    if "refund_reason_id" in values:
+        values["refund_reason_id"] = await _refund_reason_id(module, values["refund_reason_id"])
     key = flow_key(request.headers, request.url.path)
     payment = await module.refund_payment(
         {"payment_id": id, "created_by": actor.key_id, "idempotency_key": key, **values}
@@ -257,6 +268,23 @@ async def cancel_payment(id: str, request: Request, actor: Admin, module: Module
 
 
 # -- refund reasons ---------------------------------------------------------------------------
+async def _refund_reason_id(module: PaymentModule, id_or_code: str) -> str:
+    """The id of the refund reason `id_or_code` names: its id, or else its code (as the CLI takes
+    it). Codes are not unique: a code several live reasons share is refused, naming their ids."""
+    found = await module.list_refund_reasons({"$or": [{"id": id_or_code}, {"code": id_or_code}]})
+    by_id = [r for r in found if r.id == id_or_code]
+    if by_id:
+        return by_id[0].id
+    if not found:
+        raise NotFoundError(f"RefundReason with id or code: {id_or_code} was not found")
+    if len(found) > 1:
+        ids = ", ".join(sorted(r.id for r in found))
+        raise InvalidDataError(
+            f"refund_reason_id: {len(found)} refund reasons have the code {id_or_code!r} ({ids}); use an id"
+        )
+    return found[0].id
+
+
 def _refund_reason(reason: Any, selection: Selection | None = None) -> JSONResponse:
     chosen = selection or f.default_selection(f.REFUND_REASON)
     return JSONResponse({"refund_reason": document(chosen, reason)})
@@ -266,7 +294,7 @@ def _refund_reason(reason: Any, selection: Selection | None = None) -> JSONRespo
 async def list_refund_reasons(
     actor: Admin,
     module: ModuleDep,
-    page: Annotated[Page, Depends(page_params(15))],
+    page: RefundReasonPage,
     created: CreatedAt,
     id: Ids = None,
     q: Annotated[
@@ -288,7 +316,7 @@ async def create_refund_reason(body: s.CreateRefundReason, actor: Admin, module:
 
 @admin.get("/refund-reasons/{id}", **get_options(s.RefundReasonResponse, READ_ONE))
 async def retrieve_refund_reason(
-    id: str, actor: Admin, module: ModuleDep, fields: FieldsParam = None
+    id: str, actor: Admin, module: ModuleDep, fields: RefundReasonFields = None
 ) -> JSONResponse:
     selection = f.parse_fields(f.REFUND_REASON, fields)
     return _refund_reason(await module.retrieve_refund_reason(id), selection)
@@ -315,7 +343,7 @@ async def delete_refund_reason(id: str, actor: Admin, module: ModuleDep) -> JSON
 # -- regions ----------------------------------------------------------------------------------
 @admin.get("/regions/{id}/payment-providers", **get_options(s.PaymentProviderList, READ))
 async def list_region_payment_providers(
-    id: str, actor: Admin, module: ModuleDep, page: DEFAULT_PAGE
+    id: str, actor: Admin, module: ModuleDep, page: ProviderPage
 ) -> JSONResponse:
     """The providers enabled in a region."""
     selection = f.parse_fields(f.PAYMENT_PROVIDER, page.fields)
@@ -351,7 +379,7 @@ def _account_holder(holder: Any, selection: Selection | None = None) -> JSONResp
 async def list_account_holders(
     actor: Admin,
     module: ModuleDep,
-    page: DEFAULT_PAGE,
+    page: AccountHolderPage,
     id: Ids = None,
     provider_id: Ids = None,
     customer_id: Ids = None,
@@ -382,7 +410,7 @@ async def create_account_holder(body: s.CreateAccountHolder, actor: Admin, modul
 
 @admin.get("/account-holders/{id}", **get_options(s.AccountHolderResponse, READ_ONE))
 async def retrieve_account_holder(
-    id: str, actor: Admin, module: ModuleDep, fields: FieldsParam = None
+    id: str, actor: Admin, module: ModuleDep, fields: AccountHolderFields = None
 ) -> JSONResponse:
     selection = f.parse_fields(f.ACCOUNT_HOLDER, fields)
     return _account_holder(await module.retrieve_account_holder(id), selection)

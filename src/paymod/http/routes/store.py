@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from paymod.http import fields as f
 from paymod.http import schemas as s
 from paymod.http.auth import Shopper
-from paymod.http.fields import FieldsParam, Page, listing, page_params
+from paymod.http.fields import Page, fields_query, listing, page_params
 from paymod.http.idempotency import flow_key
 from paymod.http.json import JSONResponse
 from paymod.http.routes import payment_methods as methods
@@ -43,7 +43,7 @@ async def list_payment_providers(
     region_id: Annotated[str, Query(min_length=1, description="The shopper's region")],
     shopper: Shopper,
     module: ModuleDep,
-    page: Annotated[Page, Depends(page_params(20))],
+    page: Annotated[Page, Depends(page_params(20, f.PAYMENT_PROVIDER))],
 ) -> JSONResponse:
     """The payment providers enabled in a region."""
     selection = f.parse_fields(f.PAYMENT_PROVIDER, page.fields)
@@ -55,7 +55,10 @@ async def list_payment_providers(
 
 @store.get("/payment-collections/{id}", **get_options(s.PaymentCollectionResponse, READ_ONE))
 async def retrieve_payment_collection(
-    id: str, shopper: Shopper, module: ModuleDep, fields: FieldsParam = None
+    id: str,
+    shopper: Shopper,
+    module: ModuleDep,
+    fields: Annotated[str | None, fields_query(f.STORE_PAYMENT_COLLECTION)] = None,
 ) -> JSONResponse:
     selection, config = selection_config(f.STORE_PAYMENT_COLLECTION, fields)
     collection = await module.retrieve_payment_collection(id, config)

@@ -9,7 +9,7 @@ from fastapi import Depends, Query
 
 from paymod.http import schemas as s
 from paymod.http.auth import Admin
-from paymod.http.fields import MAX_LIMIT, MAX_OFFSET, FieldsParam, Resource, parse_fields, project
+from paymod.http.fields import MAX_LIMIT, MAX_OFFSET, Resource, fields_query, parse_fields, project
 from paymod.http.json import JSONResponse
 from paymod.http.routes.common import READ, ModuleDep, get_options, post_options, router
 from paymod.http.state import AppState, app_state
@@ -33,7 +33,7 @@ async def list_webhook_events(
     actor: Admin,
     module: ModuleDep,
     status: Annotated[EventStatus | None, Query(description="Only events in this state")] = None,
-    fields: FieldsParam = None,
+    fields: Annotated[str | None, fields_query(WEBHOOK_EVENT)] = None,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> JSONResponse:
