@@ -24,6 +24,10 @@ from paymod.persistence.migrate import upgrade
 from paymod.persistence.tables import metadata
 from paymod.providers.testing import TestingPaymentProvider
 
+# `./dev run` writes ./paymod.toml, which paymod reads when PAYMOD_CONFIG is unset: the suite reads
+# no settings file unless a test names one (an empty PAYMOD_CONFIG means no file).
+os.environ.setdefault("PAYMOD_CONFIG", "")
+
 ADMIN_URL = os.environ.get("PAYMOD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_DB = f"paymod_test_{os.getpid()}"
 WEBHOOK_SECRET = "whsec_testing"

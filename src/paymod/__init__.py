@@ -3,34 +3,82 @@
 The public face: `PaymentModule`, its errors, result types, and the provider base classes.
 """
 
-from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
-from paymod.errors import (
-    ConflictError,
-    DuplicateError,
-    InvalidDataError,
-    NotAllowedError,
-    NotFoundError,
-    PaymentAuthorizationError,
-    PaymentRequiresMoreError,
-    PaymodError,
-    ProviderError,
-    RetryableProviderError,
-    UnexpectedStateError,
-)
-from paymod.providers.base import PaymentProvider
-from paymod.services.dto import (
-    AccountHolderDTO,
-    CaptureDTO,
-    PaymentCollectionDTO,
-    PaymentDTO,
-    PaymentMethodDTO,
-    PaymentProviderDTO,
-    PaymentSessionDTO,
-    RefundDTO,
-    RefundReasonDTO,
-    WebhookActionAndData,
-)
-from paymod.services.payment_module import ModuleOptions, PaymentModule
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
+    from paymod.errors import (
+        ConflictError,
+        DuplicateError,
+        InvalidDataError,
+        NotAllowedError,
+        NotFoundError,
+        PaymentAuthorizationError,
+        PaymentRequiresMoreError,
+        PaymodError,
+        ProviderError,
+        RetryableProviderError,
+        UnexpectedStateError,
+    )
+    from paymod.providers.base import PaymentProvider
+    from paymod.services.dto import (
+        AccountHolderDTO,
+        CaptureDTO,
+        PaymentCollectionDTO,
+        PaymentDTO,
+        PaymentMethodDTO,
+        PaymentProviderDTO,
+        PaymentSessionDTO,
+        RefundDTO,
+        RefundReasonDTO,
+        WebhookActionAndData,
+    )
+    from paymod.services.payment_module import ModuleOptions, PaymentModule
+
+# Imported on first use: `import paymod` (and so every `paymod` command, `--help` included) does not
+# load SQLAlchemy, pydantic and the providers until a name that needs them is asked for.
+_LAZY = {
+    "PaymentAction": "paymod.domain.statuses",
+    "PaymentCollectionStatus": "paymod.domain.statuses",
+    "PaymentSessionStatus": "paymod.domain.statuses",
+    "ConflictError": "paymod.errors",
+    "DuplicateError": "paymod.errors",
+    "InvalidDataError": "paymod.errors",
+    "NotAllowedError": "paymod.errors",
+    "NotFoundError": "paymod.errors",
+    "PaymentAuthorizationError": "paymod.errors",
+    "PaymentRequiresMoreError": "paymod.errors",
+    "PaymodError": "paymod.errors",
+    "ProviderError": "paymod.errors",
+    "RetryableProviderError": "paymod.errors",
+    "UnexpectedStateError": "paymod.errors",
+    "PaymentProvider": "paymod.providers.base",
+    "AccountHolderDTO": "paymod.services.dto",
+    "CaptureDTO": "paymod.services.dto",
+    "PaymentCollectionDTO": "paymod.services.dto",
+    "PaymentDTO": "paymod.services.dto",
+    "PaymentMethodDTO": "paymod.services.dto",
+    "PaymentProviderDTO": "paymod.services.dto",
+    "PaymentSessionDTO": "paymod.services.dto",
+    "RefundDTO": "paymod.services.dto",
+    "RefundReasonDTO": "paymod.services.dto",
+    "WebhookActionAndData": "paymod.services.dto",
+    "ModuleOptions": "paymod.services.payment_module",
+    "PaymentModule": "paymod.services.payment_module",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -1,41 +1,42 @@
 """The `paymod` command: migrate, serve, worker, API keys, webhooks, and an operator's view of payments.
 
-Every command reads the same settings as the server (`PAYMOD_DATABASE_URL`, `PAYMOD_CONFIG`, ...).
+Every command reads the same settings as the server (`PAYMOD_DATABASE_URL`, `PAYMOD_CONFIG` or
+./paymod.toml, ...).
+
+Start-up time matters for a command typed by hand: this module imports only typer and the standard
+library; each command imports what it needs (SQLAlchemy and the module for database commands,
+uvicorn and FastAPI for `serve`, rich when it prints a table).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
-import logging
-import signal
-import socket
+import functools
 import sys
-from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+import typer.core
 
-from paymod.config import ConfigError, Settings, load_settings
-from paymod.domain.errors import PaymodError
-from paymod.domain.rules import total
-from paymod.http.json import dumps
-from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
-from paymod.persistence.database import Database
-from paymod.providers.registry import load_providers
-from paymod.services.dto import PaymentDTO
-from paymod.services.payment_module import ModuleOptions, PaymentModule
-from paymod.webhooks import inbox, outbox
-from paymod.webhooks.worker import stop_worker, worker_for
+from paymod import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Coroutine
+    from decimal import Decimal
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from paymod.config import Settings
+    from paymod.persistence.database import Database
+    from paymod.services.dto import PaymentDTO
+    from paymod.services.payment_module import PaymentModule
+
+T = TypeVar("T")
 
 app = typer.Typer(help="paymod: a payment module for Python commerce backends.", no_args_is_help=True)
 api_keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
@@ -51,14 +52,27 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(endpoints_app, name="webhook-endpoints")
 
-# Piped output keeps whole ids on one line (rich would wrap at 80 columns).
-console = Console(width=None if sys.stdout.isatty() else 250)
-errors = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
-
+# Help texts avoid square brackets: typer renders them as rich markup, and `[worker]` would vanish.
 DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="default: $PAYMOD_DATABASE_URL or ./paymod.db")
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="default: $PAYMOD_DATABASE_URL, the config file's database_url, or sqlite:///./paymod.db",
+    ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="JSON output (exact amounts)")]
+PaymentId = Annotated[str, typer.Argument(metavar="PAYMENT_ID", help="the payment's id (pay_...)")]
+
+
+class _PlainUsage(typer.core.TyperCommand):
+    """Usage lines as `paymod payments show [OPTIONS] PAYMENT_ID`, without typer's braces around
+    required arguments (`{PAYMENT_ID}` reads like a template placeholder)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in super().collect_usage_pieces(ctx)
+        ]
 
 
 class KeyType(StrEnum):
@@ -75,29 +89,168 @@ class PaymentStatus(StrEnum):
     CANCELED = "canceled"
 
 
+class CommandError(Exception):
+    """Something the operator can fix (an unmigrated or unreachable database, ...): one line, status 1."""
+
+
+@functools.cache
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output keeps whole ids on one line (rich would wrap at 80 columns).
+    return Console(stderr=stderr, width=None if stream.isatty() else 250)
+
+
+def _say(text: str, *, soft_wrap: bool = False) -> None:
+    _console().print(text, soft_wrap=soft_wrap)
+
+
+def _fail(text: str, code: int = 1) -> NoReturn:
+    _console(stderr=True).print(text, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"paymod {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print paymod's version and exit"),
+    ] = False,
+) -> None:
+    """paymod: a payment module for Python commerce backends."""
+
+
 def _settings(database_url: str | None) -> Settings:
+    from paymod.config import ConfigError, load_settings
+
     try:
         return load_settings(**({"database_url": database_url} if database_url else {}))
     except ConfigError as exc:
-        errors.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        _fail(f"[red]configuration error:[/red] {_escape(str(exc))}", 2)
 
 
 def _shown(database_url: str) -> str:
     """The database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(database_url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(unparsable URL)"
 
 
-def _run(work: Any) -> Any:
-    """Runs a coroutine; a paymod error becomes a message and exit status 1."""
+def _schema_is_behind(exc: BaseException) -> bool:
+    """A statement failed because a table or column is missing: migrations were not applied."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    text = str(exc.orig)
+    return sqlstate in ("42P01", "42703") or any(
+        words in text for words in ("no such table", "no such column", "has no column named")
+    )
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Runs a coroutine; a paymod error or a `CommandError` becomes one line and exit status 1."""
+    from paymod.domain.errors import PaymodError
+
     try:
         return asyncio.run(work)
     except PaymodError as exc:
-        errors.print(f"[red]{exc.type}:[/red] {exc.message}")
-        raise typer.Exit(1) from None
+        _fail(f"[red]{exc.type}:[/red] {_escape(exc.message)}")
+    except CommandError as exc:
+        _fail(f"[red]error:[/red] {_escape(str(exc))}")
+    except Exception as exc:
+        if _schema_is_behind(exc):
+            _fail("[red]error:[/red] the database schema is older than this paymod: run `paymod migrate`")
+        raise
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a connection failure, without SQLAlchemy's wrapping."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip() or type(cause).__name__
+    return text.splitlines()[0]
+
+
+async def _reachable(database: Database, shown: str) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        async with database.read():
+            pass
+    except (DBAPIError, OSError) as exc:
+        await database.close()
+        raise CommandError(f"cannot reach the database {shown}: {_reason(exc)}") from None
+
+
+async def _open_database(settings: Settings, *, create: bool = False) -> Database:
+    """The settings' database; unless `create`, it must exist and be migrated.
+
+    Without this check a command on a fresh checkout would leave an empty SQLite file behind and fail
+    deep inside with `no such table`.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import ArgumentError
+
+    from paymod.persistence.database import Database, normalize_url
+
+    shown = _shown(settings.database_url)
+    try:
+        url = normalize_url(settings.database_url)
+    except (ArgumentError, ValueError) as exc:
+        raise CommandError(f"PAYMOD_DATABASE_URL: {exc}") from None
+    if not create and url.drivername.startswith("sqlite") and url.database:
+        path = Path(url.database)
+        if not await asyncio.to_thread(path.exists):
+            raise CommandError(f"no database at {path}: run `paymod migrate` to create it")
+    try:
+        database = Database(url)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    await _reachable(database, shown)
+    if create:
+        return database
+    try:
+        async with database.read() as conn:
+            migrated = await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
+            revision = (
+                (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar()
+                if migrated
+                else None
+            )
+    except BaseException:
+        await database.close()
+        raise
+    if revision is None:
+        await database.close()
+        raise CommandError(f"the database {shown} is not migrated: run `paymod migrate` first")
+    return database
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    database = await _open_database(settings)
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @asynccontextmanager
@@ -105,10 +258,12 @@ async def _module(settings: Settings, kind: str = "cli") -> AsyncIterator[Paymen
     """The module without `connect`'s side effects: operators' commands neither migrate nor
     enable or disable providers (which would change what a running server offers). It keeps the
     process's heartbeat, so what a killed command claimed is free again within seconds."""
+    from paymod.providers.registry import load_providers
+    from paymod.services.payment_module import ModuleOptions, PaymentModule
+
+    providers = load_providers(settings.provider_configs())
     module = PaymentModule(
-        Database(settings.database_url),
-        load_providers(settings.provider_configs()),
-        ModuleOptions.of(settings.module_options()),
+        await _open_database(settings), providers, ModuleOptions.of(settings.module_options())
     )
     try:
         await module.start_heartbeat(kind)
@@ -117,23 +272,78 @@ async def _module(settings: Settings, kind: str = "cli") -> AsyncIterator[Paymen
         await module.close()
 
 
+def _dumps(document: Any) -> str:
+    """JSON with exact amounts (Decimals as number literals)."""
+    from paymod.http.json import dumps
+
+    return dumps(document).decode()
+
+
+def _table(*columns: str) -> Table:
+    from rich.table import Table
+
+    return Table(*columns)
+
+
+def _print_table(table: Table, empty: str) -> None:
+    """The table, or one line saying there is nothing (rather than a header over no rows)."""
+    if table.row_count:
+        _console().print(table)
+    else:
+        typer.echo(empty)
+
+
+def _filters(**shown: object) -> str:
+    """` (status captured, since ...)` for the filters given, to say what an empty answer is about."""
+    given = [f"{name} {value}" for name, value in shown.items() if value not in (None, False)]
+    return f" ({', '.join(given)})" if given else ""
+
+
 # -- database and server ----------------------------------------------------------------------
-@app.command()
+@app.command(cls=_PlainUsage)
 def migrate(database_url: DatabaseUrl = None) -> None:
-    """Apply the database migrations."""
+    """Apply the database migrations (creates the SQLite file if needed)."""
     from paymod.persistence.migrate import upgrade
 
     settings = _settings(database_url)
 
     async def run() -> None:
-        database = Database(settings.database_url)
+        database = await _open_database(settings, create=True)
         try:
             await upgrade(database.engine)
         finally:
             await database.close()
 
     _run(run())
-    console.print(f"migrated {settings.database_url}")
+    _say(f"migrated {_escape(_shown(settings.database_url))}", soft_wrap=True)
+
+
+@app.command(cls=_PlainUsage)
+def init(
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            exists=True,
+            dir_okay=False,
+            help="a settings file to start from, e.g. examples/paymod.toml",
+        ),
+    ] = None,
+    path: Annotated[Path, typer.Option("--path", help="the file to write")] = Path("paymod.toml"),
+) -> None:
+    """Write ./paymod.toml with local API keys, read by every `paymod` command run from this directory.
+
+    The keys stay in the file, so they survive restarts. `./dev run` does this once.
+    """
+    from paymod.config import ConfigError, write_local_config
+
+    try:
+        keys = write_local_config(path, source)
+    except ConfigError as exc:
+        _fail(f"[red]error:[/red] {_escape(str(exc))}")
+    typer.echo(f"wrote {path}: local API keys{f' and the settings of {source}' if source else ''}")
+    typer.echo(f"  admin key (Authorization: Bearer):   {keys.admin}")
+    typer.echo(f"  store key (x-publishable-api-key):   {keys.publishable}")
 
 
 def curl_example(base_url: str, admin_key: str) -> str:
@@ -144,21 +354,22 @@ def curl_example(base_url: str, admin_key: str) -> str:
     )
 
 
-@app.command()
+@app.command(cls=_PlainUsage)
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 9000,
     database_url: DatabaseUrl = None,
     migrate: Annotated[bool, typer.Option(help="apply migrations before serving")] = True,
     dev: Annotated[
-        bool, typer.Option(help="print a ready-to-run curl example, admin key included (local use only)")
+        bool,
+        typer.Option(help="print a ready-to-run curl example and the local keys (local use only)"),
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     worker: Annotated[
         bool | None,
         typer.Option(
             "--worker/--no-worker",
-            help="run a worker in this process (default: [worker] enabled, true); "
+            help="run a worker in this process (default: worker.enabled of the config file, else yes); "
             "--no-worker on replicas that only serve, with `paymod worker` elsewhere",
         ),
     ] = None,
@@ -182,10 +393,9 @@ def serve(
     ] = None,
 ) -> None:
     """Migrate the database, then serve the HTTP API (store, admin, hooks) with an in-process worker."""
-    import uvicorn
-
     from paymod.http import create_app
-    from paymod.http.server import header_limited_protocol
+    from paymod.http.server import server_config
+    from paymod.observability.logs import configure_logging
 
     settings = _settings(database_url)
     if worker is not None:
@@ -207,17 +417,21 @@ def serve(
         if not settings.worker.enabled:
             typer.echo("  no worker here: run `paymod worker` to process webhooks and deliver events")
         typer.echo(f"  API docs: {base_url}/docs")
+        if dev and settings.config is not None:
+            typer.echo(f"  settings: {settings.config} (environment variables win over it)")
         if dev and settings.admin_api_key is not None:
             typer.echo(f"  try it:   {curl_example(base_url, settings.admin_api_key.get_secret_value())}")
         elif settings.admin_api_key is not None:
             typer.echo(f"  try it:   {curl_example(base_url, '$PAYMOD_ADMIN_API_KEY')}")
         else:
             typer.echo("  create an admin key with: paymod api-keys create --type secret")
+        if dev and settings.publishable_api_key is not None:
+            key = settings.publishable_api_key.get_secret_value()
+            typer.echo(f'  store routes: -H "x-publishable-api-key: {key}"')
 
-    protocol = header_limited_protocol(settings.server.header_limit, settings.server.header_timeout)
+    configure_logging(log_level)
     server = _AnnouncingServer(
-        uvicorn.Config(application, host=host, port=port, log_level=log_level, lifespan="on", http=protocol),
-        announce,
+        server_config(application, settings.server, host=host, port=port, log_level=log_level), announce
     )
     server.run()
     if not server.started:
@@ -228,6 +442,8 @@ class _AnnouncingServer:
     """uvicorn's server, printing how to call it once it listens."""
 
     def __init__(self, config: Any, announce: Callable[[], None]) -> None:
+        import socket
+
         import uvicorn
 
         class Server(uvicorn.Server):
@@ -246,16 +462,19 @@ class _AnnouncingServer:
         self._server.run()
 
 
-@app.command("worker")
+@app.command("worker", cls=_PlainUsage)
 def run_worker(
     database_url: DatabaseUrl = None,
     poll_interval: Annotated[
-        float | None, typer.Option(min=0.01, help="seconds between idle looks (default: [worker])")
+        float | None,
+        typer.Option(min=0.01, help="seconds between idle looks (default: the config file's worker table)"),
     ] = None,
     grace: Annotated[
         float | None,
         typer.Option(
-            min=0.1, help="seconds to finish the current batch once asked to stop (default: [worker])"
+            min=0.1,
+            help="seconds to finish the current batch once asked to stop "
+            "(default: the config file's worker table)",
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="log level (debug, info, warning, error)")] = "warning",
@@ -263,8 +482,12 @@ def run_worker(
     """Process stored webhooks and deliver events until SIGINT or SIGTERM.
 
     Any number of workers (and `paymod serve` processes with their in-process worker) may share one
-    PostgreSQL database: each row is claimed by one of them.
+    PostgreSQL database: each row is claimed by one of them. It refuses to start on a database that
+    is not migrated.
     """
+    import logging
+    import signal
+
     settings = _settings(database_url)
     overrides = {
         name: value
@@ -275,7 +498,11 @@ def run_worker(
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
         raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from paymod.observability.logs import configure_logging
+
+    configure_logging(level)
+
+    from paymod.webhooks.worker import stop_worker, worker_for
 
     async def run() -> Any:
         stop = asyncio.Event()
@@ -299,7 +526,7 @@ def run_worker(
     )
 
 
-@app.command()
+@app.command(cls=_PlainUsage)
 def demo(database_url: DatabaseUrl = None) -> None:
     """Run a whole payment flow through the HTTP API, against a server started on a free loopback port."""
     from paymod.demo import run_demo
@@ -307,19 +534,23 @@ def demo(database_url: DatabaseUrl = None) -> None:
     _run(run_demo(_settings(database_url), typer.echo))
 
 
-@app.command()
+@app.command(cls=_PlainUsage)
 def reconcile(
     older_than: Annotated[float, typer.Option(help="only flows idle for at least this many seconds")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Finish capture/refund/cancel flows left in an unknown state (the worker does it too)."""
+    import dataclasses
+    import json
     from datetime import timedelta
 
     from paymod.workflows.reconciler import reconcile as reconcile_runs
 
+    settings = _settings(database_url)
+
     async def run() -> None:
-        async with _module(_settings(database_url)) as module:
+        async with _module(settings) as module:
             report = await reconcile_runs(module, older_than=timedelta(seconds=older_than))
         if as_json:
             typer.echo(json.dumps([dataclasses.asdict(entry) for entry in report]))
@@ -333,71 +564,70 @@ def reconcile(
 
 
 # -- API keys ---------------------------------------------------------------------------------
-@api_keys_app.command("create")
+@api_keys_app.command("create", cls=_PlainUsage)
 def create_api_key(
     type: Annotated[KeyType, typer.Option("--type", help="secret (admin routes) or publishable (store)")],
     title: Annotated[str | None, typer.Option(help="what the key is for")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key. Its token is shown once: store it now."""
+    from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
+
     settings = _settings(database_url)
 
     async def run() -> None:
-        database = Database(settings.database_url)
-        try:
+        async with _database(settings) as database:
             created = await ApiKeyStore(database).create(ApiKeyType(type.value), title)
-        finally:
-            await database.close()
-        console.print(f"id:    {created.api_key.id}")
-        console.print(f"type:  {created.api_key.type}")
-        console.print(f"token: {created.token}", soft_wrap=True)
-        errors.print("The token is shown only now; paymod stores its hash.")
+        _say(f"id:    {created.api_key.id}")
+        _say(f"type:  {created.api_key.type}")
+        _say(f"token: {created.token}", soft_wrap=True)
+        _console(stderr=True).print("The token is shown only now; paymod stores its hash.")
 
     _run(run())
 
 
-@api_keys_app.command("revoke")
+@api_keys_app.command("revoke", cls=_PlainUsage)
 def revoke_api_key(
-    id: Annotated[str, typer.Argument(help="the key's id (apk_...)")], database_url: DatabaseUrl = None
+    id: Annotated[str, typer.Argument(metavar="KEY_ID", help="the key's id (apk_...)")],
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke an API key: requests using it get 401 from now on."""
+    from paymod.persistence.api_keys import ApiKeyStore
+
     settings = _settings(database_url)
 
     async def run() -> None:
-        database = Database(settings.database_url)
-        try:
+        async with _database(settings) as database:
             key = await ApiKeyStore(database).revoke(id)
-        finally:
-            await database.close()
-        console.print(f"revoked {key.id} ({key.type}, {key.redacted})")
+        _say(f"revoked {key.id} ({key.type}, {key.redacted})")
 
     _run(run())
 
 
-@api_keys_app.command("list")
+@api_keys_app.command("list", cls=_PlainUsage)
 def list_api_keys(database_url: DatabaseUrl = None) -> None:
     """List API keys (redacted)."""
+    from paymod.persistence.api_keys import ApiKeyStore
+
     settings = _settings(database_url)
 
-    async def run() -> None:
-        database = Database(settings.database_url)
-        try:
-            keys = await ApiKeyStore(database).list()
-        finally:
-            await database.close()
-        table = Table("id", "type", "title", "token", "created", "revoked")
-        for key in keys:
-            table.add_row(
-                key.id, key.type, key.title or "", key.redacted, _when(key.created_at), _when(key.revoked_at)
-            )
-        console.print(table)
+    async def run() -> list[Any]:
+        async with _database(settings) as database:
+            return await ApiKeyStore(database).list()
 
-    _run(run())
+    table = _table("id", "type", "title", "token", "created", "revoked")
+    for key in _run(run()):
+        table.add_row(
+            key.id, key.type, key.title or "", key.redacted, _when(key.created_at), _when(key.revoked_at)
+        )
+    _print_table(table, "no API keys: create one with `paymod api-keys create --type secret`")
 
 
 # -- payments ---------------------------------------------------------------------------------
 def payment_status(payment: PaymentDTO) -> PaymentStatus:
     """One word for where a payment stands (payments have no status column: it is derived)."""
+    from paymod.domain.rules import total
+
     if payment.canceled_at is not None:
         return PaymentStatus.CANCELED
     captured = total(c.amount for c in payment.captures or [])
@@ -409,11 +639,29 @@ def payment_status(payment: PaymentDTO) -> PaymentStatus:
     return PaymentStatus.PARTIALLY_CAPTURED if captured > 0 else PaymentStatus.AUTHORIZED
 
 
+def money(amount: Decimal, currency_code: str) -> str:
+    """An amount at its currency's precision: `10.00` and `2.50` USD, `1000` JPY, `1.500` KWD.
+
+    An amount with more significant digits than its currency has keeps them (nothing is hidden).
+    """
+    from decimal import Decimal
+
+    from paymod.domain.money import currency_precision
+
+    places = currency_precision(currency_code)
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        return format(amount.normalize(), "f")
+    return format(amount.quantize(Decimal(1).scaleb(-places)), "f")
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 def _amount(value: str | None, option: str) -> Decimal | None:
+    from decimal import Decimal, InvalidOperation
+
     if value is None:
         return None
     try:
@@ -426,7 +674,11 @@ def _payment_document(payment: PaymentDTO) -> dict[str, Any]:
     return {**payment.model_dump(mode="python"), "status": payment_status(payment).value}
 
 
-@payments_app.command("list")
+# A refund's reason comes with it, in the table and in --json.
+_DETAIL = {"relations": ["captures", "refunds", "refunds.refund_reason"]}
+
+
+@payments_app.command("list", cls=_PlainUsage)
 def list_payments(
     status: Annotated[PaymentStatus | None, typer.Option(help="only payments in this state")] = None,
     since: Annotated[
@@ -437,6 +689,8 @@ def list_payments(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List payments, newest first."""
+    from paymod.domain.rules import total
+
     settings = _settings(database_url)
 
     async def run() -> list[PaymentDTO]:
@@ -453,12 +707,7 @@ def list_payments(
             while len(found) < limit:
                 page = await module.list_payments(
                     filters,
-                    {
-                        "skip": offset,
-                        "take": 200,
-                        "order": {"created_at": "DESC"},
-                        "relations": ["captures", "refunds"],
-                    },
+                    {"skip": offset, "take": 200, "order": {"created_at": "DESC"}, **_DETAIL},
                 )
                 found.extend(p for p in page if status is None or payment_status(p) is status)
                 if len(page) < 200:
@@ -468,48 +717,47 @@ def list_payments(
 
     payments = _run(run())
     if json:
-        print(dumps({"payments": [_payment_document(p) for p in payments]}).decode())
+        print(_dumps({"payments": [_payment_document(p) for p in payments]}))
         return
-    table = Table("id", "status", "amount", "captured", "refunded", "provider", "created")
+    table = _table("id", "status", "amount", "captured", "refunded", "provider", "created")
     for p in payments:
         table.add_row(
             p.id,
             payment_status(p).value,
-            f"{p.amount} {p.currency_code}",
-            str(total(c.amount for c in p.captures or [])),
-            str(total(r.amount for r in p.refunds or [])),
+            f"{money(p.amount, p.currency_code)} {p.currency_code}",
+            money(total(c.amount for c in p.captures or []), p.currency_code),
+            money(total(r.amount for r in p.refunds or []), p.currency_code),
             p.provider_id,
             _when(p.created_at),
         )
-    console.print(table)
+    _print_table(table, f"no payments{_filters(status=status.value if status else None, since=since)}")
 
 
 def _show(payment: PaymentDTO, json: bool) -> None:
     if json:
-        print(dumps({"payment": _payment_document(payment)}).decode())
+        print(_dumps({"payment": _payment_document(payment)}))
         return
-    console.print(f"[bold]{payment.id}[/bold]  {payment_status(payment).value}")
-    console.print(f"  amount      {payment.amount} {payment.currency_code}")
-    console.print(f"  provider    {payment.provider_id}")
-    console.print(f"  collection  {payment.payment_collection_id}")
-    console.print(f"  session     {payment.payment_session_id}")
-    console.print(f"  created     {_when(payment.created_at)}")
+    currency = payment.currency_code
+    _say(f"[bold]{payment.id}[/bold]  {payment_status(payment).value}")
+    _say(f"  amount      {money(payment.amount, currency)} {currency}")
+    _say(f"  provider    {payment.provider_id}")
+    _say(f"  collection  {payment.payment_collection_id}")
+    _say(f"  session     {payment.payment_session_id}")
+    _say(f"  created     {_when(payment.created_at)}")
     if payment.captured_at:
-        console.print(f"  captured at {_when(payment.captured_at)}")
+        _say(f"  captured at {_when(payment.captured_at)}")
     if payment.canceled_at:
-        console.print(f"  canceled at {_when(payment.canceled_at)}")
+        _say(f"  canceled at {_when(payment.canceled_at)}")
     for capture in payment.captures or []:
-        console.print(f"  capture  {capture.id}  {capture.amount}  {_when(capture.created_at)}")
+        _say(f"  capture  {capture.id}  {money(capture.amount, currency)}  {_when(capture.created_at)}")
     for refund in payment.refunds or []:
-        reason = refund.refund_reason.code if refund.refund_reason else ""
-        console.print(f"  refund   {refund.id}  {refund.amount}  {reason}  {refund.note or ''}".rstrip())
+        reason = _escape(refund.refund_reason.code) if refund.refund_reason else ""
+        note = _escape(refund.note or "")
+        _say(f"  refund   {refund.id}  {money(refund.amount, currency)}  {reason}  {note}".rstrip())
 
 
-_DETAIL = {"relations": ["captures", "refunds", "refunds.refund_reason"]}
-
-
-@payments_app.command("show")
-def show_payment(id: str, json: JsonOutput = False, database_url: DatabaseUrl = None) -> None:
+@payments_app.command("show", cls=_PlainUsage)
+def show_payment(id: PaymentId, json: JsonOutput = False, database_url: DatabaseUrl = None) -> None:
     """Show a payment with its captures and refunds."""
     settings = _settings(database_url)
 
@@ -520,9 +768,9 @@ def show_payment(id: str, json: JsonOutput = False, database_url: DatabaseUrl = 
     _show(_run(run()), json)
 
 
-@payments_app.command("capture")
+@payments_app.command("capture", cls=_PlainUsage)
 def capture_payment(
-    id: str,
+    id: PaymentId,
     amount: Annotated[str | None, typer.Option(help="default: what remains uncaptured")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -538,9 +786,9 @@ def capture_payment(
     _show(_run(run()), False)
 
 
-@payments_app.command("refund")
+@payments_app.command("refund", cls=_PlainUsage)
 def refund_payment(
-    id: str,
+    id: PaymentId,
     amount: Annotated[str | None, typer.Option(help="default: what remains refundable")] = None,
     reason: Annotated[str | None, typer.Option(help="refund reason id (refr_...) or code")] = None,
     note: Annotated[str | None, typer.Option(help="a note kept with the refund")] = None,
@@ -575,7 +823,7 @@ def refund_payment(
 
 
 # -- providers --------------------------------------------------------------------------------
-@providers_app.command("list")
+@providers_app.command("list", cls=_PlainUsage)
 def list_providers(json: JsonOutput = False, database_url: DatabaseUrl = None) -> None:
     """List the payment providers the database knows, and which this configuration loads."""
     settings = _settings(database_url)
@@ -586,21 +834,19 @@ def list_providers(json: JsonOutput = False, database_url: DatabaseUrl = None) -
 
     providers, configured = _run(run())
     if json:
-        print(
-            dumps(
-                {
-                    "payment_providers": [
-                        {"id": p.id, "is_enabled": p.is_enabled, "configured": p.id in configured}
-                        for p in providers
-                    ]
-                }
-            ).decode()
-        )
+        document = [
+            {"id": p.id, "is_enabled": p.is_enabled, "configured": p.id in configured} for p in providers
+        ]
+        print(_dumps({"payment_providers": document}))
         return
-    table = Table("id", "enabled", "configured here")
+    table = _table("id", "enabled", "configured here")
     for p in providers:
         table.add_row(p.id, "yes" if p.is_enabled else "no", "yes" if p.id in configured else "no")
-    console.print(table)
+    _print_table(
+        table,
+        f"no payment providers registered yet: `paymod serve` registers those configured here "
+        f"({', '.join(configured)})",
+    )
 
 
 # -- webhooks ---------------------------------------------------------------------------------
@@ -611,7 +857,7 @@ class WebhookEventStatus(StrEnum):
     FAILED = "failed"
 
 
-@webhooks_app.command("list")
+@webhooks_app.command("list", cls=_PlainUsage)
 def list_webhook_events(
     failed: Annotated[
         bool, typer.Option("--failed", help="only events that exhausted their retries")
@@ -622,6 +868,8 @@ def list_webhook_events(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List provider events received, newest first."""
+    from paymod.webhooks import inbox
+
     if failed and status not in (None, WebhookEventStatus.FAILED):
         raise typer.BadParameter("--failed and --status disagree", param_hint="--status")
     wanted = WebhookEventStatus.FAILED.value if failed else (status.value if status else None)
@@ -633,9 +881,9 @@ def list_webhook_events(
 
     events = [inbox.webhook_event_document(row) for row in _run(run())]
     if json:
-        print(dumps({"webhook_events": events}).decode())
+        print(_dumps({"webhook_events": events}))
         return
-    table = Table("id", "provider", "event", "action", "status", "attempts", "session", "received", "error")
+    table = _table("id", "provider", "event", "action", "status", "attempts", "session", "received", "error")
     for e in events:
         table.add_row(
             e["id"],
@@ -646,17 +894,19 @@ def list_webhook_events(
             str(e["attempts"]),
             e["session_id"] or "",
             _when(e["created_at"]),
-            e["last_error"] or "",
+            _escape(e["last_error"] or ""),
         )
-    console.print(table)
+    _print_table(table, f"no webhook events{_filters(status=wanted)}")
 
 
-@webhooks_app.command("replay")
+@webhooks_app.command("replay", cls=_PlainUsage)
 def replay_webhook_event(
-    id: Annotated[str, typer.Argument(help="the stored event's id (whev_...)")],
+    id: Annotated[str, typer.Argument(metavar="EVENT_ID", help="the stored event's id (whev_...)")],
     database_url: DatabaseUrl = None,
 ) -> None:
     """Put a stored event (typically a failed one) back in the queue with a fresh retry budget."""
+    from paymod.webhooks import inbox
+
     settings = _settings(database_url)
 
     async def run() -> None:
@@ -664,12 +914,12 @@ def replay_webhook_event(
             await inbox.replay_webhook_event(module, id)
 
     _run(run())
-    console.print(f"replayed {id}: pending, a worker processes it next")
+    _say(f"replayed {id}: pending, a worker processes it next")
 
 
-@endpoints_app.command("create")
+@endpoints_app.command("create", cls=_PlainUsage)
 def create_webhook_endpoint(
-    url: Annotated[str, typer.Argument(help="where events are POSTed (http or https)")],
+    url: Annotated[str, typer.Argument(metavar="URL", help="where events are POSTed (http or https)")],
     event: Annotated[
         list[str] | None, typer.Option("--event", help="an event to send (repeatable); default: all")
     ] = None,
@@ -678,6 +928,8 @@ def create_webhook_endpoint(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Register an endpoint. Its signing secret is shown once: store it now."""
+    from paymod.webhooks import outbox
+
     settings = _settings(database_url)
 
     async def run() -> dict[str, Any]:
@@ -688,18 +940,20 @@ def create_webhook_endpoint(
 
     endpoint = outbox.webhook_endpoint_document(_run(run()), secret=True)
     if json:
-        print(dumps({"webhook_endpoint": endpoint}).decode())
+        print(_dumps({"webhook_endpoint": endpoint}))
     else:
-        console.print(f"id:     {endpoint['id']}")
-        console.print(f"url:    {endpoint['url']}", soft_wrap=True)
-        console.print(f"events: {', '.join(endpoint['events'])}", soft_wrap=True)
-        console.print(f"secret: {endpoint['secret']}", soft_wrap=True)
-    errors.print("The secret is shown only now: verify deliveries' Paymod-Signature with it.")
+        _say(f"id:     {endpoint['id']}")
+        _say(f"url:    {_escape(endpoint['url'])}", soft_wrap=True)
+        _say(f"events: {', '.join(endpoint['events'])}", soft_wrap=True)
+        _say(f"secret: {endpoint['secret']}", soft_wrap=True)
+    _console(stderr=True).print("The secret is shown only now: verify deliveries' Paymod-Signature with it.")
 
 
-@endpoints_app.command("list")
+@endpoints_app.command("list", cls=_PlainUsage)
 def list_webhook_endpoints(json: JsonOutput = False, database_url: DatabaseUrl = None) -> None:
     """List endpoints (without their secrets)."""
+    from paymod.webhooks import outbox
+
     settings = _settings(database_url)
 
     async def run() -> list[dict[str, Any]]:
@@ -708,21 +962,28 @@ def list_webhook_endpoints(json: JsonOutput = False, database_url: DatabaseUrl =
 
     endpoints = [outbox.webhook_endpoint_document(row) for row in _run(run())]
     if json:
-        print(dumps({"webhook_endpoints": endpoints}).decode())
+        print(_dumps({"webhook_endpoints": endpoints}))
         return
-    table = Table("id", "url", "events", "description", "created")
+    table = _table("id", "url", "events", "description", "created")
     for e in endpoints:
         table.add_row(
-            e["id"], e["url"], ", ".join(e["events"]), e["description"] or "", _when(e["created_at"])
+            e["id"],
+            _escape(e["url"]),
+            ", ".join(e["events"]),
+            _escape(e["description"] or ""),
+            _when(e["created_at"]),
         )
-    console.print(table)
+    _print_table(table, "no webhook endpoints: add one with `paymod webhook-endpoints create URL`")
 
 
-@endpoints_app.command("delete")
+@endpoints_app.command("delete", cls=_PlainUsage)
 def delete_webhook_endpoint(
-    id: Annotated[str, typer.Argument(help="the endpoint's id (we_...)")], database_url: DatabaseUrl = None
+    id: Annotated[str, typer.Argument(metavar="ENDPOINT_ID", help="the endpoint's id (we_...)")],
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Delete an endpoint: nothing more is sent to it."""
+    from paymod.webhooks import outbox
+
     settings = _settings(database_url)
 
     async def run() -> None:
@@ -730,11 +991,12 @@ def delete_webhook_endpoint(
             await outbox.delete_webhook_endpoint(module, id)
 
     _run(run())
-    console.print(f"deleted {id}")
+    _say(f"deleted {id}")
 
 
 def main() -> None:
-    app()
+    # The same name in usage lines whether started as `paymod` or `python -m paymod.cli`.
+    app(prog_name="paymod")
 
 
 if __name__ == "__main__":

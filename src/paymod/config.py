@@ -1,6 +1,10 @@
-"""Settings: `PAYMOD_*` environment variables, and a TOML file (`PAYMOD_CONFIG`) for providers and regions.
+"""Settings: `PAYMOD_*` environment variables, and a TOML file for providers and regions.
 
-The TOML file's shape (see `examples/paymod.toml`):
+The file is `PAYMOD_CONFIG`, or `./paymod.toml` when that variable is unset and the file exists (an
+empty `PAYMOD_CONFIG` reads no file). Its shape (see `examples/paymod.toml`):
+
+    admin_api_key = "sk_dev_..."  # local keys (top-level keys come before the first table);
+    publishable_api_key = "pk_..."  # `paymod init` writes them, PAYMOD_*_API_KEY win
 
     [[providers]]                 # one table per provider, as in `PaymentModule.connect`
     resolve = "stripe"            # entry point, module path or class
@@ -32,8 +36,10 @@ setting (`PAYMOD_SERVER__HEADER_TIMEOUT=5`). Environment variables win over the 
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +54,11 @@ PROVIDER_ENV_PREFIX = "PAYMOD_PROVIDERS__"
 SERVER_ENV_PREFIX = "PAYMOD_SERVER__"
 #: Tables of the file that single environment variables may set: PAYMOD_<TABLE>__<SETTING>.
 _ENV_TABLES = ("server", "store")
-_FILE_KEYS = {"database_url", "providers", "regions", "webhooks", "worker", "server", "store"}
+#: Read when PAYMOD_CONFIG is unset: the file `./dev run` writes (`paymod init`).
+DEFAULT_CONFIG_FILE = Path("paymod.toml")
+#: Top-level keys of the file that an environment variable of the same name wins over.
+_ENV_WINS = ("database_url", "admin_api_key", "publishable_api_key")
+_FILE_KEYS = {*_ENV_WINS, "providers", "regions", "webhooks", "worker", "server", "store"}
 
 
 class ConfigError(ValueError):
@@ -122,6 +132,13 @@ class ServerSettings(BaseModel):
         description="seconds for a request's line and headers to arrive (from the connection's start, "
         "or the request's first byte); then the connection is closed",
     )
+    shutdown_grace: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="seconds the requests in flight may take to finish once `paymod serve` is asked to "
+        "stop (SIGTERM); then they are cancelled",
+    )
 
 
 class StoreSettings(BaseModel):
@@ -150,7 +167,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
 
-    @field_validator("admin_api_key", "publishable_api_key", mode="before")
+    @field_validator("config", "admin_api_key", "publishable_api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -174,18 +191,25 @@ class Settings(BaseSettings):
 
 
 class _TomlFile(PydanticBaseSettingsSource):
-    """The `PAYMOD_CONFIG` file, with provider secrets from the environment merged in."""
+    """The `PAYMOD_CONFIG` file (or ./paymod.toml), with provider secrets from the environment merged in."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = self.current_state.get("config")
+        # `config` given at all (even None or "") is a choice; only its absence looks for ./paymod.toml.
+        if "config" in self.current_state:
+            path = self.current_state["config"]
+        else:
+            path = DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
         data: dict[str, Any] = {}
         if path:
             data = read_config_file(Path(path))
-            if "database_url" in self.current_state:
-                data.pop("database_url", None)
+            for name in _ENV_WINS:
+                if name in self.current_state:
+                    data.pop(name, None)
+            # Says which file was read (`paymod serve --dev` prints it).
+            data["config"] = Path(path)
         providers = data.get("providers", [])
         if not isinstance(providers, list):
             raise ConfigError("`providers` must be an array of tables ([[providers]])")
@@ -208,6 +232,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
             data = tomllib.load(file)
     except FileNotFoundError:
         raise ConfigError(f"PAYMOD_CONFIG: no such file {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     unknown = set(data) - _FILE_KEYS
@@ -268,6 +294,55 @@ def apply_provider_secrets(
     return merged
 
 
+@dataclass(frozen=True)
+class LocalKeys:
+    """The API keys `write_local_config` made up."""
+
+    admin: str
+    publishable: str
+
+
+def write_local_config(target: Path, example: Path | None = None) -> LocalKeys:
+    """Writes a settings file for local use: fresh API keys, then the settings of `example` (if any).
+
+    The keys stay the same across restarts (yesterday's `curl` still works) because they live in the
+    file; the file is readable by its owner only. An existing `target` is never overwritten.
+    """
+    body = ""
+    if example is not None:
+        read_config_file(example)  # the example must be valid before we build on it
+        body = example.read_text(encoding="utf-8")
+        parsed = tomllib.loads(body)
+        clash = [name for name in ("admin_api_key", "publishable_api_key") if name in parsed]
+        if clash:
+            raise ConfigError(f"{example}: already sets {', '.join(clash)}")
+    keys = LocalKeys(
+        admin=f"sk_dev_{secrets.token_urlsafe(24)}", publishable=f"pk_dev_{secrets.token_urlsafe(24)}"
+    )
+    source = f" from {example}" if example is not None else ""
+    header = (
+        f"# Local settings{source}, written once by `paymod init` (`./dev run`).\n"
+        "# paymod reads ./paymod.toml when PAYMOD_CONFIG is unset; environment variables win over it.\n"
+        "# It holds API keys: keep it out of version control.\n"
+        "\n"
+        "# Local API keys, accepted besides those made with `paymod api-keys create`\n"
+        "# (PAYMOD_ADMIN_API_KEY and PAYMOD_PUBLISHABLE_API_KEY win over them).\n"
+        f'admin_api_key = "{keys.admin}"              # admin routes: Authorization: Bearer <key>\n'
+        f'publishable_api_key = "{keys.publishable}"  # store routes: x-publishable-api-key: <key>\n'
+    )
+    text = header + ("\n" + body if body else "")
+    try:
+        # O_EXCL: never overwrite; 0o600: the keys are readable by the owner only from the first byte on.
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{target} already exists; remove it to make new keys") from None
+    except OSError as exc:
+        raise ConfigError(f"{target}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+    return keys
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment and the config file; keyword arguments win over both."""
     try:
@@ -279,7 +354,9 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 __all__ = [
+    "DEFAULT_CONFIG_FILE",
     "ConfigError",
+    "LocalKeys",
     "ProviderSettings",
     "RegionSettings",
     "ServerSettings",
@@ -288,4 +365,5 @@ __all__ = [
     "WebhookSettings",
     "WorkerSettings",
     "load_settings",
+    "write_local_config",
 ]
