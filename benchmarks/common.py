@@ -1,8 +1,9 @@
 """What every benchmark target shares: the flow's operations, phases, percentiles, CPU and databases.
 
-A *flow* is Medusa's benchmark flow (../shared/anchors/medusa-bench): create a collection of 5000 usd,
-create a session on `pp_system_default`, authorize it, capture 5000, refund 2000. Each target (the
-Python module, the HTTP API, the asyncpg floor) implements it as `flow(recorder) -> FlowResult`.
+A *flow* is the benchmark's unit of work: create a collection of 5000 usd, create a session on
+`pp_system_default`, authorize it, capture 5000, refund 2000. Each Python target (the module, the HTTP
+API, the asyncpg floor) implements it as `flow(recorder) -> FlowResult`; Medusa's module runs the same
+flow in Node (benchmarks/medusa/bench.mjs).
 """
 
 from __future__ import annotations

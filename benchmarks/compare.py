@@ -1,17 +1,20 @@
-"""Medusa's benchmark and ours, back to back, 3 runs each: medians, ratios, a chart, docs/performance.md.
+"""Medusa's own Payment Module and paymod, back to back: medians, ratios, a chart, docs/performance.md.
 
-    python -m benchmarks.compare                 # N=500 (Medusa's), 3 runs, writes the docs
+    python -m benchmarks.compare                 # N=500, 3 runs of everything, rewrites the docs
     python -m benchmarks.compare --n 200 --runs 3
+    python -m benchmarks.compare --quick         # 10 flows per phase, 1 run: proves it all runs
+    python -m benchmarks.compare --target module --database postgresql --n 100 --no-docs
     python -m benchmarks.compare --from benchmarks/results/compare-....jsonl   # only re-render
 
-Medusa's bench (../shared/anchors/medusa-bench, read-only) is copied to a work folder, installed
-with `npm install --no-audit --no-fund`, its database set up (`./setup-db.sh`) and migrated
-(`node migrate.mjs`); then each run is `node bench.mjs` followed by `python -m benchmarks.flow`
-with the same N, warm-ups and concurrency. The runs alternate (Medusa, paymod, Medusa, ...) so both
-see the same machine load. Raw lines go to benchmarks/results/compare-<date>.jsonl.
+Medusa's module runs in Node from benchmarks/medusa/ (`@medusajs/payment` and what it needs,
+pinned; `npm ci` installs them there on first use). Each run is `python -m benchmarks.flow
+--target medusa` (a fresh PostgreSQL database, migrated with the module's own migrations, then
+`node bench.mjs`) followed by `python -m benchmarks.flow` for paymod's targets, with the same N,
+warm-ups and concurrency. The runs alternate (Medusa, paymod, Medusa, ...) so both see the same
+machine load. Raw lines go to benchmarks/results/compare-<date>.jsonl.
 
 Only the part of docs/performance.md between the `results` markers is rewritten; the rest
-(the profile and the analysis) is kept.
+(how to run it, the analysis) is kept.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,12 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import OPS, SNAPSHOT_ENV, machine, snapshot_src, source_state
+from benchmarks.flow import ALL, DATABASES
+from benchmarks.medusa_target import HarnessError, ensure_installed
 
 ROOT = Path(__file__).resolve().parent.parent
-ANCHOR = ROOT.parent / "shared" / "anchors" / "medusa-bench"
 RESULTS = Path(__file__).resolve().parent / "results"
 DOC = ROOT / "docs" / "performance.md"
 CHART = ROOT / "docs" / "performance.png"
+# What the first version of the Medusa harness wrote (Medusa's method names, its own field names);
+# `--from` still reads such files.
+LEGACY_MEDUSA = "medusa-payment-module-standalone"
 BEGIN = "<!-- results:begin (written by python -m benchmarks.compare; edits here are overwritten) -->"
 END = "<!-- results:end -->"
 MEDUSA_OPS = dict(
@@ -65,71 +71,44 @@ def log(text: str) -> None:
     print(f"[compare] {text}", file=sys.stderr, flush=True)
 
 
-def sh(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+def sh(command: list[str], cwd: Path) -> str:
     log(f"$ {' '.join(command)}  (in {cwd})")
-    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed with status {done.returncode}")
     return done.stdout
 
 
-# -- Medusa -----------------------------------------------------------------------------------
-def prepare_medusa(workdir: Path, reinstall: bool) -> None:
-    """A writable copy of the anchor, installed, with its database set up and migrated."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    for item in ANCHOR.iterdir():
-        if item.is_file():
-            shutil.copy2(item, workdir / item.name)
-    if reinstall or not (workdir / "node_modules" / "@medusajs" / "payment").exists():
-        sh(["npm", "install", "--no-audit", "--no-fund"], workdir)
-    sh(["./setup-db.sh"], workdir)
-    sh(["node", "migrate.mjs"], workdir)
-
-
-def run_medusa(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "N": str(args.n),
-        "WARMUP": str(args.warmup),
-        "CONC_N": str(args.n),
-        "CONC_WARMUP": str(args.conc_warmup),
-        "CONCURRENCY": str(args.concurrency),
-    }
-    output = sh(["node", "bench.mjs"], workdir, env)
-    line = [x for x in output.splitlines() if x.startswith("{")][-1]
-    result: dict[str, Any] = json.loads(line)
-    return result
-
-
-def run_paymod(args: argparse.Namespace) -> list[dict[str, Any]]:
-    command = [
-        sys.executable,
-        "-m",
-        "benchmarks.flow",
-        "--n",
-        str(args.n),
-        "--warmup",
-        str(args.warmup),
-        "--conc-warmup",
-        str(args.conc_warmup),
-        "--concurrency",
-        str(args.concurrency),
-    ]
+# -- running ----------------------------------------------------------------------------------
+def run_flow(targets: list[str], database: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One `python -m benchmarks.flow` run of these targets: its JSON lines."""
+    command = [sys.executable, "-m", "benchmarks.flow", "--database", database]
+    for target in targets:
+        command += ["--target", target]
+    command += ["--n", str(args.n), "--warmup", str(args.warmup)]
+    command += ["--conc-warmup", str(args.conc_warmup), "--concurrency", str(args.concurrency)]
     output = sh(command, ROOT)
     return [json.loads(x) for x in output.splitlines() if x.startswith("{")]
 
 
 # -- normalising both benches' output -----------------------------------------------------------
-def _phase(raw: dict[str, Any], medusa: bool) -> dict[str, Any]:
+def _phase(raw: dict[str, Any], legacy: bool) -> dict[str, Any]:
     cpu = raw.get("cpu") or {}
-    if medusa:
+    if legacy:
         ops = {MEDUSA_OPS[k]: v["median_ms"] for k, v in raw["ops"].items()}
-        process_cpu = cpu.get("node_cpu_ms_per_flow")
         load = cpu.get("loadavg1_after")
     else:
         ops = raw["ops_median_ms"]
-        process_cpu = cpu.get("python_cpu_ms_per_flow", cpu.get("server_cpu_ms_per_flow"))
         load = raw.get("loadavg1_after")
+    # The process that runs the payment code: the bench (module, floor), the server, or Node.
+    process_cpu = next(
+        (
+            cpu[f"{name}_cpu_ms_per_flow"]
+            for name in ("python", "server", "node")
+            if cpu.get(f"{name}_cpu_ms_per_flow")
+        ),
+        None,
+    )
     return {
         "flows_per_s": raw["flows_per_s"],
         "p50": raw["latency_ms"]["p50"],
@@ -144,19 +123,20 @@ def _phase(raw: dict[str, Any], medusa: bool) -> dict[str, Any]:
 
 
 def normalise(raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    medusa = raw.get("bench", "").startswith("medusa")
-    key = "medusa/postgresql" if medusa else f"{raw['target']}/{raw['database']}"
-    if medusa:
+    legacy = raw.get("bench") == LEGACY_MEDUSA
+    if legacy:
+        key = "medusa/postgresql"
         per_op = {MEDUSA_OPS[k]: {"statements": v} for k, v in raw["sql_statements_per_op"].items()}
-        transactions = None
+        transactions = 11  # not in those lines; the current harness counts 11 for the same packages
         check_ok = raw.get("final_collection_status") == "completed"
     else:
+        key = f"{raw['target']}/{raw['database']}"
         per_op = raw["sql_per_op"]
         transactions = raw["transactions_per_flow"]
         check_ok = raw["check"]["ok"]
     return key, {
-        "seq": _phase(raw["sequential"], medusa),
-        "conc": _phase(raw["concurrent"], medusa),
+        "seq": _phase(raw["sequential"], legacy),
+        "conc": _phase(raw["concurrent"], legacy),
         "sql_statements_per_flow": raw["sql_statements_per_flow"],
         "sql_data_statements_per_flow": raw.get("sql_data_statements_per_flow"),
         "transactions_per_flow": transactions,
@@ -264,6 +244,7 @@ def render_chart(summary: dict[str, dict[str, Any]], path: Path, title: str) -> 
 def render_results(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
     medusa = summary.get("medusa/postgresql")
     floor = summary.get("floor/postgresql")
+    in_flight = meta.get("concurrency", 16)
     lines: list[str] = []
     add = lines.append
     add(f"Measured **{meta['date']}** on {meta['machine']['nproc']} vCPU ({meta['machine']['cpu']}),")
@@ -271,24 +252,32 @@ def render_results(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> 
         f"Python {meta['machine']['python']}, Node {meta.get('node', '?')}, "
         f"PostgreSQL {meta.get('postgres', '?')}; "
         f"N = {meta['n']} flows per phase (warm-ups {meta['warmup']} / {meta['conc_warmup']}), "
-        f"{meta['runs']} runs of each, **medians**. 1-minute load average during the runs: "
-        f"{meta['load_min']:.2f}-{meta['load_max']:.2f} (the machine is shared; 2 cores)."
+        + (f"{meta['runs']} runs of each, **medians**" if meta["runs"] > 1 else "1 run")
+        + ". 1-minute load average during the runs: "
+        f"{meta['load_min']:.2f}-{meta['load_max']:.2f}."
     )
-    src = meta.get("paymod_src") or {}
-    if src:
-        add("")
-        add(
-            f"paymod measured: commit `{src.get('commit')}` plus {src.get('uncommitted_src_files')} "
-            "uncommitted files under src/ (work in progress of other sessions), copied at "
-            f"{src.get('snapshot_taken', '?')} (sha256 `{src.get('snapshot_sha256', '?')}`) so that every "
-            "run measures the same code."
+    versions = []
+    if meta.get("medusa_packages"):
+        versions.append(
+            f"Medusa: `@medusajs/payment` {meta['medusa_packages'].get('@medusajs/payment', '?')}"
         )
+    src = meta.get("paymod_src") or {}
+    if src.get("commit"):
+        changed = src.get("uncommitted_src_files") or 0
+        versions.append(
+            f"paymod: commit `{src['commit']}`"
+            + (f" plus {changed} changed files under src/" if changed else "")
+        )
+    if versions:
+        add("")
+        add("; ".join(versions) + ".")
     add("")
     add("### Side by side")
     add("")
     add(
-        "| configuration | flows/s, 1 in flight | x Medusa | x floor | p50 / p99 ms | flows/s, 16 in flight "
-        "| x Medusa | x floor | p50 / p99 ms | SQL per flow (txns) | peak RSS MB |"
+        "| configuration | flows/s, 1 in flight | x Medusa | x floor | p50 / p99 ms "
+        f"| flows/s, {in_flight} in flight | x Medusa | x floor | p50 / p99 ms "
+        "| SQL per flow (transactions) | peak RSS MB |"
     )
     add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for key, label in ROWS.items():
@@ -308,45 +297,19 @@ def render_results(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> 
                 f"{_fmt(row[phase]['p50'])} / {_fmt(row[phase]['p99'])}",
             ]
         txns = row["transactions_per_flow"]
-        cells.append(_fmt(row["sql_statements_per_flow"], 0) + (f" ({_fmt(txns, 0)})" if txns else " (11)"))
+        cells.append(_fmt(row["sql_statements_per_flow"], 0) + (f" ({_fmt(txns, 0)})" if txns else ""))
         cells.append(_fmt(row["peak_rss_mb"]))
         add("| " + " | ".join(cells) + " |")
     add("")
     add(
-        "x Medusa: flows/s divided by Medusa's (module level, PostgreSQL) in the same phase; x floor: "
+        "x Medusa: flows/s divided by Medusa's module's (PostgreSQL) in the same phase; x floor: "
         "divided by the asyncpg floor's (PostgreSQL only). SQL per flow counts every statement sent, "
-        "BEGIN, COMMIT and ROLLBACK included (Medusa's way of counting); Medusa's 11 transactions are "
-        "from its README. Peak RSS: the process that runs the payment code (for HTTP, the `paymod serve` "
-        "process; for the module and the floor, the bench process)."
+        "BEGIN, COMMIT and ROLLBACK included; transactions are the BEGINs. Peak RSS: the process that "
+        "runs the payment code (Node for Medusa, the `paymod serve` process for HTTP, the bench process "
+        "for paymod's module and the floor)."
     )
     add("")
     add(f"![flows per second per configuration]({CHART.name})")
-    add("")
-    add("### Against the issue's targets (PostgreSQL)")
-    add("")
-    add("| target | measured | met |")
-    add("| --- | --- | --- |")
-    module = summary.get("module/postgresql")
-    http = summary.get("http/postgresql")
-    if module and medusa:
-        for phase, name in (("seq", "one at a time"), ("conc", "16 in flight")):
-            ratio = module[phase]["flows_per_s"] / medusa[phase]["flows_per_s"]
-            add(f"| module ≥ 10x Medusa, {name} | {ratio:.2f}x | {'yes' if ratio >= 10 else 'no'} |")
-    if module and floor:
-        for phase, name in (("seq", "one at a time"), ("conc", "16 in flight")):
-            ratio = module[phase]["flows_per_s"] / floor[phase]["flows_per_s"]
-            add(f"| module ≥ 50% of the floor, {name} | {ratio:.0%} | {'yes' if ratio >= 0.5 else 'no'} |")
-    if module:
-        sql = module["sql_statements_per_flow"]
-        add(f"| ≤ 15 SQL statements per flow (Medusa 75) | {sql:.0f} | {'yes' if sql <= 15 else 'no'} |")
-        rss = module["peak_rss_mb"]
-        add(f"| ≤ 100 MB peak RSS (Medusa ~320) | {rss:.0f} MB | {'yes' if rss <= 100 else 'no'} |")
-    if http and medusa:
-        for phase, name in (("seq", "one at a time"), ("conc", "16 in flight")):
-            ratio = http[phase]["flows_per_s"] / medusa[phase]["flows_per_s"]
-            add(f"| HTTP ≥ 5x Medusa's module, {name} | {ratio:.2f}x | {'yes' if ratio >= 5 else 'no'} |")
-        rss = http["peak_rss_mb"]
-        add(f"| (HTTP server peak RSS) | {rss:.0f} MB | {'yes' if rss <= 100 else 'no'} |")
     add("")
     add("### Per operation (one at a time): median ms, and SQL statements")
     add("")
@@ -362,7 +325,7 @@ def render_results(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> 
             cells.append(f"{_fmt(ms, 2)} ms · {_fmt(sql, 0)} SQL")
         add(f"| {op} | " + " | ".join(cells) + " |")
     add("")
-    add("### CPU per flow (one at a time / 16 in flight), ms")
+    add(f"### CPU per flow (one at a time / {in_flight} in flight), ms")
     add("")
     add("| configuration | process running the payment code | PostgreSQL backends | HTTP client |")
     add("| --- | ---: | ---: | ---: |")
@@ -375,7 +338,7 @@ def render_results(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> 
             f"{_fmt(seq['client_cpu_ms_per_flow'])} / {_fmt(conc['client_cpu_ms_per_flow'])} |"
         )
     add("")
-    add("Per-run flows/s (1 in flight; 16 in flight):")
+    add(f"Per-run flows/s (1 in flight; {in_flight} in flight):")
     add("")
     for key in keys:
         row = summary[key]
@@ -384,13 +347,27 @@ def render_results(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> 
             f"{', '.join(_fmt(v, 2) for v in row['per_run_conc'])}"
         )
     add("")
-    add("Commands (from the repository root; raw lines in " + f"`{meta['raw']}`):")
+    add(f"Raw lines: `{meta['raw']}`. The command (from the repository root):")
     add("")
     add("```bash")
-    for command in meta["commands"]:
-        add(command)
+    add(compare_command(meta))
     add("```")
     return "\n".join(lines)
+
+
+def compare_command(meta: dict[str, Any]) -> str:
+    """The command that measures what `meta` describes (older files do not record every option)."""
+    command = (
+        f"python -m benchmarks.compare --n {meta['n']} --warmup {meta['warmup']} "
+        f"--conc-warmup {meta['conc_warmup']} --concurrency {meta.get('concurrency', 16)} "
+        f"--runs {meta['runs']}"
+    )
+    for target in meta.get("targets") or []:
+        if target != "all":
+            command += f" --target {target}"
+    if meta.get("database", "both") != "both":
+        command += f" --database {meta['database']}"
+    return command
 
 
 SKELETON = f"""# Performance
@@ -400,14 +377,14 @@ SKELETON = f"""# Performance
 """
 
 
-def write_doc(results_md: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else SKELETON
+def write_doc(results_md: str, doc: Path = DOC) -> None:
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    text = doc.read_text() if doc.exists() else SKELETON
     if BEGIN not in text or END not in text:
         text = text.rstrip() + "\n\n" + BEGIN + "\n" + END + "\n"
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{results_md}\n{END}{tail}")
+    doc.write_text(f"{head}{BEGIN}\n{results_md}\n{END}{tail}")
 
 
 def _postgres_version() -> str:
@@ -427,114 +404,142 @@ def _node_version() -> str:
         return "?"
 
 
-def main(argv: list[str] | None = None) -> int:
+def measure(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any], Path]:
+    """Alternates Medusa's and paymod's runs; returns the raw lines, their meta line and the file."""
+    try:
+        ensure_installed(args.reinstall, log)
+    except HarnessError as exc:
+        raise SystemExit(f"[compare] {exc}") from exc
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    source = source_state()
+    if not args.no_snapshot:
+        snapshot = Path(tempfile.gettempdir()) / f"paymod-bench-src-{stamp}"
+        source = snapshot_src(snapshot)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(snapshot / "src"), str(ROOT), os.environ.get("PYTHONPATH")])
+        )
+        os.environ[SNAPSHOT_ENV] = str(snapshot / "src")
+        log(f"measuring a copy of src/: {source}")
+    raw_path = args.results_dir / f"compare-{stamp}.jsonl"
+    lines: list[dict[str, Any]] = []
+    loads: list[float] = []
+    for run in range(1, args.runs + 1):
+        for name, targets, database in (
+            ("Medusa", ["medusa"], "postgresql"),
+            ("paymod", args.targets, args.database),
+        ):
+            log(f"run {run}/{args.runs}: {name} (load {os.getloadavg()[0]:.2f})")
+            loads.append(os.getloadavg()[0])
+            lines.extend(run_flow(targets, database, args))
+        loads.append(os.getloadavg()[0])
+        with raw_path.open("w") as out:
+            for line in lines:
+                out.write(json.dumps(line) + "\n")
+    for line in lines:
+        for phase in ("sequential", "concurrent"):
+            block = line.get(phase) or {}
+            for value in (block.get("loadavg1_before"), block.get("loadavg1_after")):
+                if isinstance(value, int | float):
+                    loads.append(value)
+    try:
+        relative = raw_path.relative_to(ROOT)
+    except ValueError:
+        relative = raw_path
+    meta = {
+        "bench": "compare-meta",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "node": _node_version(),
+        "postgres": _postgres_version(),
+        "medusa_packages": next((x["packages"] for x in lines if "packages" in x), None),
+        "n": args.n,
+        "warmup": args.warmup,
+        "conc_warmup": args.conc_warmup,
+        "concurrency": args.concurrency,
+        "runs": args.runs,
+        "targets": args.targets,
+        "database": args.database,
+        "load_min": min(loads),
+        "load_max": max(loads),
+        "raw": str(relative),
+        "paymod_src": source,
+    }
+    with raw_path.open("a") as out:
+        out.write(json.dumps(meta) + "\n")
+    return lines, meta, raw_path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.compare",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--conc-warmup", type=int, default=64)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--n", type=int, default=500, help="flows measured per phase (default 500)")
+    parser.add_argument("--warmup", type=int, default=50, help="sequential warm-up flows (default 50)")
+    parser.add_argument("--conc-warmup", type=int, default=64, help="concurrent warm-up flows (default 64)")
+    parser.add_argument("--concurrency", type=int, default=16, help="flows in flight (default 16)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each side; medians are reported")
     parser.add_argument(
-        "--medusa-dir", type=Path, default=Path(tempfile.gettempdir()) / "paymod-medusa-bench"
+        "--quick", action="store_true", help="10 flows per phase, warm-ups 2 / 4, 1 run: proves it all runs"
     )
-    parser.add_argument("--reinstall", action="store_true", help="npm install even if node_modules exists")
+    parser.add_argument(
+        "--target",
+        action="append",
+        choices=[*ALL, "all"],
+        help="paymod's targets to run against Medusa's (repeatable; default all)",
+    )
+    parser.add_argument(
+        "--database", choices=[*DATABASES, "both"], default="both", help="for paymod's targets"
+    )
+    parser.add_argument("--reinstall", action="store_true", help="reinstall Medusa's npm packages first")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the raw lines go")
     parser.add_argument("--from", dest="source", type=Path, help="re-render from a raw results file")
     parser.add_argument("--no-docs", action="store_true", help="print the summary, leave the docs alone")
+    parser.add_argument("--doc", type=Path, default=DOC, help="the page whose results part is rewritten")
+    parser.add_argument(
+        "--no-chart", action="store_true", help="no chart (it needs matplotlib: the bench extra)"
+    )
     parser.add_argument(
         "--no-snapshot",
         action="store_true",
         help="measure the live src/ (default: a copy taken at the start: edits during the run do not count)",
     )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.warmup, args.conc_warmup, args.runs = 10, 2, 4, 1
+    args.targets = args.target or ["all"]
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.source is not None:
         lines = [json.loads(x) for x in args.source.read_text().splitlines() if x.strip()]
         meta = next(x for x in lines if x.get("bench") == "compare-meta")
+        meta.setdefault("medusa_packages", next((x["packages"] for x in lines if "packages" in x), None))
         raw_path = args.source
     else:
-        prepare_medusa(args.medusa_dir, args.reinstall)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
-        source = source_state()
-        if not args.no_snapshot:
-            snapshot = Path(tempfile.gettempdir()) / f"paymod-bench-src-{stamp}"
-            source = snapshot_src(snapshot)
-            os.environ["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [str(snapshot / "src"), str(ROOT), os.environ.get("PYTHONPATH")])
-            )
-            os.environ[SNAPSHOT_ENV] = str(snapshot / "src")
-            log(f"measuring a copy of src/: {source}")
-        raw_path = RESULTS / f"compare-{stamp}.jsonl"
-        lines = []
-        loads: list[float] = []
-        for run in range(1, args.runs + 1):
-            log(f"run {run}/{args.runs}: Medusa (load {os.getloadavg()[0]:.2f})")
-            loads.append(os.getloadavg()[0])
-            medusa = run_medusa(args.medusa_dir, args)
-            lines.append(medusa)
-            log(f"run {run}/{args.runs}: paymod (load {os.getloadavg()[0]:.2f})")
-            loads.append(os.getloadavg()[0])
-            lines.extend(run_paymod(args))
-            loads.append(os.getloadavg()[0])
-            with raw_path.open("w") as out:
-                for line in lines:
-                    out.write(json.dumps(line) + "\n")
-        for line in lines:
-            for phase in ("sequential", "concurrent"):
-                block = line.get(phase) or {}
-                for value in (block.get("loadavg1_before"), block.get("loadavg1_after")):
-                    if isinstance(value, int | float):
-                        loads.append(value)
-        try:
-            relative = raw_path.relative_to(ROOT)
-        except ValueError:
-            relative = raw_path
-        meta = {
-            "bench": "compare-meta",
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine(),
-            "node": _node_version(),
-            "postgres": _postgres_version(),
-            "n": args.n,
-            "warmup": args.warmup,
-            "conc_warmup": args.conc_warmup,
-            "runs": args.runs,
-            "load_min": min(loads),
-            "load_max": max(loads),
-            "raw": str(relative),
-            "paymod_src": source,
-            "commands": [
-                "pip install -e '.[dev,bench]'",
-                f"python -m benchmarks.compare --n {args.n} --warmup {args.warmup} "
-                f"--conc-warmup {args.conc_warmup} --concurrency {args.concurrency} --runs {args.runs}",
-                "# which runs, alternating, " + str(args.runs) + " times:",
-                f"#   (in {args.medusa_dir}, a copy of ../shared/anchors/medusa-bench, after "
-                "npm install --no-audit --no-fund, ./setup-db.sh, node migrate.mjs)",
-                f"#   N={args.n} WARMUP={args.warmup} CONC_N={args.n} CONC_WARMUP={args.conc_warmup} "
-                f"CONCURRENCY={args.concurrency} node bench.mjs",
-                f"#   python -m benchmarks.flow --n {args.n} --warmup {args.warmup} "
-                f"--conc-warmup {args.conc_warmup} --concurrency {args.concurrency}",
-            ],
-        }
-        with raw_path.open("a") as out:
-            out.write(json.dumps(meta) + "\n")
+        lines, meta, raw_path = measure(args)
     summary = summarise(lines)
     print(json.dumps({"bench": "compare-summary", **summary}, default=str))
+    failed = [x for x in lines if "error" in x] + [
+        {"configuration": key} for key, row in summary.items() if not row["check_ok"]
+    ]
     if args.no_docs:
-        return 0
-    render_chart(
-        summary,
-        CHART,
-        f"Payment flow, flows/s (log scale): paymod vs Medusa 2.21.2 vs floor; "
-        f"median of {meta['runs']} runs, N={meta['n']}, {meta['date']}",
-    )
-    write_doc(render_results(summary, meta))
-    log(f"wrote {DOC.relative_to(ROOT)} and {CHART.relative_to(ROOT)} (raw: {raw_path})")
-    return 0
+        return 1 if failed else 0
+    if not args.no_chart:
+        medusa_version = (meta.get("medusa_packages") or {}).get("@medusajs/payment", "?")
+        render_chart(
+            summary,
+            args.doc.parent / CHART.name,
+            f"Payment flow, flows/s (log scale): paymod vs Medusa {medusa_version} vs floor; "
+            f"median of {meta['runs']} runs, N={meta['n']}, {meta['date']}",
+        )
+    write_doc(render_results(summary, meta), args.doc)
+    log(f"wrote {args.doc} (raw: {raw_path})")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
 """The benchmark flow: collection -> session -> authorize -> capture 5000 -> refund 2000.
 
-The same flow as ../shared/anchors/medusa-bench (the real Medusa module, in Node), through
+The same flow, with the system provider `pp_system_default`, through
 
 * `module`: paymod's Python API (`PaymentModule`) in the bench process;
 * `http`:   the HTTP API of a `paymod serve` subprocess (one uvicorn worker), driven by httpx;
 * `floor`:  the fewest hand-written SQL statements over asyncpg (PostgreSQL only), see benchmarks.floor;
+* `medusa`: Medusa's own Payment Module (`@medusajs/payment`) in Node, PostgreSQL only (the harness
+  in benchmarks/medusa/, installed with npm on first use; only when asked for, `all` leaves it out);
 
-each on PostgreSQL and SQLite, one at a time and with 16 in flight. Each (target, database) runs in
-a fresh process on a fresh database and prints one JSON line (like Medusa's bench.mjs): the
-correctness check, SQL per operation and per flow, and per phase (sequential, concurrent) flows/s,
-latency percentiles, the median of each operation, CPU per flow and the load average; then the
-peak RSS of the process that runs paymod.
+paymod's targets each on PostgreSQL and SQLite, one at a time and with 16 in flight. Each (target,
+database) runs in a fresh process on a fresh database and prints one JSON line: the correctness
+check, SQL per operation and per flow, and per phase (sequential, concurrent) flows/s, latency
+percentiles, the median of each operation, CPU per flow and the load average; then the peak RSS of
+the process that runs the payment code.
 
-    python -m benchmarks.flow                                # everything, N=500 (Medusa's N)
+    python -m benchmarks.flow                                # paymod's targets, N=500
     python -m benchmarks.flow --target module --database postgresql --n 200
+    python -m benchmarks.flow --target medusa --n 200        # Medusa's module, same flow
     python -m benchmarks.flow --quick --database sqlite      # a few seconds per configuration (CI)
 """
 
@@ -42,17 +45,25 @@ from benchmarks.common import (
     request_stop,
     source_state,
 )
+from benchmarks.medusa_target import HarnessError, ensure_installed
 
-TARGETS = ("module", "http", "floor")
+TARGETS = ("module", "http", "floor", "medusa")
+ALL = ("module", "http", "floor")  # `--target all`: paymod's targets (Medusa's needs Node and npm)
+POSTGRES_ONLY = ("floor", "medusa")
 DATABASES = ("postgresql", "sqlite")
-BENCH_NAMES = {"module": "paymod-module", "http": "paymod-http", "floor": "floor-asyncpg"}
+BENCH_NAMES = {
+    "module": "paymod-module",
+    "http": "paymod-http",
+    "floor": "floor-asyncpg",
+    "medusa": "medusa-module",
+}
 
 
 def configurations(targets: list[str], database: str) -> list[tuple[str, str]]:
-    """(target, database) pairs; the floor runs on PostgreSQL only."""
-    chosen = TARGETS if "all" in targets else tuple(t for t in TARGETS if t in targets)
+    """(target, database) pairs; the floor and Medusa's module run on PostgreSQL only."""
+    chosen = tuple(t for t in TARGETS if t in targets or ("all" in targets and t in ALL))
     databases = DATABASES if database == "both" else (database,)
-    return [(t, d) for t in chosen for d in databases if not (t == "floor" and d == "sqlite")]
+    return [(t, d) for t in chosen for d in databases if not (t in POSTGRES_ONLY and d == "sqlite")]
 
 
 def _announce(text: str) -> None:
@@ -79,9 +90,10 @@ async def run_configuration(target: str, database: str, args: argparse.Namespace
         "database": database,
         "date": now_iso(),
         "machine": machine(),
-        "paymod_src": {**source_state(), "imported_from": str(Path(paymod.__file__).parent)},
         "loadavg1_at_start": loadavg1(),
     }
+    if target != "medusa":
+        header["paymod_src"] = {**source_state(), "imported_from": str(Path(paymod.__file__).parent)}
     try:
         if target == "module":
             from benchmarks.module_target import run_module
@@ -91,6 +103,10 @@ async def run_configuration(target: str, database: str, args: argparse.Namespace
             from benchmarks.http_target import run_http
 
             body = await run_http(url, workdir, **options)
+        elif target == "medusa":
+            from benchmarks.medusa_target import run_medusa
+
+            body = await run_medusa(url, **options)
         else:
             from benchmarks.floor import run_floor
 
@@ -149,7 +165,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--target",
         action="append",
         choices=[*TARGETS, "all"],
-        help="module, http, floor or all (repeatable; default all)",
+        help="module, http, floor, medusa or all (paymod's three; repeatable; default all)",
     )
     parser.add_argument("--database", choices=[*DATABASES, "both"], default="both")
     parser.add_argument("--n", type=int, default=500, help="sequential flows measured (Medusa: 500)")
@@ -169,6 +185,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")
     parser.add_argument("--keep-databases", action="store_true", help="leave the bench databases behind")
+    parser.add_argument(
+        "--reinstall", action="store_true", help="reinstall Medusa's npm packages even if they are there"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--phases", default="sequential,concurrent", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -184,11 +203,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         target, database = args.child.split(":")
-        result = asyncio.run(_stoppable(run_configuration(target, database, args)))
+        try:
+            result = asyncio.run(_stoppable(run_configuration(target, database, args)))
+        except HarnessError as exc:
+            _announce(f"error: {exc}")
+            return 1
         print(json.dumps(result), flush=True)
         return 0 if result["check"]["ok"] else 2
     failures = 0
-    for target, database in configurations(args.targets, args.database):
+    chosen = configurations(args.targets, args.database)
+    if not chosen:
+        _announce(f"nothing to run: {', '.join(POSTGRES_ONLY)} run on PostgreSQL only")
+        return 2
+    if ("medusa", "postgresql") in chosen:
+        try:
+            ensure_installed(args.reinstall, _announce)
+        except HarnessError as exc:
+            _announce(f"error: {exc}")
+            failures += 1
+            medusa = {"bench": BENCH_NAMES["medusa"], "target": "medusa", "database": "postgresql"}
+            print(json.dumps({**medusa, "error": str(exc)}), flush=True)
+            chosen.remove(("medusa", "postgresql"))
+    for target, database in chosen:
         _announce(f"{target} on {database}")
         completed = subprocess.run(
             child_command(target, database, args), stdout=subprocess.PIPE, text=True, check=False
