@@ -1,4 +1,4 @@
-"""The provider interface (reference section 4) with typed inputs and outputs.
+"""The provider interface (Medusa's payment provider methods) with typed inputs and outputs.
 
 A provider subclasses `PaymentProvider`, sets `identifier`, and implements the async methods. The
 module calls them outside any database lock and always passes `context.idempotency_key`, stable

@@ -37,6 +37,7 @@ from paymod.domain.errors import (
 from paymod.domain.ids import ACCOUNT_HOLDER, PAYMENT_SESSION, new_id
 from paymod.domain.money import AmountError, normalize_currency_code, round_amount, to_amount
 from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
+from paymod.observability.metrics import measured_flow
 from paymod.persistence import entities as e
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
@@ -977,6 +978,7 @@ class PaymentModule:
         return await self._list_and_count(e.PAYMENT_SESSION, PaymentSessionDTO, filters, config)
 
     # -- authorization --------------------------------------------------------------------
+    @measured_flow("authorize", outcome=lambda payment: "pending" if payment is None else None)
     async def authorize_payment_session(
         self, id: str, context: Mapping[str, Any] | None = None
     ) -> PaymentDTO | None:
@@ -1437,7 +1439,8 @@ class PaymentModule:
         """Refunds `amount` (default: what remains refundable) of a captured payment; returns the payment
         with its captures and refunds.
 
-        Tolerates one minor unit of the currency above what was captured (reference 2.3).
+        The amount is in whole minor units of the currency, and never more than what was captured
+        and not yet refunded (compared at the currency's precision).
         """
         data = _as_mapping(data, "refund")
         payment_id = _required(data, "Payment", "payment_id")
