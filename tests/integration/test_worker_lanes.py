@@ -232,6 +232,29 @@ async def test_a_failing_endpoint_backs_off_as_a_whole_and_is_disabled_in_the_en
     assert [d["id"] for d in disabled] == [endpoint["id"]]
 
 
+async def test_a_refused_batch_rests_the_endpoint_for_seconds_not_for_an_hour(quick: PaymentModule) -> None:
+    async def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    endpoint = await create_webhook_endpoint(quick, "http://dead.invalid/hook")
+    for n in range(40):
+        await quick.create_payment_collections({"currency_code": "usd", "amount": n + 1})
+    worker = Worker(quick, http_client=client_for(refuse), delivery_retry_base=1)
+    await worker.run_once()
+    await worker.close()
+    async with quick.database.read() as conn:
+        row = (
+            (await conn.execute(select(webhook_endpoint).where(webhook_endpoint.c.id == endpoint["id"])))
+            .mappings()
+            .one()
+        )
+    # a whole batch failed at once (up to LANE_CONCURRENCY deliveries): the endpoint rests for about
+    # the retry base, as after a single failure, so a blip during a deploy costs seconds
+    assert row["consecutive_failures"] >= BREAKER_THRESHOLD
+    assert row["retry_at"] is not None
+    assert row["retry_at"] - row["failing_since"] <= timedelta(seconds=5)
+
+
 async def _plans(module: PaymentModule, run: Callable[[Any], Awaitable[Any]], marker: str) -> list[str]:
     """The plan of each statement `run` sends that mentions `marker`, as the database would run it."""
     sent: list[tuple[str, Any]] = []

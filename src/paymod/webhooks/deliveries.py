@@ -7,7 +7,8 @@ never delay another's.
   other in commit order. Different endpoints' lanes run side by side, in one worker or in several.
 - **Backoff.** A failed delivery is retried with exponential backoff and holds back the later events
   of its collection (order is kept). An endpoint whose deliveries keep failing backs off as a whole
-  (`retry_at`): until then it costs nothing; then one probe, and on success it resumes. An endpoint
+  (`retry_at`, resting as long as it has been failing): until then it costs nothing; then one probe,
+  and on success it resumes. An endpoint
   that has failed for longer than `disable_after` (3 days by default, as Stripe) is disabled, its
   waiting deliveries are marked failed and an event `webhook_endpoint.disabled` is written for
   operators (`GET /admin/webhook-endpoints` shows `enabled: false` and the reason).
@@ -140,6 +141,7 @@ async def _claim(
                 webhook_delivery,
                 event_outbox.c.name,
                 event_outbox.c.data,
+                event_outbox.c.request_id,
                 event_outbox.c.created_at.label("event_created_at"),
             )
             .join(event_outbox, event_outbox.c.id == webhook_delivery.c.event_id)
@@ -153,6 +155,7 @@ async def _claim(
             webhook_delivery,
             event_outbox.c.name,
             event_outbox.c.data,
+            event_outbox.c.request_id,
             event_outbox.c.created_at.label("event_created_at"),
         )
         .join(event_outbox, event_outbox.c.id == webhook_delivery.c.event_id)
@@ -246,6 +249,7 @@ async def _send(client: httpx.AsyncClient, endpoint: Mapping[str, Any], row: Map
             "created_at": row["event_created_at"],
             "payment_collection_id": row["payment_collection_id"],
             "data": row["data"],
+            "request_id": row["request_id"],
         }
     )
     body = json.dumps(document, separators=(",", ":"), default=str).encode()
@@ -319,6 +323,19 @@ async def _record(
         )
 
 
+def endpoint_backoff(failing_for: timedelta, *, base: float, until_disabled: timedelta) -> timedelta:
+    """How long a failing endpoint rests before its next probe: as long as it has been failing so far.
+
+    Probes therefore land at about 1, 2, 4, 8... times `base` after the first failure, whatever the
+    number of deliveries a failed batch held (one refused batch of 16 must not rest an endpoint for
+    an hour), capped at `ENDPOINT_BACKOFF_CAP`; and never past the moment the endpoint is due to be
+    disabled, so that it is disabled on time.
+    """
+    seconds = min(ENDPOINT_BACKOFF_CAP, max(base, failing_for.total_seconds()))
+    seconds = min(seconds, max(base, until_disabled.total_seconds()))
+    return timedelta(seconds=seconds)
+
+
 async def _endpoint_health(
     conn: AsyncConnection,
     endpoint: Mapping[str, Any],
@@ -364,8 +381,9 @@ async def _endpoint_health(
         log.warning("webhook endpoint %s (%s) disabled: %s", endpoint["id"], endpoint["url"], reason)
         return
     if failures >= BREAKER_THRESHOLD:
-        level = failures - BREAKER_THRESHOLD + 1
-        values["retry_at"] = now + backoff(level, base=retry_base, cap=ENDPOINT_BACKOFF_CAP)
+        values["retry_at"] = now + endpoint_backoff(
+            now - failing_since, base=retry_base, until_disabled=failing_since + disable_after - now
+        )
     await conn.execute(update(table).where(table.c.id == endpoint["id"]).values(values))
 
 
