@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paymod import PaymentModule, ProviderError
-from paymod.workflows.engine import Step, StepContext, Workflow
+from paymod.durable.engine import Step, StepContext, Workflow
 
 
 def create_payment_collection_flow(module: PaymentModule, *, provider_id: str) -> Workflow:

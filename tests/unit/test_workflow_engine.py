@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from paymod.domain.errors import ConflictError, InvalidDataError, ProviderError, RetryableProviderError
-from paymod.workflows.engine import (
+from paymod.durable.engine import (
     IdempotencyError,
     MemoryRunStore,
     Runner,

@@ -73,8 +73,8 @@ from paymod.services.dto import (
     WebhookActionData,
 )
 from paymod.services.events import Subscriber, Subscribers
-from paymod.workflows.engine import Runner, Step, StepContext, Workflow, fault_point
-from paymod.workflows.store import DatabaseRunStore
+from paymod.durable.engine import Runner, Step, StepContext, Workflow, fault_point
+from paymod.durable.store import DatabaseRunStore
 
 D = TypeVar("D", bound=BaseModel)
 Filters = Mapping[str, Any]
@@ -1203,7 +1203,7 @@ class PaymentModule:
             self._emit(conn, "payment.updated", payment_id, row["payment_collection_id"])
         return PaymentDTO.model_validate(row)
 
-    # Capture, refund and cancel are durable flows (paymod.workflows.engine): each books its row under
+    # Capture, refund and cancel are durable flows (paymod.durable.engine): each books its row under
     # the payment's lock (one transaction with its recovery point), calls the provider with a key that
     # survives a crash, then records the outcome. A retry with the same `idempotency_key` replays the
     # result or resumes the run; without a key, each call is a new run (the reconciler still sees it).

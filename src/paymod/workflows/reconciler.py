@@ -22,7 +22,7 @@ from paymod.persistence.processes import claim_free
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import workflow_run
 from paymod.services.payment_module import PaymentModule
-from paymod.workflows.store import DatabaseRunStore
+from paymod.durable.store import DatabaseRunStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from paymod.persistence.database import Database
 from paymod.persistence.processes import claim_free
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import workflow_run
-from paymod.workflows.engine import IdempotencyError, Run
+from paymod.durable.engine import IdempotencyError, Run
 
 LEASE_ENV = "PAYMOD_WORKFLOW_LEASE"
 DEFAULT_LEASE = 30.0
