@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
     from paymod.errors import (
         ConflictError,
-        DuplicateError,
+        IdempotencyError,
         InvalidDataError,
         NotAllowedError,
         NotFoundError,
@@ -45,7 +45,7 @@ _LAZY = {
     "PaymentCollectionStatus": "paymod.domain.statuses",
     "PaymentSessionStatus": "paymod.domain.statuses",
     "ConflictError": "paymod.errors",
-    "DuplicateError": "paymod.errors",
+    "IdempotencyError": "paymod.errors",
     "InvalidDataError": "paymod.errors",
     "NotAllowedError": "paymod.errors",
     "NotFoundError": "paymod.errors",
@@ -86,7 +86,7 @@ __all__ = [
     "AccountHolderDTO",
     "CaptureDTO",
     "ConflictError",
-    "DuplicateError",
+    "IdempotencyError",
     "InvalidDataError",
     "ModuleOptions",
     "NotAllowedError",

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from paymod.domain.errors import ConfigError as ConfigError
 from paymod.persistence.database import DEFAULT_DATABASE_URL
 
 ENV_PREFIX = "PAYMOD_"
@@ -59,10 +60,6 @@ DEFAULT_CONFIG_FILE = Path("paymod.toml")
 #: Top-level keys of the file that an environment variable of the same name wins over.
 _ENV_WINS = ("database_url", "admin_api_key", "publishable_api_key")
 _FILE_KEYS = {*_ENV_WINS, "providers", "regions", "webhooks", "worker", "server", "store"}
-
-
-class ConfigError(ValueError):
-    """The configuration is wrong; the message says where."""
 
 
 class ProviderSettings(BaseModel):

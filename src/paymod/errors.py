@@ -1,8 +1,11 @@
-"""paymod's errors (defined in the pure domain layer, re-exported here)."""
+"""paymod's public errors (defined in the pure domain layer, re-exported here).
+
+The whole tree, internal signals included, is drawn in `paymod.domain.errors`.
+"""
 
 from paymod.domain.errors import (
     ConflictError,
-    DuplicateError,
+    IdempotencyError,
     InvalidDataError,
     NotAllowedError,
     NotFoundError,
@@ -16,7 +19,7 @@ from paymod.domain.errors import (
 
 __all__ = [
     "ConflictError",
-    "DuplicateError",
+    "IdempotencyError",
     "InvalidDataError",
     "NotAllowedError",
     "NotFoundError",

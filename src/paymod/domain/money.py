@@ -10,15 +10,13 @@ from functools import lru_cache
 from babel.core import get_global
 from babel.numbers import get_currency_precision, get_territory_currencies
 
+from paymod.domain.errors import AmountError as AmountError
+
 # An amount's integer part stays well inside NUMERIC and every provider's limits.
 MAX_DIGITS = 15
 MAX_DECIMAL_PLACES = 20
 MAX_AMOUNT = Decimal(10) ** MAX_DIGITS
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
-
-
-class AmountError(ValueError):
-    """An input that is not a valid amount (the message names what is wrong)."""
 
 
 @lru_cache(maxsize=512)

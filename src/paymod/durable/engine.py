@@ -32,20 +32,14 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from paymod.domain import errors as paymod_errors
 from paymod.domain.errors import ConflictError, PaymodError, RetryableProviderError
+from paymod.domain.errors import IdempotencyError as IdempotencyError
 from paymod.observability.metrics import money_flow
 
 log = logging.getLogger("paymod.workflows")
 
 FAULT_ENV = "PAYMOD_FAULT"
 COMPENSATION_ATTEMPTS = 3
-
-
-class IdempotencyError(paymod_errors.InvalidDataError):
-    """The key was used before with different input."""
-
-    type = "idempotency_error"
 
 
 @dataclass
@@ -149,12 +143,16 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 
 
 def _error_classes() -> dict[str, type[PaymodError]]:
-    classes: dict[str, type[PaymodError]] = {}
+    """The class for each error type: the tree's own (domain.errors) first, then the others'."""
+    tree: list[type[PaymodError]] = []
     stack: list[type[PaymodError]] = [PaymodError]
     while stack:
         cls = stack.pop()
-        classes.setdefault(cls.type, cls)
+        tree.append(cls)
         stack.extend(cls.__subclasses__())
+    classes: dict[str, type[PaymodError]] = {}
+    for cls in sorted(tree, key=lambda c: c.__module__ != PaymodError.__module__):
+        classes.setdefault(cls.type, cls)
     return classes
 
 

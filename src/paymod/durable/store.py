@@ -18,13 +18,13 @@ from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from paymod.domain.errors import ConflictError, DuplicateError
+from paymod.domain.errors import ConflictError, DuplicateError, IdempotencyError
 from paymod.domain.ids import new_id
 from paymod.persistence.database import Database
 from paymod.persistence.processes import claim_free
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import workflow_run
-from paymod.durable.engine import IdempotencyError, Run
+from paymod.durable.engine import Run
 
 LEASE_ENV = "PAYMOD_WORKFLOW_LEASE"
 DEFAULT_LEASE = 30.0

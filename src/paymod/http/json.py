@@ -19,13 +19,11 @@ from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
+from paymod.domain.errors import UnsafeInput as UnsafeInput
+
 MAX_DEPTH = 32
 #: The largest number free-form JSON keeps (a double's): metadata numbers are stored as doubles.
 MAX_JSON_NUMBER = sys.float_info.max
-
-
-class UnsafeInput(ValueError):
-    """Input the databases cannot store (NUL characters, lone surrogates) or too deeply nested."""
 
 
 def _refuse_constant(name: str) -> Any:

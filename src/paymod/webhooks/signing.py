@@ -10,13 +10,11 @@ import hashlib
 import hmac
 import time
 
+from paymod.domain.errors import SignatureVerificationError as SignatureVerificationError
+
 SIGNATURE_HEADER = "Paymod-Signature"
 EVENT_ID_HEADER = "Paymod-Event-Id"
 DEFAULT_TOLERANCE = 300
-
-
-class SignatureVerificationError(ValueError):
-    """The payload does not carry a valid, fresh signature of the secret's holder."""
 
 
 def _digest(payload: bytes, timestamp: int, secret: str) -> str:
