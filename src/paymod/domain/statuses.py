@@ -37,3 +37,46 @@ class PaymentAction(StrEnum):
     CANCELED = "canceled"
     NOT_SUPPORTED = "not_supported"
     PENDING_AUTHORIZATION = "pending_authorization"
+
+
+class RunStatus(StrEnum):
+    """A durable run (`workflow_run.status`)."""
+
+    RUNNING = "running"
+    SUSPENDED = "suspended"  # the outcome of a provider call is unknown: resumable, nothing undone
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class StepStatus(StrEnum):
+    """A step's entry in a run's journal."""
+
+    STARTED = "started"  # journaled before a provider call
+    DONE = "done"
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
+
+
+class WebhookEventStatus(StrEnum):
+    """An inbound webhook in the inbox (`webhook_event.status`)."""
+
+    PENDING = "pending"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class OutboxStatus(StrEnum):
+    """An event in the outbox (`event_outbox.status`)."""
+
+    PENDING = "pending"
+    DISPATCHED = "dispatched"
+    FAILED = "failed"
+
+
+class DeliveryStatus(StrEnum):
+    """A delivery of an event to a signed HTTP endpoint (`webhook_delivery.status`)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"

@@ -10,6 +10,8 @@ The pattern Stripe describes for its own API (atomic phases, recovery points, id
 - A *remote* step (a provider call) gets an idempotency key that is stable for the run, and a journal
   entry is committed before it is called. Its outcome is recorded with the next local step (or the
   run's end). A crash in between re-runs the call with the same key, which the provider replays.
+- Steps hand each other typed values (frozen dataclasses, `Decimal`); `codec` turns them into JSON at
+  the store's boundary and back, in one place.
 - A step that fails compensates the completed steps in reverse order (each compensation recorded and
   retried); a `RetryableProviderError` (outcome unknown) compensates nothing: the run stays resumable,
   and the reconciler or a retry with the same key finishes it.
@@ -20,8 +22,6 @@ The engine imports nothing from the service layer; flows are plain data (`Workfl
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import os
 import uuid
@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import ConflictError, PaymodError, RetryableProviderError
 from paymod.domain.errors import IdempotencyError as IdempotencyError
+from paymod.domain.statuses import RunStatus, StepStatus
+from paymod.durable import codec
 from paymod.observability.metrics import money_flow
 
 log = logging.getLogger("paymod.workflows")
@@ -44,8 +46,10 @@ COMPENSATION_ATTEMPTS = 3
 
 @dataclass
 class StepContext:
+    """What a step sees: the run's input and the earlier steps' outputs, typed as declared."""
+
     run_id: str
-    input: dict[str, Any]
+    input: Any
     outputs: dict[str, Any]
     conn: AsyncConnection | None = None
     #: What steps hand to the caller of this execution and nothing else (not journaled): rows the
@@ -66,17 +70,27 @@ Compensation = Callable[[StepContext, Any], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Step:
+    """An action and its undo; `local`: it runs in a write transaction that records its output.
+
+    `output`: the type of what `invoke` returns, to read it back from the journal (None: stored as is).
+    """
+
     name: str
     invoke: Action
     compensate: Compensation | None = None
     local: bool = False
+    output: Any = None
 
 
 @dataclass(frozen=True)
 class Workflow:
+    """Named steps; `input`: the type of the run's input (None: stored as is); the result is the last
+    step's output unless `result` derives it from all outputs."""
+
     name: str
     steps: Sequence[Step]
     result: Callable[[dict[str, Any]], Any] | None = None
+    input: Any = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
@@ -86,27 +100,30 @@ class Workflow:
 
 @dataclass
 class Run:
+    """A run as stored: `input`, the journal's outputs and `result` in their JSON form (see `codec`)."""
+
     id: str
     name: str
     idempotency_key: str
-    status: str  # running | succeeded | failed | suspended
-    input: dict[str, Any]
+    status: RunStatus
+    input: Any
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     result: Any = None
     error: dict[str, Any] | None = None
 
     def done(self, step: str) -> bool:
-        return self.steps.get(step, {}).get("status") == "done"
+        return self.steps.get(step, {}).get("status") == StepStatus.DONE
 
     def outputs(self) -> dict[str, Any]:
-        return {name: s.get("output") for name, s in self.steps.items() if s.get("status") == "done"}
+        """The stored outputs of the steps done."""
+        return {name: s.get("output") for name, s in self.steps.items() if s.get("status") == StepStatus.DONE}
 
 
 class RunStore(Protocol):
     """Where runs live: the database in production, memory in unit tests."""
 
     async def start(
-        self, name: str, key: str, input: dict[str, Any], fingerprint: str, *, fresh: bool = False
+        self, name: str, key: str, input: Any, fingerprint: str, *, fresh: bool = False
     ) -> tuple[Run, bool]:
         """The run for (name, key), claimed for this caller; True when it was created now.
 
@@ -125,8 +142,9 @@ class RunStore(Protocol):
         """Gives up the claim without finishing (the run stays resumable)."""
 
 
-def fingerprint(input: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(input, sort_keys=True, default=str).encode()).hexdigest()
+def fingerprint(input: Any) -> str:
+    """The fingerprint of a run's input (typed or stored form)."""
+    return codec.fingerprint(codec.dump(input))
 
 
 def fault_point(point: str) -> None:
@@ -170,7 +188,7 @@ class Runner:
     async def run(
         self,
         workflow: Workflow,
-        input: dict[str, Any],
+        input: Any,
         *,
         key: str | None,
         scratch: dict[str, Any] | None = None,
@@ -178,15 +196,20 @@ class Runner:
         """Runs (or replays, or resumes) the run keyed `key`; `key=None` starts a new run under a key
         minted here. `scratch` receives what the steps leave for this caller (see StepContext)."""
         fresh = key is None
+        stored = codec.dump(input)
         # Each call is one money flow in the metrics and the log (`capture-payment` is `capture`).
         with money_flow(workflow.name.removesuffix("-payment")) as flow:
             run, _ = await self.store.start(
-                workflow.name, key or f"auto:{uuid.uuid4().hex}", input, fingerprint(input), fresh=fresh
+                workflow.name,
+                key or f"auto:{uuid.uuid4().hex}",
+                stored,
+                codec.fingerprint(stored),
+                fresh=fresh,
             )
-            if run.status == "succeeded":
+            if run.status == RunStatus.SUCCEEDED:
                 flow.outcome = "replayed"
-                return run.result
-            if run.status == "failed":
+                return codec.load(self._result_type(workflow), run.result)
+            if run.status == RunStatus.FAILED:
                 flow.outcome = "replayed"
                 raise rebuild_error(run.error or {})
             return await self._execute(workflow, run, scratch)
@@ -194,8 +217,24 @@ class Runner:
     async def resume(self, workflow: Workflow, run: Run) -> Any:
         return await self._execute(workflow, run)
 
+    @staticmethod
+    def _result_type(workflow: Workflow) -> Any:
+        return None if workflow.result is not None else workflow.steps[-1].output
+
+    @staticmethod
+    def _outputs(workflow: Workflow, run: Run) -> dict[str, Any]:
+        """The outputs of the steps done, typed as each step declares."""
+        stored = run.outputs()
+        return {s.name: codec.load(s.output, stored[s.name]) for s in workflow.steps if s.name in stored}
+
+    @staticmethod
+    def _done(output: Any) -> dict[str, Any]:
+        return {"status": StepStatus.DONE, "output": codec.dump(output)}
+
     async def _execute(self, workflow: Workflow, run: Run, scratch: dict[str, Any] | None = None) -> Any:
-        outputs = run.outputs()
+        outputs = self._outputs(workflow, run)
+        input = codec.load(workflow.input, run.input)
+        result: Any = None
         pending: dict[str, dict[str, Any]] = {}  # remote outcomes, recorded with the next local step
         completed = [s for s in workflow.steps if run.done(s.name)]
         scratch = {} if scratch is None else scratch
@@ -206,7 +245,7 @@ class Runner:
                 if run.done(step.name):
                     continue
                 fault_point(f"before-{step.name}")
-                context = StepContext(run.id, run.input, outputs, scratch=scratch)
+                context = StepContext(run.id, input, outputs, scratch=scratch)
                 if step.local:
                     writes = dict(pending)
                     last = index == len(steps) - 1
@@ -221,25 +260,25 @@ class Runner:
                     async with self.store.local_step(run, writes) as conn:
                         context.conn = conn
                         output = await step.invoke(context)
-                        writes[step.name] = {"status": "done", "output": output}
+                        writes[step.name] = self._done(output)
                         if last:
                             # The run's end commits with its last step.
                             outputs[step.name] = output
-                            run.status = "succeeded"
-                            run.result = self._result(workflow, outputs)
+                            result = self._result(workflow, outputs)
+                            run.status, run.result = RunStatus.SUCCEEDED, codec.dump(result)
                     pending.clear()
                     if following is not None and following.name in writes:
                         run.steps[following.name] = writes[following.name]
                 else:
-                    earlier = run.steps.get(step.name, {}).get("status") == "started"
+                    earlier = run.steps.get(step.name, {}).get("status") == StepStatus.STARTED
                     context.resumed = earlier and step.name not in started_here
                     if pending or not earlier:
                         await self.store.record(run, {**pending, step.name: self._started(context, step)})
                     pending.clear()
                     output = await step.invoke(context)
-                    pending[step.name] = {"status": "done", "output": output}
+                    pending[step.name] = self._done(output)
                 outputs[step.name] = output
-                run.steps[step.name] = {"status": "done", "output": output}
+                run.steps[step.name] = self._done(output)
                 completed.append(step)
                 fault_point(f"after-{step.name}")
         except asyncio.CancelledError:
@@ -247,24 +286,24 @@ class Runner:
             raise
         except (RetryableProviderError, ConflictError):
             # The outcome is unknown (or a lock was busy): keep the run resumable, undo nothing.
-            run.status = "suspended"
+            run.status = RunStatus.SUSPENDED
             await self.store.record(run, pending)
             await self.store.release(run)
             raise
         except BaseException as exc:
-            await self._compensate(run, completed, outputs)
-            run.status, run.error = "failed", error_record(exc)
+            await self._compensate(run, input, completed, outputs)
+            run.status, run.error = RunStatus.FAILED, error_record(exc)
             await self.store.finish(run, pending)
             raise
-        if run.status != "succeeded" or pending:
-            run.status = "succeeded"
-            run.result = self._result(workflow, outputs)
+        if run.status != RunStatus.SUCCEEDED or pending:
+            result = self._result(workflow, outputs)
+            run.status, run.result = RunStatus.SUCCEEDED, codec.dump(result)
             await self.store.finish(run, pending)
-        return run.result
+        return result
 
     @staticmethod
     def _started(context: StepContext, step: Step) -> dict[str, Any]:
-        return {"status": "started", "key": context.key(step.name)}
+        return {"status": StepStatus.STARTED, "key": context.key(step.name)}
 
     @staticmethod
     def _result(workflow: Workflow, outputs: dict[str, Any]) -> Any:
@@ -272,20 +311,20 @@ class Runner:
 
     async def abandon(self, workflow: Workflow, run: Run, reason: str) -> None:
         """Undoes a claimed run's completed steps and marks it failed (the reconciler's way out)."""
-        outputs = run.outputs()
+        outputs = self._outputs(workflow, run)
         completed = [s for s in workflow.steps if run.done(s.name)]
-        await self._compensate(run, completed, outputs)
-        run.status = "failed"
+        await self._compensate(run, codec.load(workflow.input, run.input), completed, outputs)
+        run.status = RunStatus.FAILED
         run.error = {"type": "unexpected_state", "code": "abandoned", "message": reason}
         await self.store.finish(run, {})
 
-    async def _compensate(self, run: Run, completed: list[Step], outputs: dict[str, Any]) -> None:
+    async def _compensate(self, run: Run, input: Any, completed: list[Step], outputs: dict[str, Any]) -> None:
         for step in reversed(completed):
             if step.compensate is None:
                 continue
             for attempt in range(1, COMPENSATION_ATTEMPTS + 1):
                 try:
-                    await step.compensate(StepContext(run.id, run.input, outputs), outputs.get(step.name))
+                    await step.compensate(StepContext(run.id, input, outputs), outputs.get(step.name))
                 except Exception:  # recorded and retried; the original error is what the caller sees
                     log.warning(
                         "compensation of %s/%s failed (attempt %s)",
@@ -295,12 +334,12 @@ class Runner:
                         exc_info=True,
                     )
                     if attempt == COMPENSATION_ATTEMPTS:
-                        await self.store.record(run, {step.name: {"status": "compensation_failed"}})
+                        await self.store.record(run, {step.name: {"status": StepStatus.COMPENSATION_FAILED}})
                         break
                     await asyncio.sleep(0.05 * attempt)
                 else:
-                    run.steps[step.name] = {"status": "compensated"}
-                    await self.store.record(run, {step.name: {"status": "compensated"}})
+                    run.steps[step.name] = {"status": StepStatus.COMPENSATED}
+                    await self.store.record(run, {step.name: {"status": StepStatus.COMPENSATED}})
                     break
 
 
@@ -314,7 +353,7 @@ class MemoryRunStore:
         self.commits: list[tuple[str, dict[str, dict[str, Any]]]] = []
 
     async def start(
-        self, name: str, key: str, input: dict[str, Any], fingerprint: str, *, fresh: bool = False
+        self, name: str, key: str, input: Any, fingerprint: str, *, fresh: bool = False
     ) -> tuple[Run, bool]:
         existing = self.runs.get((name, key))
         if existing is not None:
@@ -324,11 +363,15 @@ class MemoryRunStore:
                 )
             if existing.id in self.claimed:
                 raise ConflictError(f"The {name} run for key {key} is in progress.")
-            if existing.status in ("running", "suspended"):
+            if existing.status in (RunStatus.RUNNING, RunStatus.SUSPENDED):
                 self.claimed.add(existing.id)
             return existing, False
         run = Run(
-            id=f"wfr_{len(self.runs) + 1}", name=name, idempotency_key=key, status="running", input=input
+            id=f"wfr_{len(self.runs) + 1}",
+            name=name,
+            idempotency_key=key,
+            status=RunStatus.RUNNING,
+            input=input,
         )
         self.runs[(name, key)] = run
         self.fingerprints[run.id] = fingerprint
@@ -345,7 +388,7 @@ class MemoryRunStore:
             async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
                 if exc_type is None:
                     store.commits.append((run.id, dict(writes)))
-                    if run.status == "succeeded":
+                    if run.status == RunStatus.SUCCEEDED:
                         store.claimed.discard(run.id)
 
         return _Transaction()

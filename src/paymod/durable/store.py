@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import ConflictError, DuplicateError, IdempotencyError
 from paymod.domain.ids import new_id
+from paymod.domain.statuses import RunStatus
 from paymod.persistence.database import Database
 from paymod.persistence.processes import claim_free
 from paymod.persistence.repository import utc_now
@@ -29,6 +30,8 @@ from paymod.durable.engine import Run
 LEASE_ENV = "PAYMOD_WORKFLOW_LEASE"
 DEFAULT_LEASE = 30.0
 RUN_PREFIX = "wfr"
+_FINAL = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value)
+_RESUMABLE = (RunStatus.RUNNING.value, RunStatus.SUSPENDED.value)
 
 
 def lease() -> timedelta:
@@ -40,7 +43,7 @@ def _run(row: Any) -> Run:
         id=row["id"],
         name=row["name"],
         idempotency_key=row["idempotency_key"],
-        status=row["status"],
+        status=RunStatus(row["status"]),
         input=row["input"],
         steps=dict(row["steps"] or {}),
         result=row["result"],
@@ -72,17 +75,35 @@ class DatabaseRunStore:
         return workflow_run.c.owner.is_(None) if owner is None else workflow_run.c.owner == owner
 
     async def start(
-        self, name: str, key: str, input: dict[str, Any], fingerprint: str, *, fresh: bool = False
+        self, name: str, key: str, input: Any, fingerprint: str, *, fresh: bool = False
     ) -> tuple[Run, bool]:
         row = None
         if not fresh:
             async with self.database.single() as conn:
                 row = (await conn.execute(self._by_key, {"name": name, "key": key})).mappings().first()
         if row is None:
-            run = Run(id=new_id(RUN_PREFIX), name=name, idempotency_key=key, status="running", input=input)
+            run = Run(
+                id=new_id(RUN_PREFIX), name=name, idempotency_key=key, status=RunStatus.RUNNING, input=input
+            )
             self._unsaved[run.id] = fingerprint
             return run, True
         return await self.claim(dict(row), fingerprint), False
+
+    async def stale(self, older_than: timedelta) -> list[dict[str, Any]]:
+        """Runs left running or suspended, unclaimed and untouched for `older_than`, oldest first: the
+        reconciler's work (each is `claim`ed before it is resumed)."""
+        now = utc_now()
+        stmt = (
+            select(workflow_run)
+            .where(
+                workflow_run.c.status.in_(_RESUMABLE),
+                claim_free(workflow_run.c.locked_until, workflow_run.c.owner, now),
+                workflow_run.c.updated_at < now - older_than,
+            )
+            .order_by(workflow_run.c.updated_at)
+        )
+        async with self.database.read() as conn:
+            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
     async def claim(self, row: dict[str, Any], fingerprint: str) -> Run:
         if row["fingerprint"] != fingerprint:
@@ -91,7 +112,7 @@ class DatabaseRunStore:
                 f"used with: {row['idempotency_key']}"
             )
         run = _run(row)
-        if run.status in ("succeeded", "failed"):
+        if run.status in _FINAL:
             return run
         now = utc_now()
         async with self.database.write() as conn:
@@ -99,10 +120,10 @@ class DatabaseRunStore:
                 update(workflow_run)
                 .where(
                     workflow_run.c.id == run.id,
-                    workflow_run.c.status.in_(("running", "suspended")),
+                    workflow_run.c.status.in_(_RESUMABLE),
                     claim_free(workflow_run.c.locked_until, workflow_run.c.owner, now),
                 )
-                .values(status="running", locked_until=now + lease(), owner=self._owner(), updated_at=now)
+                .values(status=RunStatus.RUNNING.value, locked_until=now + lease(), owner=self._owner(), updated_at=now)
                 .returning(workflow_run)
             )
             fresh = claimed.mappings().first()
@@ -113,14 +134,14 @@ class DatabaseRunStore:
     async def _write(self, conn: AsyncConnection, run: Run, writes: dict[str, dict[str, Any]]) -> None:
         steps = {**run.steps, **writes}
         now = utc_now()
-        final = run.status in ("succeeded", "failed")
+        final = run.status in _FINAL
         values: dict[str, Any] = {
             "steps": steps,
-            "status": run.status,
+            "status": RunStatus(run.status).value,
             "result": run.result,
             "error": run.error,
             "updated_at": now,
-            "locked_until": None if final or run.status == "suspended" else now + lease(),
+            "locked_until": None if final or run.status == RunStatus.SUSPENDED else now + lease(),
             "completed_at": now if final else None,
         }
         fingerprint = self._unsaved.get(run.id)
@@ -169,7 +190,7 @@ class DatabaseRunStore:
         self._saved(run)
 
     async def record(self, run: Run, writes: dict[str, dict[str, Any]]) -> None:
-        if run.id in self._unsaved and not writes and run.status not in ("succeeded", "failed"):
+        if run.id in self._unsaved and not writes and run.status not in _FINAL:
             return  # nothing happened yet: no row to write
         async with self.database.write() as conn:
             await self._write(conn, run, writes)
