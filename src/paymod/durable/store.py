@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from paymod.domain.errors import ConflictError, DuplicateError, IdempotencyError
 from paymod.domain.ids import new_id
 from paymod.domain.statuses import RunStatus
+from paymod.durable.engine import Run
 from paymod.persistence.database import Database
 from paymod.persistence.processes import claim_free
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import workflow_run
-from paymod.durable.engine import Run
 
 LEASE_ENV = "PAYMOD_WORKFLOW_LEASE"
 DEFAULT_LEASE = 30.0
@@ -123,7 +123,12 @@ class DatabaseRunStore:
                     workflow_run.c.status.in_(_RESUMABLE),
                     claim_free(workflow_run.c.locked_until, workflow_run.c.owner, now),
                 )
-                .values(status=RunStatus.RUNNING.value, locked_until=now + lease(), owner=self._owner(), updated_at=now)
+                .values(
+                    status=RunStatus.RUNNING.value,
+                    locked_until=now + lease(),
+                    owner=self._owner(),
+                    updated_at=now,
+                )
                 .returning(workflow_run)
             )
             fresh = claimed.mappings().first()

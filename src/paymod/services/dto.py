@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from paymod.domain.money import raw_amount
+from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
 
 
 class DTO(BaseModel):
@@ -87,7 +88,7 @@ class PaymentSessionDTO(_Amount, _Timestamps):
     provider_id: str
     data: dict[str, Any]
     context: dict[str, Any] | None = None
-    status: str
+    status: PaymentSessionStatus
     authorized_at: datetime | None = None
     payment_collection_id: str
     metadata: dict[str, Any] | None = None
@@ -102,7 +103,7 @@ class PaymentCollectionDTO(_Amount, _Timestamps):
     captured_amount: Decimal | None = None
     refunded_amount: Decimal | None = None
     completed_at: datetime | None = None
-    status: str
+    status: PaymentCollectionStatus
     metadata: dict[str, Any] | None = None
     payment_providers: list[PaymentProviderDTO] | None = None
     payment_sessions: list[PaymentSessionDTO] | None = None
@@ -133,7 +134,7 @@ class WebhookActionData(DTO):
 
 
 class WebhookActionAndData(DTO):
-    action: str
+    action: PaymentAction
     data: WebhookActionData | None = None
     event_id: str | None = None
 

@@ -15,14 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
-
-from paymod.domain.errors import PaymodError
-from paymod.persistence.processes import claim_free
-from paymod.persistence.repository import utc_now
-from paymod.persistence.tables import workflow_run
+from paymod.domain.errors import NotFoundError, PaymodError
 from paymod.services.payment_module import PaymentModule
-from paymod.durable.store import DatabaseRunStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,29 +31,18 @@ async def reconcile(
     module: PaymentModule, *, older_than: timedelta = timedelta(seconds=60)
 ) -> list[Reconciled]:
     """Resolves stuck runs; returns what it did for each."""
-    now = utc_now()
-    stmt = select(workflow_run).where(
-        workflow_run.c.status.in_(("running", "suspended")),
-        claim_free(workflow_run.c.locked_until, workflow_run.c.owner, now),
-        workflow_run.c.updated_at < now - older_than,
-    )
-    async with module.database.read() as conn:
-        rows = [dict(r) for r in (await conn.execute(stmt.order_by(workflow_run.c.updated_at))).mappings()]
-    store = module.runner.store
-    assert isinstance(store, DatabaseRunStore)
     report = []
-    for row in rows:
-        workflow = module.flows.get(row["name"])
-        if workflow is None:
-            report.append(Reconciled(row["id"], row["name"], "failed", "no such flow in this process"))
-            continue
+    for stale in await module.stale_runs(older_than=older_than):
         try:
-            run = await store.claim(row, row["fingerprint"])
+            run = await module.claim_run(stale)
+        except NotFoundError as exc:
+            report.append(Reconciled(stale["id"], stale["name"], "failed", exc.message))
+            continue
         except PaymodError as exc:
-            report.append(Reconciled(row["id"], row["name"], "busy", exc.message))
+            report.append(Reconciled(stale["id"], stale["name"], "busy", exc.message))
             continue
         try:
-            await module.runner.resume(workflow, run)
+            await module.resume_run(run)
             report.append(Reconciled(run.id, run.name, "completed"))
         except Exception as exc:  # reported, and the run stays for the next pass or an operator
             report.append(Reconciled(run.id, run.name, "failed", f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,256 @@
+"""Authorization: a session claimed under the collection's lock, authorized by its provider, and
+its payment written once (the claim and the final write each check that the payment still fits)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paymod.domain import rules
+from paymod.domain.errors import (
+    ConflictError,
+    DuplicateError,
+    InvalidDataError,
+    NotAllowedError,
+    PaymodError,
+    RetryableProviderError,
+)
+from paymod.domain.money import round_amount
+from paymod.domain.statuses import PaymentSessionStatus
+from paymod.durable.engine import fault_point
+from paymod.observability.metrics import measured_flow
+from paymod.persistence import entities as e
+from paymod.persistence import tables as t
+from paymod.persistence.ledger import CollectionFacts
+from paymod.persistence.repository import Row, utc_now
+from paymod.providers.base import (
+    ProviderInput,
+)
+from paymod.services.core import ModuleCore
+from paymod.services.dto import (
+    PaymentDTO,
+)
+from paymod.services.inputs import (
+    provider_context,
+)
+
+#: How long an authorization may claim its session at most (its process dying frees it at once).
+AUTHORIZATION_CLAIM = timedelta(minutes=5)
+_AUTHORIZED = {PaymentSessionStatus.AUTHORIZED, PaymentSessionStatus.CAPTURED}
+
+
+class Refused(Exception):
+    """The collection refuses a payment the provider authorized: it is canceled there, `error` raised."""
+
+    def __init__(self, error: PaymodError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class AuthorizationMixin(ModuleCore):
+    """`authorize_payment_session` and its claim, release and record."""
+
+    @measured_flow("authorize", outcome=lambda payment: "pending" if payment is None else None)
+    async def authorize_payment_session(
+        self, id: str, context: Mapping[str, Any] | None = None
+    ) -> PaymentDTO | None:
+        """Authorizes a session with its provider and creates its payment.
+
+        Idempotent: an authorized session returns its existing payment without a provider call.
+        Returns None when the provider answers `pending_authorization`; raises `NotAllowedError` for
+        any other non-authorized status, after recording it on the session.
+
+        Under the collection's lock, first the session is claimed (the collection must be able to take
+        its payment: the live payments, the authorizations in flight and this one stay within its
+        amount), then the provider is asked, then the payment is written, checked again. A session
+        deleted or replaced meanwhile, or a payment that no longer fits, is canceled at the provider.
+        """
+        if not isinstance(id, str) or not id:
+            raise InvalidDataError("PaymentSession id must be a non-empty string")
+        claimed = await self._claim_authorization(id)
+        if isinstance(claimed, str):
+            return await self._retrieve(
+                e.PAYMENT, PaymentDTO, claimed, {"relations": ["captures", "refunds", "payment_session"]}
+            )
+        session = claimed
+        provider = self.provider(session["provider_id"])
+        try:
+            result = await provider.authorize_payment(
+                ProviderInput(data=dict(session["data"]), context=provider_context(context, id))
+            )
+        except RetryableProviderError:
+            raise  # the provider may have authorized: the claim stays until it lapses
+        except BaseException:
+            await self._quietly(self._release_authorization(id))
+            raise
+        fault_point("after-provider-authorize")
+        status = PaymentSessionStatus(result.status)
+        data = dict(result.data if result.data is not None else session["data"])
+        if status not in _AUTHORIZED:
+            collection_id = session["payment_collection_id"]
+            async with self.database.write() as conn:
+                await self.ledger.lock_collection(conn, collection_id)
+                await self._repo(e.PAYMENT_SESSION).update_where(
+                    conn,
+                    (t.payment_session.c.id == id) & t.payment_session.c.authorized_at.is_(None),
+                    {"status": status.value, "data": data, "authorizing_until": None, "authorizing_by": None},
+                )
+                self._emit(conn, "payment-session.updated", id, collection_id)
+                await self._recompute_collection(conn, collection_id, locked=True)
+            if status == PaymentSessionStatus.PENDING_AUTHORIZATION:
+                return None
+            raise NotAllowedError(f"Session: {id} was not authorized with the provider.")
+        try:
+            recorded = await self._record_authorization(
+                session, data, captured=status == PaymentSessionStatus.CAPTURED
+            )
+        except Refused as refused:
+            await self._quietly(
+                provider.cancel_payment(
+                    ProviderInput(data=data, context=provider_context(context, f"{id}:cancel"))
+                )
+            )
+            raise refused.error from None
+        except PaymodError:
+            raise
+        except Exception:
+            await self._quietly(
+                provider.cancel_payment(
+                    ProviderInput(data=data, context=provider_context(context, f"{id}:cancel"))
+                )
+            )
+            raise
+        if isinstance(recorded, PaymentDTO):
+            return recorded
+        return await self._retrieve(
+            e.PAYMENT, PaymentDTO, recorded, {"relations": ["captures", "refunds", "payment_session"]}
+        )
+
+    async def _claim_authorization(self, session_id: str) -> Row | str:
+        """Claims the session for an authorization (under the collection's lock); the session row, or
+        the id of its payment when it has one already."""
+        async with self.database.single() as conn:
+            found = await self.ledger.session_and_payment(conn, session_id)
+        if found is None:
+            raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
+        session, existing_id = found
+        if existing_id is not None and session["authorized_at"] is not None:
+            return existing_id
+        table = t.payment_session
+        async with self.database.write() as conn:
+            facts = await self.ledger.lock_collection(conn, session["payment_collection_id"])
+            current = facts.session(session_id)
+            if current is None:
+                raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
+            live = facts.live_payment_of(session_id)
+            if live is not None:
+                return live.id
+            self._check_payment_fits(facts, current)
+            now = utc_now()
+            claimed = await conn.execute(
+                update(table)
+                .where(table.c.id == session_id)
+                .values(authorizing_until=now + AUTHORIZATION_CLAIM, authorizing_by=self.process_id)
+                .returning(*table.c)
+            )
+            return dict(claimed.mappings().one())
+
+    @staticmethod
+    def _check_payment_fits(facts: CollectionFacts, session: rules.SessionFacts) -> None:
+        rules.check_payment_fits(
+            collection_id=facts.id,
+            collection_amount=facts.amount,
+            currency_code=facts.currency_code,
+            payments=facts.payments,
+            in_flight=[s.amount for s in facts.sessions if s.authorizing and s.id != session.id],
+            amount=session.amount,
+        )
+
+    async def _release_authorization(self, session_id: str) -> None:
+        table = t.payment_session
+        async with self.database.write() as conn:
+            await conn.execute(
+                update(table)
+                .where(table.c.id == session_id, table.c.authorizing_by == self.process_id)
+                .values(authorizing_until=None, authorizing_by=None)
+            )
+
+    async def _record_authorization(
+        self, session: Row, data: dict[str, Any], *, captured: bool
+    ) -> PaymentDTO | str:
+        """Marks the session authorized and writes its payment, once, under the collection's lock.
+
+        Returns the new payment (built from the rows written) or, when the session had a payment
+        already (a concurrent authorization won), that payment's id. Raises `Refused` when the
+        session was deleted or replaced meanwhile, or its payment no longer fits the collection."""
+        session_id = session["id"]
+        collection_id = session["payment_collection_id"]
+        try:
+            async with self.database.write() as conn:
+                facts = await self.ledger.lock_collection(conn, collection_id)
+                live = facts.live_payment_of(session_id)
+                if live is not None:
+                    return live.id
+                current = facts.session(session_id)
+                if current is None:
+                    raise Refused(
+                        ConflictError(
+                            f"Payment session {session_id} was deleted or replaced while it was being "
+                            "authorized; the authorization was canceled."
+                        )
+                    )
+                try:
+                    self._check_payment_fits(facts, current)
+                except NotAllowedError as exc:
+                    raise Refused(exc) from None
+                now = utc_now()
+                locked = await self.ledger.authorize_session(conn, session_id, data, now)
+                if locked is None:
+                    return await self._live_payment_id(conn, session_id)
+                payment = (
+                    await self._repo(e.PAYMENT).insert(
+                        conn,
+                        [
+                            {
+                                # A payment holds what the provider can move: whole minor units.
+                                "amount": round_amount(locked["amount"], locked["currency_code"]),
+                                "currency_code": locked["currency_code"],
+                                "provider_id": locked["provider_id"],
+                                "payment_collection_id": collection_id,
+                                "payment_session_id": session_id,
+                                "data": data,
+                                "captured_at": now if captured else None,
+                            }
+                        ],
+                    )
+                )[0]
+                self._emit(conn, "payment-session.updated", session_id, collection_id)
+                self._emit(conn, "payment.created", payment["id"], collection_id)
+                captures: list[Row] = []
+                if captured:
+                    # The provider captured on authorization: book it without asking it to capture again.
+                    captures = await self._repo(e.CAPTURE).insert(
+                        conn, [{"payment_id": payment["id"], "amount": payment["amount"]}]
+                    )
+                    self._emit(conn, "capture.created", captures[0]["id"], collection_id)
+                    self._emit(conn, "captured", payment["id"], collection_id)
+                await self._recompute_collection(conn, collection_id, locked=True)
+            return PaymentDTO.model_validate(
+                {**payment, "captures": captures, "refunds": [], "payment_session": locked}
+            )
+        except DuplicateError:
+            # A concurrent authorization of the same session won the unique index: return its payment.
+            async with self.database.single() as conn:
+                return await self._live_payment_id(conn, session_id)
+
+    async def _live_payment_id(self, conn: AsyncConnection, session_id: str) -> str:
+        found = await self.ledger.session_and_payment(conn, session_id)
+        if found is None:
+            raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
+        if found[1] is None:
+            raise ConflictError(f"Payment session {session_id} changed while it was being authorized.")
+        return found[1]
