@@ -21,8 +21,8 @@ from sqlalchemy import event, text
 
 from benchmarks.common import POSTGRES_ADMIN
 from paymod.persistence.database import Database
+from paymod.persistence.event_outbox import claim_events
 from paymod.persistence.migrate import upgrade
-from paymod.persistence.outbox import claim_events
 from paymod.persistence.webhook_endpoints import claim_deliveries
 
 COLLECTIONS = 10_000

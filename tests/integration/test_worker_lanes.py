@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from paymod import PaymentModule
-from paymod.persistence.outbox import claim_events
+from paymod.persistence.event_outbox import claim_events
 from paymod.persistence.repository import utc_now
 from paymod.persistence.retention import prune
 from paymod.persistence.tables import (

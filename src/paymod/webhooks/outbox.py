@@ -16,7 +16,7 @@ from typing import Any
 
 from paymod.domain.errors import InvalidDataError
 from paymod.domain.ids import new_id
-from paymod.persistence.outbox import Dispatch, Retry, delivery_rows
+from paymod.persistence.event_outbox import Dispatch, Retry, delivery_rows
 from paymod.persistence.repository import utc_now
 from paymod.services.events import Event, Subscribers
 from paymod.services.payment_module import PaymentModule

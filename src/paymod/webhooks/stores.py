@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from paymod.persistence.database import Database
-from paymod.persistence.outbox import EventOutboxStore
+from paymod.persistence.event_outbox import EventOutboxStore
 from paymod.persistence.retention import RetentionStore
 from paymod.persistence.webhook_endpoints import WebhookEndpointStore
 from paymod.persistence.webhook_inbox import WebhookInboxStore
