@@ -21,9 +21,9 @@ from sqlalchemy import event, text
 
 from benchmarks.common import POSTGRES_ADMIN
 from paymod.persistence.database import Database
+from paymod.persistence.event_outbox import claim_events
 from paymod.persistence.migrate import upgrade
-from paymod.webhooks import deliveries
-from paymod.webhooks.outbox import claim_events
+from paymod.persistence.webhook_endpoints import claim_deliveries
 
 COLLECTIONS = 10_000
 
@@ -105,7 +105,7 @@ async def run(sizes: list[int]) -> None:
                     print("\n### lane claim (50 deliveries of one endpoint)\n")
                     lane = await _explain(
                         database,
-                        lambda c: deliveries._claim(c, {"id": "we_bench"}, probe=False, limit=50),
+                        lambda c: claim_deliveries(c, {"id": "we_bench"}, probe=False, limit=50),
                         "webhook_delivery",
                     )
                     for line in lane:

@@ -13,7 +13,7 @@ import httpx
 from e2e.support import ADMIN, SYSTEM, WEBHOOK_SECRET, Api, json_of
 from paymod import PaymentModule
 from paymod.providers.testing import SIGNATURE_HEADER, sign
-from paymod.webhooks.inbox import list_webhook_events
+from paymod.webhooks.inbox import list_webhook_events, process_webhook_event
 
 
 async def send(
@@ -93,10 +93,24 @@ async def test_providers_without_webhooks_and_unknown_providers(
     assert unknown.status_code == 404
 
 
-async def test_an_event_for_an_unknown_session_is_acknowledged(client: httpx.AsyncClient) -> None:
+async def test_an_event_for_an_unknown_session_is_acknowledged_stored_and_then_ignored(
+    client: httpx.AsyncClient, module: PaymentModule
+) -> None:
     response = await send(client, {"id": "evt_4", "action": "authorized", "session_id": "payses_missing"})
 
     assert response.status_code == 200
+    assert (json_of(response)["action"], json_of(response)["duplicate"]) == ("authorized", False)
+    # Verified, so stored for the worker like any other event, with what the provider said...
+    [stored] = await list_webhook_events(module)
+    assert (stored["id"], stored["event_id"], stored["session_id"]) == (
+        json_of(response)["id"],
+        "evt_4",
+        "payses_missing",
+    )
+    assert (stored["action"], stored["status"], stored["attempts"]) == ("authorized", "pending", 0)
+    # ...and applying it changes nothing: like Medusa, a report about a session that is not ours is ignored.
+    assert await process_webhook_event(module, stored) == "ignored"
+    assert await module.list_payment_sessions() == []
 
 
 async def _send_raw(client: httpx.AsyncClient, body: bytes) -> httpx.Response:

@@ -125,6 +125,10 @@ async def test_complete_payment_flow_successfully(module: PaymentModule) -> None
     payment = await module.authorize_payment_session(session.id)
     assert payment is not None
     await module.capture_payment({"payment_id": payment.id, "amount": 200})
+    # The status is derived from the capture, before the collection is marked complete (this was
+    # integration/test_smoke.py).
+    captured = await module.retrieve_payment_collection(collection.id)
+    assert (captured.status, captured.captured_amount) == ("completed", Decimal(200))
     await module.complete_payment_collections(collection.id)
 
     result = await module.retrieve_payment_collection(

@@ -21,7 +21,9 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from paymod import PaymentModule
+from paymod.persistence.event_outbox import claim_events
 from paymod.persistence.repository import utc_now
+from paymod.persistence.retention import prune
 from paymod.persistence.tables import (
     event_outbox,
     webhook_delivery,
@@ -29,13 +31,12 @@ from paymod.persistence.tables import (
     webhook_event,
     workflow_run,
 )
+from paymod.persistence.webhook_endpoints import claim_deliveries
 from paymod.providers.base import AuthorizePaymentOutput, ProviderInput
 from paymod.providers.testing import SIGNATURE_HEADER, TestingPaymentProvider, sign
-from paymod.webhooks import deliveries as lanes
 from paymod.webhooks.deliveries import BREAKER_THRESHOLD, LANE_CONCURRENCY
 from paymod.webhooks.inbox import receive_webhook
-from paymod.webhooks.outbox import claim_events, create_webhook_endpoint
-from paymod.webhooks.retention import prune
+from paymod.webhooks.outbox import create_webhook_endpoint
 from paymod.webhooks.worker import Worker, stop_worker
 
 SECRET = "whsec_lanes"
@@ -328,7 +329,7 @@ async def test_claims_read_the_pending_rows_through_the_partial_indexes(quick: P
     outbox_plans = await _plans(quick, lambda conn: claim_events(conn, 10), "event_outbox")
     lane_plans = await _plans(
         quick,
-        lambda conn: lanes._claim(conn, {"id": endpoint["id"]}, probe=False, limit=10),
+        lambda conn: claim_deliveries(conn, {"id": endpoint["id"]}, probe=False, limit=10),
         "webhook_delivery",
     )
 

@@ -4,7 +4,7 @@ Counters and histograms move where the work happens: HTTP requests (`paymod.obse
 money flows (the workflow engine and authorizations), provider calls (every configured provider's
 methods, see `instrument_provider`), Idempotency-Key replays and conflicts, provider webhooks applied
 and webhook deliveries (the worker). The backlog gauges are read from the database when `/metrics` is
-scraped (`paymod.observability.backlog`). The list, with what each means, is in docs/observability.md.
+scraped (`paymod.health.backlog`). The list, with what each means, is in docs/observability.md.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 Services call `emit` while they hold a write transaction; `Database.write` flushes the buffered
 events with one INSERT just before it commits, so an event exists exactly when its change does.
+The worker's side (claims and their outcomes) is `paymod.persistence.event_outbox`.
 """
 
 from __future__ import annotations

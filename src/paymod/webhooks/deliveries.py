@@ -13,7 +13,8 @@ never delay another's.
   waiting deliveries are marked failed and an event `webhook_endpoint.disabled` is written for
   operators (`GET /admin/webhook-endpoints` shows `enabled: false` and the reason).
 - **Cost.** Claims read the lane's pending deliveries through partial indexes (their cost follows
-  what is claimed, not the backlog); a deliver, claim or record is a short transaction of its own.
+  what is claimed, not the backlog); a deliver, claim or record is a short transaction of its own
+  (the SQL is `paymod.persistence.webhook_endpoints`'s).
 """
 
 from __future__ import annotations
@@ -27,32 +28,28 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from paymod.persistence import outbox as events
-from paymod.persistence.processes import owner_alive
 from paymod.persistence.repository import utc_now
-from paymod.persistence.tables import event_outbox, webhook_delivery, webhook_endpoint
+from paymod.persistence.webhook_endpoints import LaneRecord
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.outbox import backoff, event_document
 from paymod.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_payload
+from paymod.webhooks.stores import WebhookStores, stores_for
 
 log = logging.getLogger("paymod.webhooks")
 
+#: A delivery still failing this long after its event is given up.
 DELIVERY_WINDOW = timedelta(days=3)
 HTTP_TIMEOUT = 10.0
 #: Deliveries of one lane in flight at once.
 LANE_CONCURRENCY = 16
 #: Deliveries a lane claims at a time.
 LANE_BATCH = 200
-#: How long a worker may hold a lane for one batch; a dead worker's lane is free at once (its
-#: heartbeat stops), so this only bounds a stuck one.
-LANE_LEASE = timedelta(seconds=120)
 #: Deliveries in a row that fail before the endpoint backs off as a whole.
 BREAKER_THRESHOLD = 3
 ENDPOINT_BACKOFF_CAP = 3600.0
 DEFAULT_DISABLE_AFTER = timedelta(days=3)
+ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,114 +58,9 @@ class LaneResult:
     failed: int = 0
 
 
-def _lane_free(now: datetime) -> Any:
-    table = webhook_endpoint
-    return or_(
-        table.c.lane_locked_until.is_(None),
-        table.c.lane_locked_until <= now,
-        ~owner_alive(table.c.lane_owner, now),
-    )
-
-
-async def due_endpoints(module: PaymentModule) -> list[str]:
+async def due_endpoints(module: PaymentModule, *, stores: WebhookStores | None = None) -> list[str]:
     """Enabled endpoints that are not backing off and whose lane is free."""
-    now = utc_now()
-    table = webhook_endpoint
-    pending = select(webhook_delivery.c.id).where(
-        webhook_delivery.c.endpoint_id == table.c.id, webhook_delivery.c.status == "pending"
-    )
-    stmt = (
-        select(table.c.id)
-        .where(
-            table.c.enabled.is_(True),
-            table.c.deleted_at.is_(None),
-            _lane_free(now),
-            or_(
-                # healthy: a delivery is due (read in IDX_webhook_delivery_pending_endpoint)
-                and_(
-                    table.c.retry_at.is_(None), pending.where(webhook_delivery.c.available_at <= now).exists()
-                ),
-                # backing off, and the time has come to probe with its oldest delivery
-                and_(table.c.retry_at <= now, pending.exists()),
-            ),
-        )
-        .order_by(table.c.id)
-    )
-    async with module.database.single() as conn:
-        return list((await conn.execute(stmt)).scalars())
-
-
-def _held_back(now: datetime) -> Any:
-    """An earlier pending delivery of the same endpoint and collection that is not due yet."""
-    earlier = webhook_delivery.alias("earlier")
-    return exists(
-        select(earlier.c.id).where(
-            earlier.c.endpoint_id == webhook_delivery.c.endpoint_id,
-            earlier.c.payment_collection_id == webhook_delivery.c.payment_collection_id,
-            earlier.c.status == "pending",
-            earlier.c.event_sequence < webhook_delivery.c.event_sequence,
-            earlier.c.available_at > now,
-        )
-    )
-
-
-async def _take_lane(conn: AsyncConnection, endpoint_id: str, owner: str | None) -> dict[str, Any] | None:
-    now = utc_now()
-    taken = await conn.execute(
-        update(webhook_endpoint)
-        .where(
-            webhook_endpoint.c.id == endpoint_id,
-            webhook_endpoint.c.enabled.is_(True),
-            webhook_endpoint.c.deleted_at.is_(None),
-            _lane_free(now),
-        )
-        .values(lane_locked_until=now + LANE_LEASE, lane_owner=owner)
-        .returning(*webhook_endpoint.c)
-    )
-    row = taken.mappings().first()
-    return None if row is None else dict(row)
-
-
-async def _claim(
-    conn: AsyncConnection, endpoint: Mapping[str, Any], *, probe: bool, limit: int
-) -> list[dict[str, Any]]:
-    """The lane's next deliveries in commit order: those due whose collection has nothing earlier
-    waiting; or, to probe an endpoint that is backing off, its oldest delivery, due or not."""
-    now = utc_now()
-    if probe:
-        head = (
-            select(
-                webhook_delivery,
-                event_outbox.c.name,
-                event_outbox.c.data,
-                event_outbox.c.request_id,
-                event_outbox.c.created_at.label("event_created_at"),
-            )
-            .join(event_outbox, event_outbox.c.id == webhook_delivery.c.event_id)
-            .where(webhook_delivery.c.endpoint_id == endpoint["id"], webhook_delivery.c.status == "pending")
-            .order_by(webhook_delivery.c.event_sequence)
-            .limit(1)
-        )
-        return [dict(r) for r in (await conn.execute(head)).mappings()]
-    stmt = (
-        select(
-            webhook_delivery,
-            event_outbox.c.name,
-            event_outbox.c.data,
-            event_outbox.c.request_id,
-            event_outbox.c.created_at.label("event_created_at"),
-        )
-        .join(event_outbox, event_outbox.c.id == webhook_delivery.c.event_id)
-        .where(
-            webhook_delivery.c.endpoint_id == endpoint["id"],
-            webhook_delivery.c.status == "pending",
-            webhook_delivery.c.available_at <= now,
-            or_(webhook_delivery.c.payment_collection_id.is_(None), ~_held_back(now)),
-        )
-        .order_by(webhook_delivery.c.event_sequence)
-        .limit(limit)
-    )
-    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+    return await (stores or stores_for(module)).endpoints.due_endpoints()
 
 
 async def run_lane(
@@ -179,32 +71,34 @@ async def run_lane(
     retry_base: float = 5.0,
     disable_after: timedelta = DEFAULT_DISABLE_AFTER,
     batch: int = LANE_BATCH,
+    stores: WebhookStores | None = None,
 ) -> LaneResult:
     """Takes the endpoint's lane (or returns at once when another worker has it) and sends one batch
     of its due deliveries; records each outcome and the endpoint's health; gives the lane back."""
-    async with module.database.write() as conn:
-        endpoint = await _take_lane(conn, endpoint_id, module.process_id)
-        if endpoint is None:
-            return LaneResult()
-        rows = await _claim(conn, endpoint, probe=endpoint["retry_at"] is not None, limit=batch)
+    endpoints = (stores or stores_for(module)).endpoints
+    lane = await endpoints.take_lane(endpoint_id, module.process_id, limit=batch)
+    if lane is None:
+        return LaneResult()
+    endpoint, rows = lane.endpoint, lane.deliveries
     try:
         if not rows:
             return LaneResult()
         outcomes = await _send_all(client, endpoint, rows)
-        await _record(module, endpoint, rows, outcomes, retry_base=retry_base, disable_after=disable_after)
+        record = lane_record(
+            endpoint, rows, outcomes, now=utc_now(), retry_base=retry_base, disable_after=disable_after
+        )
+        await endpoints.record(endpoint_id, record)
+        if record.disabled:
+            log.warning(
+                "webhook endpoint %s (%s) disabled: %s",
+                endpoint_id,
+                endpoint["url"],
+                record.events[0][1]["reason"],
+            )
         failed = sum(1 for o in outcomes.values() if o.error is not None)
         return LaneResult(delivered=len(outcomes) - failed, failed=failed)
     finally:
-        await _give_back(module, endpoint_id, endpoint["lane_owner"])
-
-
-async def _give_back(module: PaymentModule, endpoint_id: str, owner: str | None) -> None:
-    table = webhook_endpoint
-    mine = table.c.lane_owner.is_(None) if owner is None else table.c.lane_owner == owner
-    async with module.database.write() as conn:
-        await conn.execute(
-            update(table).where(table.c.id == endpoint_id, mine).values(lane_locked_until=None)
-        )
+        await endpoints.give_back(endpoint_id, endpoint["lane_owner"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +135,9 @@ async def _send_all(
     return outcomes
 
 
-async def _send(client: httpx.AsyncClient, endpoint: Mapping[str, Any], row: Mapping[str, Any]) -> Outcome:
-    document = event_document(
+def delivery_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The event a claimed delivery carries, as the endpoint receives it."""
+    return event_document(
         {
             "id": row["event_id"],
             "name": row["name"],
@@ -252,12 +147,23 @@ async def _send(client: httpx.AsyncClient, endpoint: Mapping[str, Any], row: Map
             "request_id": row["request_id"],
         }
     )
-    body = json.dumps(document, separators=(",", ":"), default=str).encode()
+
+
+def signed_request(
+    row: Mapping[str, Any], secret: str, *, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one delivery's POST, signed with the endpoint's secret."""
+    body = json.dumps(delivery_document(row), separators=(",", ":"), default=str).encode()
     headers = {
         "content-type": "application/json",
-        SIGNATURE_HEADER: sign_payload(body, endpoint["secret"]),
+        SIGNATURE_HEADER: sign_payload(body, secret, timestamp=timestamp),
         EVENT_ID_HEADER: row["event_id"],
     }
+    return body, headers
+
+
+async def _send(client: httpx.AsyncClient, endpoint: Mapping[str, Any], row: Mapping[str, Any]) -> Outcome:
+    body, headers = signed_request(row, endpoint["secret"])
     try:
         response = await client.post(endpoint["url"], content=body, headers=headers, timeout=HTTP_TIMEOUT)
     except httpx.HTTPError as exc:
@@ -266,61 +172,47 @@ async def _send(client: httpx.AsyncClient, endpoint: Mapping[str, Any], row: Map
     return Outcome(status, None if 200 <= status < 300 else f"HTTP {status}", utc_now())
 
 
-async def _record(
-    module: PaymentModule,
+def lane_record(
     endpoint: Mapping[str, Any],
     rows: list[dict[str, Any]],
     outcomes: Mapping[str, Outcome],
     *,
+    now: datetime,
     retry_base: float,
     disable_after: timedelta,
-) -> None:
-    now = utc_now()
-    delivered = [r for r in rows if r["id"] in outcomes and outcomes[r["id"]].error is None]
-    failed = [r for r in rows if r["id"] in outcomes and outcomes[r["id"]].error is not None]
-    async with module.database.write() as conn:
-        # The delivered ones in one statement per answer status (nearly always one: 200).
-        by_status: dict[int | None, list[str]] = {}
-        for row in delivered:
-            by_status.setdefault(outcomes[row["id"]].status, []).append(row["id"])
-        for status, ids in by_status.items():
-            await conn.execute(
-                update(webhook_delivery)
-                .where(webhook_delivery.c.id.in_(ids))
-                .values(
-                    status="delivered",
-                    delivered_at=now,
-                    response_status=status,
-                    attempts=webhook_delivery.c.attempts + 1,
-                    last_error=None,
-                    locked_until=None,
-                )
-            )
-        for row in failed:
-            outcome = outcomes[row["id"]]
-            attempts = row["attempts"] + 1
-            values: dict[str, Any] = {
-                "attempts": attempts,
-                "response_status": outcome.status,
-                "last_error": outcome.error,
-                "locked_until": None,
-            }
-            if now - row["created_at"] >= DELIVERY_WINDOW:
-                values["status"] = "failed"
-            else:
-                values["available_at"] = now + backoff(attempts, base=retry_base, cap=6 * 3600.0)
-            await conn.execute(
-                update(webhook_delivery).where(webhook_delivery.c.id == row["id"]).values(values)
-            )
-        await _endpoint_health(
-            conn,
-            endpoint,
-            delivered=bool(delivered),
-            failed=len(failed),
-            now=now,
-            disable_after=disable_after,
-            retry_base=retry_base,
-        )
+) -> LaneRecord:
+    """What a batch's outcomes write: each delivery's result or next try, and the endpoint's health."""
+    record = LaneRecord(at=now)
+    failed = 0
+    for row in rows:
+        outcome = outcomes.get(row["id"])
+        if outcome is None:  # not sent (the endpoint went down mid-batch): stays as it is
+            continue
+        if outcome.error is None:
+            record.delivered.setdefault(outcome.status, []).append(row["id"])
+            continue
+        failed += 1
+        attempts = row["attempts"] + 1
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "response_status": outcome.status,
+            "last_error": outcome.error,
+            "locked_until": None,
+        }
+        if now - row["created_at"] >= DELIVERY_WINDOW:
+            values["status"] = "failed"
+        else:
+            values["available_at"] = now + backoff(attempts, base=retry_base, cap=6 * 3600.0)
+        record.failed.append((row["id"], values))
+    _endpoint_health(
+        record,
+        endpoint,
+        delivered=bool(record.delivered),
+        failed=failed,
+        disable_after=disable_after,
+        retry_base=retry_base,
+    )
+    return record
 
 
 def endpoint_backoff(failing_for: timedelta, *, base: float, until_disabled: timedelta) -> timedelta:
@@ -336,24 +228,24 @@ def endpoint_backoff(failing_for: timedelta, *, base: float, until_disabled: tim
     return timedelta(seconds=seconds)
 
 
-async def _endpoint_health(
-    conn: AsyncConnection,
+def _endpoint_health(
+    record: LaneRecord,
     endpoint: Mapping[str, Any],
     *,
     delivered: bool,
     failed: int,
-    now: datetime,
     disable_after: timedelta,
     retry_base: float,
 ) -> None:
-    table = webhook_endpoint
+    now = record.at
     if delivered and not failed:
         if endpoint["failing_since"] is not None or endpoint["consecutive_failures"]:
-            await conn.execute(
-                update(table)
-                .where(table.c.id == endpoint["id"])
-                .values(failing_since=None, consecutive_failures=0, retry_at=None, updated_at=now)
-            )
+            record.endpoint = {
+                "failing_since": None,
+                "consecutive_failures": 0,
+                "retry_at": None,
+                "updated_at": now,
+            }
         return
     if not failed:
         return
@@ -367,24 +259,17 @@ async def _endpoint_health(
     if now - failing_since >= disable_after:
         reason = f"failing since {failing_since.isoformat()} ({failures} deliveries in a row)"
         values.update(enabled=False, disabled_at=now, disabled_reason=reason, retry_at=None)
-        await conn.execute(update(table).where(table.c.id == endpoint["id"]).values(values))
-        await conn.execute(
-            update(webhook_delivery)
-            .where(webhook_delivery.c.endpoint_id == endpoint["id"], webhook_delivery.c.status == "pending")
-            .values(status="failed", last_error="endpoint disabled")
+        record.endpoint = values
+        record.disabled = True
+        record.events.append(
+            (ENDPOINT_DISABLED, {"id": endpoint["id"], "url": endpoint["url"], "reason": reason})
         )
-        events.emit(
-            conn,
-            "webhook_endpoint.disabled",
-            {"id": endpoint["id"], "url": endpoint["url"], "reason": reason},
-        )
-        log.warning("webhook endpoint %s (%s) disabled: %s", endpoint["id"], endpoint["url"], reason)
         return
     if failures >= BREAKER_THRESHOLD:
         values["retry_at"] = now + endpoint_backoff(
             now - failing_since, base=retry_base, until_disabled=failing_since + disable_after - now
         )
-    await conn.execute(update(table).where(table.c.id == endpoint["id"]).values(values))
+    record.endpoint = values
 
 
-__all__ = ["LaneResult", "due_endpoints", "run_lane"]
+__all__ = ["LaneResult", "due_endpoints", "lane_record", "run_lane", "signed_request"]

@@ -18,18 +18,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from paymod.domain.errors import InvalidDataError, NotFoundError
 from paymod.domain.ids import new_id
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
 from paymod.observability.context import current_request_id
-from paymod.persistence import outbox
 from paymod.persistence.repository import utc_now
-from paymod.persistence.tables import webhook_event
 from paymod.services.payment_module import PaymentModule
+from paymod.webhooks.stores import stores_for
 
 log = logging.getLogger("paymod.webhooks")
 
@@ -100,21 +95,8 @@ async def receive_webhook(
         "created_at": now,
         "updated_at": now,
     }
-    dialect_insert = pg_insert if module.database.is_postgresql else sqlite_insert
-    stmt = dialect_insert(webhook_event).values(values).on_conflict_do_nothing()
-    async with module.database.write() as conn:
-        inserted = (await conn.execute(stmt)).rowcount
-        if inserted:
-            outbox.emit(conn, "payment.webhook_received", {"id": values["id"], "provider_id": provider_id})
-            return ReceivedWebhook(str(values["id"]), provider_id, event_id, result.action, duplicate=False)
-        existing = (
-            await conn.execute(
-                select(webhook_event.c.id).where(
-                    webhook_event.c.provider_id == provider_id, webhook_event.c.event_id == event_id
-                )
-            )
-        ).scalar_one()
-    return ReceivedWebhook(existing, provider_id, event_id, result.action, duplicate=True)
+    stored = await stores_for(module).inbox.store(values)
+    return ReceivedWebhook(stored.id, provider_id, event_id, result.action, duplicate=stored.duplicate)
 
 
 def same_account(event_provider: str, session_provider: str) -> bool:
@@ -181,46 +163,22 @@ async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any])
 
 async def replay_webhook_event(module: PaymentModule, id: str) -> None:
     """Puts a failed (or any) stored event back in the queue, with a fresh retry budget."""
-    async with module.database.write() as conn:
-        updated = await conn.execute(
-            update(webhook_event)
-            .where(webhook_event.c.id == id)
-            .values(status="pending", attempts=0, available_at=utc_now(), locked_until=None, last_error=None)
-        )
-        if not updated.rowcount:
-            raise NotFoundError(f"WebhookEvent with id: {id} was not found")
+    await stores_for(module).inbox.replay(id)
 
 
 async def list_webhook_events(
     module: PaymentModule, *, status: str | None = None, limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
     """Stored events, newest first (rows as stored: `payload` holds the raw body and headers)."""
-    stmt = (
-        select(webhook_event)
-        .order_by(webhook_event.c.created_at.desc(), webhook_event.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    if status is not None:
-        stmt = stmt.where(webhook_event.c.status == status)
-    async with module.database.read() as conn:
-        return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+    return await stores_for(module).inbox.list_events(status=status, limit=limit, offset=offset)
 
 
 async def count_webhook_events(module: PaymentModule, *, status: str | None = None) -> int:
-    stmt = select(func.count()).select_from(webhook_event)
-    if status is not None:
-        stmt = stmt.where(webhook_event.c.status == status)
-    async with module.database.read() as conn:
-        return int((await conn.execute(stmt)).scalar_one())
+    return await stores_for(module).inbox.count_events(status=status)
 
 
 async def retrieve_webhook_event(module: PaymentModule, id: str) -> dict[str, Any]:
-    async with module.database.read() as conn:
-        row = (await conn.execute(select(webhook_event).where(webhook_event.c.id == id))).mappings().first()
-    if row is None:
-        raise NotFoundError(f"WebhookEvent with id: {id} was not found")
-    return dict(row)
+    return await stores_for(module).inbox.retrieve(id)
 
 
 #: What operators see of a stored event; the raw body and headers (`payload`) only on request.

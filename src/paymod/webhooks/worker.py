@@ -23,19 +23,18 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 
 from paymod.config import WorkerSettings
 from paymod.observability.context import request_id_bound
 from paymod.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS
 from paymod.persistence.repository import utc_now
-from paymod.persistence.tables import webhook_event
+from paymod.persistence.retention import DEFAULT_RETENTION
 from paymod.services.events import Subscribers
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.deliveries import DEFAULT_DISABLE_AFTER, due_endpoints, run_lane
 from paymod.webhooks.inbox import process_webhook_event
-from paymod.webhooks.outbox import backoff, claim, dispatch_outbox
-from paymod.webhooks.retention import DEFAULT_RETENTION, prune
+from paymod.webhooks.outbox import backoff, dispatch_outbox
+from paymod.webhooks.stores import WebhookStores, stores_for
 from paymod.workflows.reconciler import reconcile
 
 log = logging.getLogger("paymod.worker")
@@ -60,8 +59,11 @@ class Worker:
         retention: timedelta = DEFAULT_RETENTION,
         prune_every: float = 600.0,
         endpoint_disable_after: timedelta = DEFAULT_DISABLE_AFTER,
+        stores: WebhookStores | None = None,
     ) -> None:
         self.module = module
+        #: Its rows (inbox, outbox, deliveries, retention); the composition root passes them in.
+        self.stores = stores if stores is not None else stores_for(module)
         self.subscribers = subscribers if subscribers is not None else module.subscribers
         self.poll_interval = poll_interval
         self.batch = batch
@@ -93,9 +95,7 @@ class Worker:
     async def process_inbox(self) -> int:
         """Applies one batch of due provider events; each failure is retried with backoff,
         `webhook_retries` times at most. Events of different sessions are applied side by side."""
-        module = self.module
-        async with module.database.write() as conn:
-            events = await claim(conn, webhook_event, webhook_event.c.available_at, self.batch, INBOX_LEASE)
+        events = await self.stores.inbox.claim(self.batch, lease=INBOX_LEASE)
         if not events:
             return 0
         by_session: dict[str, list[dict[str, Any]]] = {}
@@ -113,7 +113,7 @@ class Worker:
         try:
             await asyncio.gather(*(apply(group) for group in by_session.values()))
         except asyncio.CancelledError:
-            await _hand_back(module, pending)
+            await _hand_back(self.stores, pending)
             raise
         self.handled["inbox"] += len(events)
         return len(events)
@@ -146,20 +146,21 @@ class Worker:
             )
             WEBHOOK_EVENTS.labels(values["status"]).inc()
         values["updated_at"] = utc_now()
-        async with module.database.write() as conn:
-            await conn.execute(update(webhook_event).where(webhook_event.c.id == event["id"]).values(values))
+        await self.stores.inbox.record(event["id"], values)
 
     # -- the outbox: subscribers, and deliveries queued ----------------------------------------
     async def dispatch_outbox(self) -> int:
         # Events are cheap to hand out (one claim, one record per batch): take many at a time.
-        dispatched = await dispatch_outbox(self.module, self.subscribers, limit=max(200, self.batch * 10))
+        dispatched = await dispatch_outbox(
+            self.module, self.subscribers, limit=max(200, self.batch * 10), stores=self.stores
+        )
         self.handled["outbox"] += dispatched
         return dispatched
 
     # -- deliveries: one lane per endpoint -------------------------------------------------------
     async def deliver(self) -> int:
         """One batch of every due endpoint's lane, side by side; returns the deliveries attempted."""
-        endpoints = await due_endpoints(self.module)
+        endpoints = await due_endpoints(self.module, stores=self.stores)
         results = await asyncio.gather(*(self._lane(endpoint) for endpoint in endpoints))
         return sum(results)
 
@@ -170,6 +171,7 @@ class Worker:
             endpoint_id,
             retry_base=self.delivery_retry_base,
             disable_after=self.endpoint_disable_after,
+            stores=self.stores,
         )
         attempted = result.delivered + result.failed
         self.handled["deliveries"] += attempted
@@ -194,7 +196,7 @@ class Worker:
             done += len(report)
         if self.prune_every > 0 and now >= self._next_prune:
             self._next_prune = now + self.prune_every
-            pruned = await prune(self.module.database, retention=self.retention)
+            pruned = await self.stores.retention.prune(retention=self.retention)
             if sum(pruned.values()):
                 log.info("pruned rows older than %s: %s", self.retention, dict(pruned))
             self.handled["pruned"] += sum(pruned.values())
@@ -269,7 +271,7 @@ class Worker:
                         if task.exception() is not None or not task.result():
                             resting[endpoint_id] = time.monotonic() + self.poll_interval
                 try:
-                    due = await due_endpoints(self.module)
+                    due = await due_endpoints(self.module, stores=self.stores)
                     failures = 0
                 except asyncio.CancelledError:
                     raise
@@ -321,10 +323,13 @@ class Worker:
             self._client = None
 
 
-def worker_for(settings: WorkerSettings, module: PaymentModule) -> Worker:
+def worker_for(
+    settings: WorkerSettings, module: PaymentModule, *, stores: WebhookStores | None = None
+) -> Worker:
     """The worker the `[worker]` settings describe; it delivers to `module.subscribers`."""
     return Worker(
         module,
+        stores=stores,
         poll_interval=settings.poll_interval,
         batch=settings.batch,
         retention=timedelta(days=settings.retention_days),
@@ -333,21 +338,12 @@ def worker_for(settings: WorkerSettings, module: PaymentModule) -> Worker:
     )
 
 
-async def _hand_back(module: PaymentModule, event_ids: set[str]) -> None:
+async def _hand_back(stores: WebhookStores, event_ids: set[str]) -> None:
     """Clears the leases of provider events this worker claimed and did not apply (it is stopping)."""
     if not event_ids:
         return
-
-    async def clear() -> None:
-        async with module.database.write() as conn:
-            await conn.execute(
-                update(webhook_event)
-                .where(webhook_event.c.id.in_(sorted(event_ids)), webhook_event.c.status == "pending")
-                .values(locked_until=None, attempts=webhook_event.c.attempts - 1)
-            )
-
     with contextlib.suppress(Exception):
-        await asyncio.shield(clear())
+        await asyncio.shield(stores.inbox.hand_back(set(event_ids)))
 
 
 async def stop_worker(running: asyncio.Task[None], stop: asyncio.Event, grace: float) -> None:

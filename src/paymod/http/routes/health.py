@@ -18,14 +18,14 @@ from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, ConfigDict
 
+from paymod.health.backlog import read_backlog, render_backlog
+from paymod.health.readiness import check_readiness
 from paymod.http import errors
 from paymod.http.auth import Admin
 from paymod.http.errors import ServiceUnavailableError
 from paymod.http.json import JSONResponse
 from paymod.http.routes.common import router
 from paymod.http.state import state_of
-from paymod.observability.backlog import read_backlog, render_backlog
-from paymod.observability.readiness import check_readiness
 
 log = logging.getLogger("paymod.http")
 

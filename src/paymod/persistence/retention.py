@@ -54,4 +54,17 @@ async def prune(
     return pruned
 
 
-__all__ = ["BATCH", "DEFAULT_RETENTION", "prune"]
+class RetentionStore:
+    """Pruning of paymod's own finished rows over one database (the worker's housekeeping)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def prune(
+        self, *, retention: timedelta = DEFAULT_RETENTION, max_batches: int = 100
+    ) -> Counter[str]:
+        """See `prune`."""
+        return await prune(self._database, retention=retention, max_batches=max_batches)
+
+
+__all__ = ["BATCH", "DEFAULT_RETENTION", "RetentionStore", "prune"]
