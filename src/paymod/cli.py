@@ -274,7 +274,7 @@ async def _module(settings: Settings, kind: str = "cli") -> AsyncIterator[Paymen
 
 def _dumps(document: Any) -> str:
     """JSON with exact amounts (Decimals as number literals)."""
-    from paymod.http.json import dumps
+    from paymod.exact_json import dumps
 
     return dumps(document).decode()
 

@@ -13,7 +13,7 @@ import uvicorn
 
 from paymod.config import ProviderSettings, Settings
 from paymod.http import create_app
-from paymod.http.json import dumps
+from paymod.exact_json import dumps
 from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
 from paymod.persistence.database import Database
 from paymod.persistence.migrate import upgrade

@@ -31,7 +31,7 @@ from paymod.domain.money import (
     currency_codes,
     to_amount,
 )
-from paymod.http.json import MAX_JSON_NUMBER, plain
+from paymod.exact_json import MAX_JSON_NUMBER, plain
 
 #: A decimal string in plain notation (no exponent, no minus sign, no spaces, `_` or non-ASCII
 #: digits), less than 10^15, whose digits after the 20th decimal place are zeros. These patterns are
@@ -693,7 +693,7 @@ def _refs(node: Any) -> set[str]:
 
 def describe_request_strings(schema: dict[str, Any]) -> None:
     """Says in the OpenAPI document what the server refuses in any request: a NUL character in a
-    path, query or body string or key (`paymod.http.json.check_text`), and free-form JSON beyond
+    path, query or body string or key (`paymod.exact_json.check_text`), and free-form JSON beyond
     `JSON_COMPONENTS`. Applied to parameters and to the schemas request bodies use (not responses)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(JSON_COMPONENTS)

@@ -33,7 +33,7 @@ from paymod.http.routes.common import (
     selection_config,
 )
 from paymod.http.state import AppState, app_state
-from paymod.persistence.ephemeral_keys import DEFAULT_TTL as DEFAULT_EPHEMERAL_TTL
+from paymod.services.access import EPHEMERAL_KEY_TTL as DEFAULT_EPHEMERAL_TTL
 from paymod.services.dto import PaymentDTO
 from paymod.services.payment_module import PaymentModule
 from paymod.workflows import payment_collection as flows
