@@ -54,9 +54,7 @@ class Components:
 
 def components(settings: Settings, module: PaymentModule, worker: Worker | None = None) -> Components:
     stores = AccessStores.of(module)
-    return Components(
-        settings, module, stores.api_keys, stores.idempotency, stores.ephemeral_keys, worker
-    )
+    return Components(settings, module, stores.api_keys, stores.idempotency, stores.ephemeral_keys, worker)
 
 
 # -- the module -----------------------------------------------------------------------------------
@@ -67,9 +65,7 @@ async def link_regions(module: PaymentModule, settings: Settings) -> None:
             await module.add_region_payment_providers(region.id, region.providers)
 
 
-async def connect(
-    settings: Settings, *, process_kind: str = "serve", migrate: bool = True
-) -> PaymentModule:
+async def connect(settings: Settings, *, process_kind: str = "serve", migrate: bool = True) -> PaymentModule:
     """The module a server runs: migrated unless `migrate` is false, the configured providers
     registered (and those no longer configured disabled), the configured regions linked."""
     module = await PaymentModule.connect(

@@ -12,8 +12,8 @@ import httpx
 import uvicorn
 
 from paymod.config import ProviderSettings, Settings
-from paymod.http import create_app
 from paymod.exact_json import dumps
+from paymod.http import create_app
 from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
 from paymod.persistence.database import Database
 from paymod.persistence.migrate import upgrade

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from paymod.cli import money
+from paymod.cli.payments import money
 from paymod.config import ConfigError, Settings, load_settings, write_local_config
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "paymod.toml"

@@ -16,16 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paymod.domain.errors import ConflictError, InvalidDataError
+from paymod.exact_json import canonical, loads
 from paymod.http.auth import authenticate_section, credential, section_key, section_of
 from paymod.http.errors import RETRY_WITH_SAME_KEY, IdempotencyError, UnauthorizedError, error_response
 from paymod.http.execution import track_execution
-from paymod.exact_json import canonical, loads
 from paymod.http.state import AppState
 from paymod.observability.metrics import IDEMPOTENCY
 from paymod.services.access import IdempotencyStore, Outcome, RequestIdentity, token_hash
