@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from paymod.cli.base import DatabaseUrl, PlainUsage, group, on_database, read_settings
+from paymod.cli.base import DatabaseUrl, PlainUsage, group, on_api_keys, read_settings
 from paymod.cli.output import console, print_table, say, table, when
 
 if TYPE_CHECKING:
-    from paymod.persistence.database import Database
-    from paymod.services.access import ApiKey, CreatedApiKey
+    from paymod.services.access import ApiKey, ApiKeyStore, CreatedApiKey
 
 api_keys_app = group("Create and revoke API keys.")
 
@@ -29,14 +28,14 @@ def create_api_key(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key. Its token is shown once: store it now."""
-    from paymod.services.access import ApiKeyType, api_key_store
+    from paymod.services.access import ApiKeyType
 
     settings = read_settings(database_url)
 
-    async def work(database: Database) -> CreatedApiKey:
-        return await api_key_store(database).create(ApiKeyType(type.value), title)
+    async def work(keys: ApiKeyStore) -> CreatedApiKey:
+        return await keys.create(ApiKeyType(type.value), title)
 
-    created = on_database(settings, work)
+    created = on_api_keys(settings, work)
     say(f"id:    {created.api_key.id}")
     say(f"type:  {created.api_key.type}")
     say(f"token: {created.token}", soft_wrap=True)
@@ -49,29 +48,25 @@ def revoke_api_key(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke an API key: requests using it get 401 from now on."""
-    from paymod.services.access import api_key_store
-
     settings = read_settings(database_url)
 
-    async def work(database: Database) -> ApiKey:
-        return await api_key_store(database).revoke(id)
+    async def work(keys: ApiKeyStore) -> ApiKey:
+        return await keys.revoke(id)
 
-    key = on_database(settings, work)
+    key = on_api_keys(settings, work)
     say(f"revoked {key.id} ({key.type}, {key.redacted})")
 
 
 @api_keys_app.command("list", cls=PlainUsage)
 def list_api_keys(database_url: DatabaseUrl = None) -> None:
     """List API keys (redacted)."""
-    from paymod.services.access import api_key_store
-
     settings = read_settings(database_url)
 
-    async def work(database: Database) -> list[ApiKey]:
-        return await api_key_store(database).list()
+    async def work(keys: ApiKeyStore) -> list[ApiKey]:
+        return await keys.list()
 
     rows = table("id", "type", "title", "token", "created", "revoked")
-    for key in on_database(settings, work):
+    for key in on_api_keys(settings, work):
         rows.add_row(
             key.id, key.type, key.title or "", key.redacted, when(key.created_at), when(key.revoked_at)
         )

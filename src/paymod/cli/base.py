@@ -1,5 +1,5 @@
 """What every command shares: the root `app`, common options, settings, and running work against the
-module or the database (`on_module`, `on_database`), with errors turned into one line."""
+module or the API keys (`on_module`, `on_api_keys`), with errors turned into one line."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from paymod.cli.output import escape, fail
 
 if TYPE_CHECKING:
     from paymod.config import Settings
-    from paymod.persistence.database import Database
+    from paymod.services.access import ApiKeyStore
     from paymod.services.payment_module import PaymentModule
 
 T = TypeVar("T")
@@ -117,15 +117,16 @@ def on_module(config: Settings, work: Callable[[PaymentModule], Awaitable[T]], *
     return run(with_module())
 
 
-def on_database(config: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """`work` done on the settings' migrated database, closed after."""
+def on_api_keys(config: Settings, work: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
+    """`work` done with the API keys of the settings' migrated database (no module needed)."""
     from paymod.bootstrap import database
+    from paymod.services.access import api_key_store
 
-    async def with_database() -> T:
+    async def with_api_keys() -> T:
         async with database(config) as opened:
-            return await work(opened)
+            return await work(api_key_store(opened))
 
-    return run(with_database())
+    return run(with_api_keys())
 
 
 def shown(database_url: str) -> str:
@@ -141,7 +142,7 @@ __all__ = [
     "PlainUsage",
     "app",
     "group",
-    "on_database",
+    "on_api_keys",
     "on_module",
     "read_settings",
     "run",
