@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from paymod.cli.base import DatabaseUrl, on_module, read_settings, shown
-
-if TYPE_CHECKING:
-    from paymod.services.payment_module import PaymentModule
+from paymod.cli.base import DatabaseUrl, read_settings, run, shown
 
 
 def curl_example(base_url: str, admin_key: str) -> str:
@@ -168,24 +165,26 @@ def run_worker(
 
     configure_logging(level)
 
-    from paymod.bootstrap import new_worker
+    from paymod.bootstrap import new_worker, operator_module
     from paymod.webhooks.worker import stop_worker
 
-    async def work(module: PaymentModule) -> Any:
+    async def work() -> Any:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # Before the module opens: a stop asked for while it connects is not lost.
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        worker = new_worker(settings, module)
-        running = asyncio.create_task(worker.run(stop))
-        typer.echo(f"paymod worker running (database {shown(settings.database_url)}); stop with Ctrl-C")
-        asked = asyncio.create_task(stop.wait())
-        await asyncio.wait({running, asked}, return_when=asyncio.FIRST_COMPLETED)
-        asked.cancel()
-        await stop_worker(running, stop, settings.worker.shutdown_grace)
-        return worker.handled
+        async with operator_module(settings, "worker") as module:
+            worker = new_worker(settings, module)
+            running = asyncio.create_task(worker.run(stop))
+            typer.echo(f"paymod worker running (database {shown(settings.database_url)}); stop with Ctrl-C")
+            asked = asyncio.create_task(stop.wait())
+            await asyncio.wait({running, asked}, return_when=asyncio.FIRST_COMPLETED)
+            asked.cancel()
+            await stop_worker(running, stop, settings.worker.shutdown_grace)
+            return worker.handled
 
-    handled = on_module(settings, work, kind="worker")
+    handled = run(work())
     typer.echo(
         f"paymod worker stopped: {handled['inbox']} webhook events, {handled['outbox']} outbox events, "
         f"{handled['deliveries']} deliveries"
