@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from paymod.http.schemas.base import Body, Id, JsonObject, ListDocument, Timestamped
+from paymod.services.dto import PaymentMethodDTO
 
 
 class Customer(BaseModel):
@@ -85,10 +86,9 @@ class AccountHolderList(ListDocument):
     account_holders: list[AccountHolder]
 
 
-class PaymentMethod(BaseModel):
-    id: str
-    provider_id: str
-    data: dict[str, Any] | None = None
+class PaymentMethod(PaymentMethodDTO):
+    # The module's result as it is: every field is always there (`?fields=` does not apply).
+    pass
 
 
 class PaymentMethodList(ListDocument):
