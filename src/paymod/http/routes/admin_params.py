@@ -9,9 +9,7 @@ from fastapi import Depends, Query
 from paymod.http import fields as f
 from paymod.http import schemas as s
 from paymod.http.fields import Page, fields_query, page_params
-from paymod.http.routes.common import (
-    range_filter,
-)
+from paymod.http.routes.common import range_filter
 
 Ids = Annotated[list[str] | None, Query(description="One or more ids")]
 
