@@ -48,8 +48,9 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from paymod.domain.errors import ConfigError as ConfigError
-from paymod.persistence.database import DEFAULT_DATABASE_URL
 
+#: Where paymod keeps its data when nothing else is said: a SQLite file in the working directory.
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./paymod.db"
 ENV_PREFIX = "PAYMOD_"
 PROVIDER_ENV_PREFIX = "PAYMOD_PROVIDERS__"
 SERVER_ENV_PREFIX = "PAYMOD_SERVER__"
@@ -352,6 +353,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
+    "DEFAULT_DATABASE_URL",
     "ConfigError",
     "LocalKeys",
     "ProviderSettings",

@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 import uvicorn
 
+from paymod import bootstrap
 from paymod.config import ProviderSettings, Settings
+from paymod.exact_json import dumps
 from paymod.http import create_app
-from paymod.http.json import dumps
-from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
-from paymod.persistence.database import Database
-from paymod.persistence.migrate import upgrade
+from paymod.services.access import ApiKeyType, api_key_store
 
 TESTING_PROVIDER = ProviderSettings(resolve="paymod.providers.testing", id="default")
 REGION = "reg_demo"
@@ -58,14 +57,11 @@ async def run_demo(settings: Settings, echo: Callable[[str], object]) -> None:
         providers.append(TESTING_PROVIDER)
     settings = settings.model_copy(update={"providers": providers})
 
-    database = Database(settings.database_url)
-    try:
-        await upgrade(database.engine)
-        keys = ApiKeyStore(database)
+    await bootstrap.migrate(settings)
+    async with bootstrap.database(settings) as database:
+        keys = api_key_store(database)
         secret = await keys.create(ApiKeyType.SECRET, "paymod demo")
         publishable = await keys.create(ApiKeyType.PUBLISHABLE, "paymod demo")
-    finally:
-        await database.close()
     echo(f"database: {settings.database_url}")
     echo(f"API keys: {secret.api_key.redacted} (secret), {publishable.api_key.redacted} (publishable)")
 
@@ -146,10 +142,7 @@ async def run_demo(settings: Settings, echo: Callable[[str], object]) -> None:
     finally:
         server.should_exit = True
         await serving
-        database = Database(settings.database_url)
-        try:
-            keys = ApiKeyStore(database)
+        async with bootstrap.database(settings) as database:
+            keys = api_key_store(database)
             await keys.revoke(secret.api_key.id)
             await keys.revoke(publishable.api_key.id)
-        finally:
-            await database.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from paymod.http.json import loads
+from paymod.exact_json import loads
 
 # The `module` fixture's testing provider (tests/conftest.py).
 WEBHOOK_SECRET = "whsec_testing"

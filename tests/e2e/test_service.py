@@ -1,8 +1,7 @@
-"""What every route shares: API keys, error bodies, limits, JSON numbers, OpenAPI, health, settings."""
+"""What every route shares: API keys, error bodies, limits, JSON numbers, OpenAPI, health."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +10,7 @@ from fastapi import FastAPI
 
 from e2e.support import ADMIN, json_of
 from paymod import PaymentModule
-from paymod.config import ConfigError, Settings, load_settings
+from paymod.config import Settings
 from paymod.http import create_app
 from paymod.http.errors import UnhandledErrors
 from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
@@ -217,77 +216,6 @@ async def test_openapi_describes_every_route(client: httpx.AsyncClient, app: Fas
     schemes = schema["components"]["securitySchemes"]
     assert schemes["secret_api_key"]["scheme"] == "bearer"
     assert schemes["publishable_api_key"]["name"] == "x-publishable-api-key"
-
-
-def test_settings_from_a_toml_file_and_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    config = tmp_path / "paymod.toml"
-    config.write_text(
-        'database_url = "sqlite:///from-file.db"\n'
-        '[[providers]]\nresolve = "stripe"\nid = "stripe"\noptions = { capture = false }\n'
-        '[[regions]]\nid = "reg_eu"\nproviders = ["pp_system_default", "pp_stripe_stripe"]\n'
-        "[webhooks]\ndelay = 0\nretries = 0\n"
-        "[worker]\nenabled = false\npoll_interval = 0.5\n"
-    )
-    for name in ("PAYMOD_DATABASE_URL", "PAYMOD_ADMIN_API_KEY", "PAYMOD_PUBLISHABLE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PAYMOD_CONFIG", str(config))
-    monkeypatch.setenv("PAYMOD_PROVIDERS__STRIPE__API_KEY", "sk_test_123")
-    monkeypatch.setenv("PAYMOD_ADMIN_API_KEY", "sk_env")
-
-    settings = load_settings()
-
-    assert settings.database_url == "sqlite:///from-file.db"
-    assert settings.provider_configs() == [
-        {"resolve": "stripe", "id": "stripe", "options": {"capture": False, "api_key": "sk_test_123"}}
-    ]
-    assert [(r.id, r.providers) for r in settings.regions] == [
-        ("reg_eu", ["pp_system_default", "pp_stripe_stripe"])
-    ]
-    assert settings.module_options() == {"webhook_delay": 0.0, "webhook_retries": 0}
-    assert (settings.worker.enabled, settings.worker.poll_interval, settings.worker.batch) == (False, 0.5, 20)
-    assert settings.admin_api_key is not None and settings.admin_api_key.get_secret_value() == "sk_env"
-    assert "sk_env" not in repr(settings)
-
-    monkeypatch.setenv("PAYMOD_DATABASE_URL", "sqlite:///from-env.db")
-    assert load_settings().database_url == "sqlite:///from-env.db"
-
-
-def test_settings_errors_say_where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = tmp_path / "paymod.toml"
-    config.write_text("[[providers]]\nresolve = 'testing'\n[surprise]\n")
-    monkeypatch.setenv("PAYMOD_CONFIG", str(config))
-    with pytest.raises(ConfigError, match="surprise"):
-        load_settings()
-
-    config.write_text("[[providers]]\nresolve = 'testing'\n")
-    monkeypatch.setenv("PAYMOD_PROVIDERS__STRIPE__API_KEY", "x")
-    with pytest.raises(ConfigError, match="stripe"):
-        load_settings()
-
-    monkeypatch.delenv("PAYMOD_PROVIDERS__STRIPE__API_KEY")
-    config.write_text("[webhooks]\ndelay = -1\n")
-    with pytest.raises(ConfigError, match="delay"):
-        load_settings()
-
-    config.write_text("[worker]\npoll_interval = 0\n")
-    with pytest.raises(ConfigError, match="poll_interval"):
-        load_settings()
-
-    monkeypatch.setenv("PAYMOD_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(ConfigError, match="no such file"):
-        load_settings()
-
-
-def test_the_example_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    example = Path(__file__).parents[2] / "examples" / "paymod.toml"
-    monkeypatch.setenv("PAYMOD_CONFIG", str(example))
-
-    settings = load_settings()
-
-    assert [p.resolve for p in settings.providers] == ["testing"]
-    assert settings.regions[0].providers == ["pp_system_default", "pp_testing_default"]
 
 
 async def test_an_unexpected_exception_is_medusas_500_body_and_is_logged(

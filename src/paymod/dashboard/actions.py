@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from paymod.domain.errors import PaymodError
 from paymod.http.errors import status_of
-from paymod.persistence.api_keys import token_hash
-from paymod.persistence.idempotency import IdempotencyStore, Outcome, RequestIdentity
+from paymod.services.access import IdempotencyStore, Outcome, RequestIdentity, token_hash
 
 FIELD = "idempotency_key"
 #: Form fields that are not the action's parameters.

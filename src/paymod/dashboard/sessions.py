@@ -20,9 +20,9 @@ from sqlalchemy import delete, insert, or_, select
 
 from paymod.domain.ids import new_id
 from paymod.persistence import tables as t
-from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType, token_hash
 from paymod.persistence.database import Database
 from paymod.persistence.repository import utc_now
+from paymod.services.access import ApiKeyStore, ApiKeyType, token_hash
 
 COOKIE = "paymod_dashboard"
 #: The sign-in form's CSRF token before any session exists (double-submit: cookie and field must match).

@@ -1,7 +1,7 @@
 """The HTTP service (FastAPI): store, admin and hook routes over `PaymentModule`.
 
-`create_app` is imported on first use, so that commands which only need `paymod.http.json` (the CLI,
-`paymod worker`) do not load FastAPI and every route.
+`create_app` is imported on first use, so that importing one part (`paymod.http.server` for
+`paymod serve`'s uvicorn settings) does not load every route.
 """
 
 from __future__ import annotations

@@ -12,14 +12,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from paymod import __version__
+from paymod import __version__, bootstrap
 from paymod.config import Settings, load_settings
 from paymod.dashboard import mount_dashboard
 from paymod.http.errors import UnhandledErrors, install_error_handlers
 from paymod.http.idempotency import IdempotencyKeys
 from paymod.http.json import JSONResponse
 from paymod.http.limits import BodyLimit
-from paymod.http.routes.admin import admin
+from paymod.http.routes import account_holders, payment_collections, payments, refund_reasons, regions
 from paymod.http.routes.health import health
 from paymod.http.routes.hooks import hooks
 from paymod.http.routes.store import store
@@ -28,7 +28,7 @@ from paymod.http.schemas import describe_request_strings
 from paymod.http.state import AppState
 from paymod.observability.requests import RequestObservation
 from paymod.services.payment_module import PaymentModule
-from paymod.webhooks.worker import Worker, stop_worker, worker_for
+from paymod.webhooks.worker import stop_worker
 
 log = logging.getLogger("paymod.http")
 
@@ -47,13 +47,6 @@ accepted on input). Errors are `{"type", "code", "message"}`.
 """
 
 
-async def link_regions(module: PaymentModule, settings: Settings) -> None:
-    """Enables the configured providers in the configured regions (links added by API stay)."""
-    for region in settings.regions:
-        if region.providers:
-            await module.add_region_payment_providers(region.id, region.providers)
-
-
 async def _prune_forever(state: AppState) -> None:
     while True:
         try:
@@ -66,11 +59,6 @@ async def _prune_forever(state: AppState) -> None:
         except Exception:
             log.warning("pruning idempotency and ephemeral keys failed", exc_info=True)
         await asyncio.sleep(PRUNE_EVERY_SECONDS)
-
-
-def new_worker(settings: Settings, module: PaymentModule) -> Worker:
-    """A worker with the configured pace and retention; it delivers to `module.subscribers`."""
-    return worker_for(settings.worker, module)
 
 
 def create_app(
@@ -87,18 +75,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = module is None
-        active = module or await PaymentModule.connect(
-            settings.database_url,
-            providers=settings.provider_configs(),
-            options=settings.module_options(),
-            migrate=migrate,
-            process_kind="serve",
-        )
+        if module is None:
+            active = await bootstrap.connect(settings, process_kind="serve", migrate=migrate)
+        else:
+            active = module
+            await bootstrap.link_regions(active, settings)
         try:
-            worker = new_worker(settings, active) if settings.worker.enabled else None
-            state = AppState.of(settings, active, worker)
+            worker = bootstrap.new_worker(settings, active) if settings.worker.enabled else None
+            state = bootstrap.components(settings, active, worker)
             app.state.paymod = state
-            await link_regions(active, settings)
             pruner = asyncio.create_task(_prune_forever(state))
             stop = asyncio.Event()
             running = asyncio.create_task(worker.run(stop)) if worker is not None else None
@@ -128,14 +113,16 @@ def create_app(
         ],
     )
     if module is not None:
-        app.state.paymod = AppState.of(settings, module)
+        app.state.paymod = bootstrap.components(settings, module)
     install_error_handlers(app)
     app.add_middleware(UnhandledErrors)
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BodyLimit)
     # Outermost: every answer (413s and Idempotency-Key replays too) gets its request id and log line.
     app.add_middleware(RequestObservation)
-    app.include_router(admin)
+    # Admin routes by topic, in the order the OpenAPI document lists them.
+    for topic in (payment_collections, payments, refund_reasons, regions, account_holders):
+        app.include_router(topic.admin)
     app.include_router(admin_webhooks)
     app.include_router(store)
     app.include_router(hooks)

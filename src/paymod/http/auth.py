@@ -26,14 +26,14 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from paymod.http.errors import UnauthorizedError
+from paymod.http.execution import mark_executing
 from paymod.http.state import AppState, app_state
-from paymod.persistence.api_keys import ApiKeyType
+from paymod.services.access import ApiKeyType
 
 PUBLISHABLE_KEY_HEADER = "x-publishable-api-key"
 #: Which key each part of the API needs (by the path's first segment); hooks need none.
 KEY_OF_SECTION = {"admin": ApiKeyType.SECRET, "store": ApiKeyType.PUBLISHABLE}
-#: Scope keys: whether the request began executing (see `paymod.http.idempotency`), and its caller.
-EXECUTION = "paymod.execution"
+#: Scope key of the request's caller, once verified.
 _PRINCIPAL = "paymod.principal"
 
 _bearer = HTTPBearer(
@@ -70,20 +70,6 @@ class Principal:
 
     type: ApiKeyType
     key_id: str
-
-
-# -- whether a request began executing (read by the Idempotency-Key middleware) -----------------
-def mark_executing(scope: Scope) -> None:
-    """Called once the request passed authentication: from here on its outcome is stored."""
-    execution = scope.get(EXECUTION)
-    if execution is not None:
-        execution["started"] = True
-
-
-def mark_not_executed(scope: Scope) -> None:
-    execution = scope.get(EXECUTION)
-    if execution is not None:
-        execution["started"] = False
 
 
 # -- verification -------------------------------------------------------------------------------

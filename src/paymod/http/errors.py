@@ -31,12 +31,19 @@ from paymod.domain.errors import (
     RetryableProviderError,
     UnexpectedStateError,
 )
-from paymod.http.json import JSONResponse, UnsafeInput
-from paymod.persistence.database import CONFLICT_MESSAGE
+from paymod.exact_json import UnsafeInput
+from paymod.http.execution import mark_not_executed
+from paymod.http.json import JSONResponse
 
 log = logging.getLogger("paymod.http")
 
 UNKNOWN_MESSAGE = "An unknown error occurred."
+#: Medusa's answer to a request that lost a race (a 409 `conflict`): whatever the service said, the
+#: client is told what to do, in HTTP's words.
+CONFLICT_MESSAGE = (
+    "The request conflicted with another request. "
+    "You may retry the request with the provided Idempotency-Key."
+)
 OK = 200
 
 
@@ -167,8 +174,6 @@ async def _paymod_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    from paymod.http.idempotency import mark_not_executed  # here: idempotency imports this module
-
     # Stripe saves nothing for a request that failed validation: it may be fixed and retried.
     mark_not_executed(request.scope)
     return error_response(InvalidDataError(validation_message(exc.errors())))
@@ -262,6 +267,7 @@ def payload_too_large() -> PayloadTooLargeError:
 
 
 __all__ = [
+    "CONFLICT_MESSAGE",
     "OK",
     "RETRY_WITH_SAME_KEY",
     "STATUS",

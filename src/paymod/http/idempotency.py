@@ -16,21 +16,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paymod.domain.errors import ConflictError, InvalidDataError
-from paymod.http.auth import EXECUTION, authenticate_section, credential, section_key, section_of
-from paymod.http.auth import mark_executing as mark_executing
-from paymod.http.auth import mark_not_executed as mark_not_executed
+from paymod.exact_json import canonical, loads
+from paymod.http.auth import authenticate_section, credential, section_key, section_of
 from paymod.http.errors import RETRY_WITH_SAME_KEY, IdempotencyError, UnauthorizedError, error_response
-from paymod.http.json import canonical, loads
+from paymod.http.execution import track_execution
 from paymod.http.state import AppState
 from paymod.observability.metrics import IDEMPOTENCY
-from paymod.persistence.api_keys import token_hash
-from paymod.persistence.idempotency import IdempotencyStore, Outcome, RequestIdentity
+from paymod.services.access import IdempotencyStore, Outcome, RequestIdentity, token_hash
 
 log = logging.getLogger("paymod.http")
 
@@ -168,8 +165,7 @@ class IdempotencyKeys:
         receive: Receive,
         send: Send,
     ) -> None:
-        execution: dict[str, Any] = {"started": False}
-        scope[EXECUTION] = execution
+        execution = track_execution(scope)
         delivered = False
 
         async def replay_body() -> Message:

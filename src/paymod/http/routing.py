@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from paymod.http.json import UnsafeInput, check_text, loads
+from paymod.exact_json import UnsafeInput, check_text, loads
 
 
 class ExactJSONRequest(Request):

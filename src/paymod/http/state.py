@@ -1,40 +1,12 @@
-"""What the routes share: settings, the module and the stores, held on `app.state`."""
+"""What the routes share, held on `app.state.paymod`: the parts `paymod.bootstrap` wires (settings,
+the module, the access stores, the in-process worker)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import Request
 
-from paymod.config import Settings
-from paymod.persistence.api_keys import ApiKeyStore
-from paymod.persistence.ephemeral_keys import EphemeralKeyStore
-from paymod.persistence.idempotency import IdempotencyStore
+from paymod.bootstrap import Components as AppState
 from paymod.services.payment_module import PaymentModule
-from paymod.webhooks.worker import Worker
-
-
-@dataclass(frozen=True)
-class AppState:
-    settings: Settings
-    module: PaymentModule
-    api_keys: ApiKeyStore
-    idempotency: IdempotencyStore
-    ephemeral_keys: EphemeralKeyStore
-    #: The in-process worker, while the app runs one (`[worker] enabled`, `paymod serve --no-worker`).
-    worker: Worker | None = None
-
-    @classmethod
-    def of(cls, settings: Settings, module: PaymentModule, worker: Worker | None = None) -> AppState:
-        idempotency = IdempotencyStore(module.database, owner=lambda: module.process_id)
-        return cls(
-            settings,
-            module,
-            ApiKeyStore(module.database),
-            idempotency,
-            EphemeralKeyStore(module.database),
-            worker,
-        )
 
 
 def state_of(request: Request) -> AppState:
@@ -49,3 +21,6 @@ async def app_state(request: Request) -> AppState:
 
 async def module(request: Request) -> PaymentModule:
     return state_of(request).module
+
+
+__all__ = ["AppState", "app_state", "module", "state_of"]

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from paymod.domain.errors import InvalidDataError, ProviderError, RetryableProviderError
+from paymod.exact_json import loads
 from paymod.http import errors
 from paymod.http import schemas as s
-from paymod.http.idempotency import mark_executing
-from paymod.http.json import JSONResponse, loads
+from paymod.http.execution import mark_executing
+from paymod.http.json import JSONResponse
 from paymod.http.routes.common import idempotency_key, router
 from paymod.http.state import AppState, app_state
 from paymod.webhooks.inbox import receive_webhook

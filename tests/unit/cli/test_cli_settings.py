@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from paymod.cli import money
+from paymod.cli.payments import money
 from paymod.config import ConfigError, Settings, load_settings, write_local_config
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "paymod.toml"
+EXAMPLE = Path(__file__).parents[3] / "examples" / "paymod.toml"
 
 
 @pytest.fixture

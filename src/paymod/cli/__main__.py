@@ -1,0 +1,5 @@
+"""`python -m paymod.cli`: the `paymod` command."""
+
+from paymod.cli import main
+
+main()

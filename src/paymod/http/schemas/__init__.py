@@ -1,0 +1,166 @@
+"""Request and response bodies of the HTTP API, with the reference's field names; one module per topic.
+
+Response models describe the documents for OpenAPI; routes render them with `paymod.http.json`, so
+amounts go out as exact JSON numbers. With `?fields=` a client may ask for fewer fields, so only
+`id` is required in an entity. That is also why an entity is not `paymod.services.dto`'s model: it
+has the same field names (a test keeps them so) but every field but `id` is optional, amounts carry
+their `raw_amount`, and statuses are the closed lists clients may rely on.
+
+Routes read them as `schemas.X`: every topic's names are re-exported here.
+"""
+
+from __future__ import annotations
+
+from paymod.http.schemas.account_holders import (
+    AccountHolder,
+    AccountHolderList,
+    AccountHolderResponse,
+    CreateAccountHolder,
+    CreateEphemeralKey,
+    Customer,
+    EphemeralKey,
+    EphemeralKeyResponse,
+    PaymentMethod,
+    PaymentMethodList,
+    PaymentMethodResponse,
+    SavePaymentMethod,
+    StoreSavePaymentMethod,
+    UpdateAccountHolder,
+)
+from paymod.http.schemas.base import (
+    AMOUNT_PATTERN,
+    CURRENCY_CODE_SPELLINGS,
+    POSITIVE_AMOUNT_PATTERN,
+    Amount,
+    AmountOut,
+    Body,
+    CurrencyCode,
+    DateTime,
+    Deleted,
+    Entity,
+    Id,
+    JsonObject,
+    ListDocument,
+    NullableAmountOut,
+    PositiveAmount,
+    RawAmount,
+    Timestamped,
+)
+from paymod.http.schemas.health import Health
+from paymod.http.schemas.openapi import JSON_COMPONENTS, NO_NUL, describe_request_strings
+from paymod.http.schemas.payment_collections import (
+    Authorization,
+    AuthorizePaymentCollection,
+    CreatePaymentCollection,
+    MarkAsPaid,
+    PaymentCollection,
+    PaymentCollectionList,
+    PaymentCollectionResponse,
+    UpdatePaymentCollection,
+)
+from paymod.http.schemas.payment_sessions import CreatePaymentSession, PaymentSession
+from paymod.http.schemas.payments import (
+    Capture,
+    CapturePayment,
+    Payment,
+    PaymentList,
+    PaymentProvider,
+    PaymentProviderList,
+    PaymentResponse,
+    Refund,
+    RefundPayment,
+)
+from paymod.http.schemas.refund_reasons import (
+    CreateRefundReason,
+    RefundReason,
+    RefundReasonList,
+    RefundReasonResponse,
+    UpdateRefundReason,
+)
+from paymod.http.schemas.regions import RegionPaymentProviders, RegionPaymentProvidersResponse
+from paymod.http.schemas.webhooks import (
+    CreatedWebhookEndpoint,
+    CreateWebhookEndpoint,
+    EventName,
+    WebhookEndpoint,
+    WebhookEndpointList,
+    WebhookEndpointResponse,
+    WebhookEvent,
+    WebhookEventList,
+    WebhookEventResponse,
+    WebhookReceived,
+)
+
+__all__ = [
+    "AMOUNT_PATTERN",
+    "CURRENCY_CODE_SPELLINGS",
+    "JSON_COMPONENTS",
+    "NO_NUL",
+    "POSITIVE_AMOUNT_PATTERN",
+    "AccountHolder",
+    "AccountHolderList",
+    "AccountHolderResponse",
+    "Amount",
+    "AmountOut",
+    "Authorization",
+    "AuthorizePaymentCollection",
+    "Body",
+    "Capture",
+    "CapturePayment",
+    "CreateAccountHolder",
+    "CreateEphemeralKey",
+    "CreatePaymentCollection",
+    "CreatePaymentSession",
+    "CreateRefundReason",
+    "CreateWebhookEndpoint",
+    "CreatedWebhookEndpoint",
+    "CurrencyCode",
+    "Customer",
+    "DateTime",
+    "Deleted",
+    "Entity",
+    "EphemeralKey",
+    "EphemeralKeyResponse",
+    "EventName",
+    "Health",
+    "Id",
+    "JsonObject",
+    "ListDocument",
+    "MarkAsPaid",
+    "NullableAmountOut",
+    "Payment",
+    "PaymentCollection",
+    "PaymentCollectionList",
+    "PaymentCollectionResponse",
+    "PaymentList",
+    "PaymentMethod",
+    "PaymentMethodList",
+    "PaymentMethodResponse",
+    "PaymentProvider",
+    "PaymentProviderList",
+    "PaymentResponse",
+    "PaymentSession",
+    "PositiveAmount",
+    "RawAmount",
+    "Refund",
+    "RefundPayment",
+    "RefundReason",
+    "RefundReasonList",
+    "RefundReasonResponse",
+    "RegionPaymentProviders",
+    "RegionPaymentProvidersResponse",
+    "SavePaymentMethod",
+    "StoreSavePaymentMethod",
+    "Timestamped",
+    "UpdateAccountHolder",
+    "UpdatePaymentCollection",
+    "UpdateRefundReason",
+    "WebhookEndpoint",
+    "WebhookEndpointList",
+    "WebhookEndpointResponse",
+    "WebhookEvent",
+    "WebhookEventList",
+    "WebhookEventResponse",
+    "WebhookReceived",
+    "describe_request_strings",
+]
