@@ -12,7 +12,7 @@ in-process worker), `paymod worker`, every CLI command, the demo and the dashboa
 * `components(settings, module, worker)`: what the HTTP routes share (`paymod.http.state.AppState`).
 * `new_worker(settings, module)`: the worker of `[worker]`.
 
-Only this module and the edges above it (`paymod.http`, `paymod.cli`, `paymod.dashboard`) import it.
+Only this module and the edges above it (`paymod.http`, `paymod.cli`, `paymod.http.dashboard`) import it.
 Heavy parts (the worker's HTTP client, Alembic) are imported where they are used, so a CLI command
 loads only what it needs.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paymod.config import Settings
+from paymod.domain.errors import PaymodError
 from paymod.persistence.database import Database, normalize_url
 from paymod.services.access import AccessStores, ApiKeyStore, EphemeralKeyStore, IdempotencyStore
 from paymod.services.payment_module import PaymentModule
@@ -35,8 +36,10 @@ if TYPE_CHECKING:
     from paymod.webhooks.worker import Worker
 
 
-class SetupError(Exception):
+class SetupError(PaymodError):
     """Something the operator can fix (an unmigrated or unreachable database, ...): one line."""
+
+    type = "setup_error"
 
 
 @dataclass(frozen=True)

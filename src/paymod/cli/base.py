@@ -96,10 +96,10 @@ def run(work: Coroutine[Any, Any, T]) -> T:
 
     try:
         return asyncio.run(work)
-    except PaymodError as exc:
-        fail(f"[red]{exc.type}:[/red] {escape(exc.message)}")
     except SetupError as exc:
         fail(f"[red]error:[/red] {escape(str(exc))}")
+    except PaymodError as exc:
+        fail(f"[red]{exc.type}:[/red] {escape(exc.message)}")
     except Exception as exc:
         if _schema_is_behind(exc):
             fail("[red]error:[/red] the database schema is older than this paymod: run `paymod migrate`")

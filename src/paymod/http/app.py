@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from paymod import __version__, bootstrap
 from paymod.config import Settings, load_settings
-from paymod.dashboard import mount_dashboard
+from paymod.http.dashboard import mount_dashboard
 from paymod.http.errors import UnhandledErrors, install_error_handlers
 from paymod.http.idempotency import IdempotencyKeys
 from paymod.http.json import JSONResponse

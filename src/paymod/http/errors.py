@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paymod.domain.errors import (
     ConflictError,
+    IdempotencyError,
     InvalidDataError,
     NotAllowedError,
     NotFoundError,
@@ -48,20 +49,18 @@ OK = 200
 
 
 class UnauthorizedError(PaymodError):
+    """A request without a valid API key for its route (401)."""
+
     type = "unauthorized"
 
 
-class IdempotencyError(PaymodError):
-    """An Idempotency-Key reused with another endpoint or other parameters."""
-
-    type = "idempotency_error"
-
-
 class PayloadTooLargeError(InvalidDataError):
-    pass
+    """A request body over the size limit (413)."""
 
 
 class ServiceUnavailableError(PaymodError):
+    """The service cannot answer now (its database or a provider is unreachable): 503."""
+
     type = "unavailable"
 
 

@@ -1,4 +1,4 @@
-"""Read queries for the operator's dashboard (`paymod.dashboard`): the payment list, the overview's
+"""Read queries for the operator's dashboard (`paymod.http.dashboard`): the payment list, the overview's
 figures and a collection's timeline.
 
 Amounts are summed exactly: on PostgreSQL by NUMERIC sums, on SQLite (which stores them as decimal

@@ -485,7 +485,7 @@ ephemeral_key = Table(
     Index("IDX_ephemeral_key_expires_at", "expires_at"),
 )
 
-# -- The dashboard: operators' signed-in sessions (paymod.dashboard) -----------------------------------
+# -- The dashboard: operators' signed-in sessions (paymod.http.dashboard) ---------------------------
 
 dashboard_session = Table(
     "dashboard_session",

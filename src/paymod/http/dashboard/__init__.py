@@ -16,7 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
-from paymod.dashboard.routes import PREFIX, SECURITY_HEADERS, CsrfRejected, SignInRequired, dashboard, render
+from paymod.http.dashboard.routes import (
+    PREFIX,
+    SECURITY_HEADERS,
+    CsrfRejected,
+    SignInRequired,
+    dashboard,
+    render,
+)
 
 STATIC = Path(__file__).with_name("static")
 #: Swagger UI's JS and CSS as the fastapi-offline package ships them (a PyPI dependency).

@@ -14,11 +14,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from paymod.dashboard import actions
-from paymod.dashboard.sessions import COOKIE, SIGN_IN_COOKIE, TTL, DashboardSessions, Operator, same_token
-from paymod.dashboard.views import locale_of, templates, volume_chart
 from paymod.domain.errors import NotFoundError, PaymodError
 from paymod.domain.money import AmountError, to_amount
+from paymod.http.dashboard import actions
+from paymod.http.dashboard.sessions import (
+    COOKIE,
+    SIGN_IN_COOKIE,
+    TTL,
+    DashboardSessions,
+    Operator,
+    same_token,
+)
+from paymod.http.dashboard.views import locale_of, templates, volume_chart
 from paymod.http.errors import status_of
 from paymod.http.state import state_of
 from paymod.persistence import dashboard_queries as q

@@ -158,7 +158,7 @@ def volume_chart(
 
 def templates() -> Environment:
     environment = Environment(
-        loader=PackageLoader("paymod.dashboard", "templates"),
+        loader=PackageLoader("paymod.http.dashboard", "templates"),
         autoescape=select_autoescape(default=True),
         trim_blocks=True,
         lstrip_blocks=True,
