@@ -42,8 +42,8 @@ EXPORTED = [
 
 #: Exceptions that never leave the module raising them (control flow inside one function or router).
 INTERNAL_SIGNALS = {
-    "paymod.http.dashboard.routes.CsrfRejected",
-    "paymod.http.dashboard.routes.SignInRequired",
+    "paymod.http.dashboard.routes.common.CsrfRejected",
+    "paymod.http.dashboard.routes.common.SignInRequired",
     "paymod.services.authorization.Refused",
 }
 
