@@ -7,6 +7,7 @@ import inspect
 import pkgutil
 
 import paymod
+import paymod.errors
 from paymod.domain import errors
 
 EXPORTED = [
