@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import insert
 
 from paymod.domain.ids import new_id
+from paymod.domain.rules import payment_status
 from paymod.persistence import tables as t
 from paymod.persistence.database import Database
 from paymod.persistence.migrate import upgrade
@@ -95,6 +96,12 @@ async def seed(url: str, count: int) -> None:
                         "payment_session_id": session,
                         "captured_at": created if fate < 0.33 else None,
                         "canceled_at": created if fate > 0.95 else None,
+                        "status": payment_status(
+                            canceled=fate > 0.95,
+                            fully_captured=fate < 0.33,
+                            captured=amount if fate < 0.33 else Decimal(0),
+                            refunded=amount / 2 if fate < 0.05 else Decimal(0),
+                        ),
                         **stamp,
                     }
                 )

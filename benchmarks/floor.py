@@ -167,9 +167,9 @@ WITH s AS (
   WHERE id = $1 RETURNING amount
 ), p AS (
   INSERT INTO payment
-    (id, amount, currency_code, provider_id, payment_collection_id, payment_session_id, data,
+    (id, amount, currency_code, provider_id, payment_collection_id, payment_session_id, data, status,
      created_at, updated_at)
-  VALUES ($2, $3, $4, $5, $6, $1, '{}'::jsonb, now(), now())
+  VALUES ($2, $3, $4, $5, $6, $1, '{}'::jsonb, 'authorized', now(), now())
 )""" + _recompute("$6", "$7", _EVENTS, "CASE WHEN $11 THEN (SELECT amount FROM s) ELSE 0 END", "0", "0")
 
 # $1 payment, $2 capture id, $3 amount, $4 payment amount, $5 digits, $6 collection, $7 own currency,

@@ -35,6 +35,7 @@ PAYMENTS = [
         "currency_code": "usd",
         "provider_id": SYSTEM,
         "data": {},
+        "status": "authorized",  # written by hand: the status the module stores for a new payment
         "payment_collection_id": "pay-col-id-1",
         "payment_session_id": "pay-sess-id-1",
     },
@@ -44,6 +45,7 @@ PAYMENTS = [
         "currency_code": "usd",
         "provider_id": SYSTEM,
         "data": {},
+        "status": "authorized",  # written by hand: the status the module stores for a new payment
         "payment_collection_id": "pay-col-id-2",
         "payment_session_id": "pay-sess-id-2",
     },

@@ -10,6 +10,7 @@ its writes:
 - every payment has its session row, and a live payment's session is not deleted;
 - captures, refunds and payments are in the currency's precision;
 - the stored status and totals are what `derive_collection` gives for the rows;
+- each live payment's stored status is what `payment_status` gives for its rows;
 - a deleted collection has no payment that was not canceled;
 - optionally, at most one live session (the store's session route replaces earlier sessions).
 """
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import text
 
 from paymod.domain.money import round_amount
-from paymod.domain.rules import PaymentFacts, SessionFacts, derive_collection
+from paymod.domain.rules import PaymentFacts, SessionFacts, derive_collection, payment_status
 from paymod.persistence.database import Database
 
 ZERO = Decimal(0)
@@ -120,6 +121,16 @@ def violations(rows: CollectionRows, *, single_session: bool = False) -> list[st
             found.append(f"{payment['id']}: captured {captured} of {payment['amount']}")
         if refunded > captured:
             found.append(f"{payment['id']}: refunded {refunded} of {captured} captured")
+        status = payment_status(
+            canceled=payment["canceled_at"] is not None,
+            fully_captured=payment["captured_at"] is not None,
+            captured=captured,
+            refunded=refunded,
+        )
+        if payment["status"] != status.value:
+            found.append(
+                f"{payment['id']}: stored status {payment['status']} but the rows give {status.value}"
+            )
         for what, amounts in (
             ("payment", [payment["amount"]]),
             ("capture", rows.captures.get(payment["id"], [])),

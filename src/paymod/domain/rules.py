@@ -1,4 +1,4 @@
-"""Payment rules: capture and refund guards and the collection status derivation.
+"""Payment rules: capture and refund guards, and the payment and collection status derivations.
 
 Messages are Medusa's, typos included ("substracted"), because clients match on them.
 """
@@ -11,7 +11,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from paymod.domain.errors import InvalidDataError, NotAllowedError
 from paymod.domain.money import currency_precision, minor_unit, round_amount
-from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus
+from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus, PaymentStatus
 
 CAPTURE_EXCEEDS = (
     "You cannot capture more than the authorized amount substracted by what is already captured."
@@ -25,6 +25,22 @@ ZERO = Decimal(0)
 
 def total(amounts: Iterable[Decimal]) -> Decimal:
     return sum(amounts, ZERO)
+
+
+def payment_status(
+    *, canceled: bool, fully_captured: bool, captured: Decimal, refunded: Decimal
+) -> PaymentStatus:
+    """A payment's status from its facts: canceled, captured in full (`captured_at`), and the sums of
+    its live captures and refunds. A cancel wins (a payment closed after a partial capture is canceled
+    for the rest); then refunds; then captures. `persistence.payment_status` states the same rule in
+    SQL, and both must agree."""
+    if canceled:
+        return PaymentStatus.CANCELED
+    if refunded > 0:
+        return PaymentStatus.REFUNDED if refunded >= captured else PaymentStatus.PARTIALLY_REFUNDED
+    if fully_captured:
+        return PaymentStatus.CAPTURED
+    return PaymentStatus.PARTIALLY_CAPTURED if captured > 0 else PaymentStatus.AUTHORIZED
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,18 @@ class PaymentSessionStatus(StrEnum):
     PENDING_AUTHORIZATION = "pending_authorization"
 
 
+class PaymentStatus(StrEnum):
+    """Where a payment stands (`payment.status`, paymod's own: Medusa's payment has no status). It is
+    derived from the payment's facts by `rules.payment_status` and stored so it can be filtered on."""
+
+    AUTHORIZED = "authorized"
+    PARTIALLY_CAPTURED = "partially_captured"
+    CAPTURED = "captured"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+
+
 class PaymentAction(StrEnum):
     """What a provider's webhook event asks the module to do."""
 

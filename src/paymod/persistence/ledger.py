@@ -28,6 +28,7 @@ from paymod.domain.errors import NotFoundError
 from paymod.domain.rules import PaymentFacts, SessionFacts
 from paymod.domain.statuses import PaymentSessionStatus
 from paymod.persistence import tables as t
+from paymod.persistence.payment_status import PaymentStatusWriter
 from paymod.persistence.processes import STALE_AFTER
 from paymod.persistence.repository import utc_now
 from paymod.persistence.types import Amount, JSONDocument, UTCDateTime
@@ -185,6 +186,7 @@ class Ledger:
     def __init__(self, dialect: str) -> None:
         parts = _DIALECT[dialect]
         self._locks = dialect == "postgresql"
+        self._statuses = PaymentStatusWriter(dialect)
         if self._locks:
             self._payment: TextualSelect = text(_LOCK_PAYMENT).columns(**_PAYMENT_TYPES)
             self._movements = text("SELECT " + _MOVEMENTS.format(**parts, payment=":id"))
@@ -216,6 +218,10 @@ class Ledger:
         else:
             captured, refunded = row.pop("captured"), row.pop("refunded")
         return LockedPayment(row=row, captures=_amounts(_parse(captured)), refunds=_amounts(_parse(refunded)))
+
+    async def refresh_status(self, conn: AsyncConnection, payment_id: str, *, locked: bool = True) -> None:
+        """Stores the payment's status after a write that changed its facts (`payment_status`)."""
+        await self._statuses.refresh(conn, payment_id, locked=locked)
 
     async def lock_collection(self, conn: AsyncConnection, collection_id: str) -> CollectionFacts:
         """The collection, locked, with what its status derives from."""

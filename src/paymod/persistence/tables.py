@@ -19,7 +19,7 @@ from sqlalchemy import (
     true,
 )
 
-from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus
+from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus, PaymentStatus
 from paymod.persistence.types import Amount, JSONDocument, UTCDateTime
 
 metadata = MetaData(
@@ -53,7 +53,7 @@ def _live_index(table: str, *columns: str, unique: bool = False, name: str | Non
     )
 
 
-def _in(values: type[PaymentCollectionStatus] | type[PaymentSessionStatus]) -> str:
+def _in(values: type[PaymentCollectionStatus] | type[PaymentSessionStatus] | type[PaymentStatus]) -> str:
     return "status IN (" + ", ".join(f"'{v.value}'" for v in values) + ")"
 
 
@@ -144,6 +144,9 @@ payment = Table(
     # paymod's own: what the provider released uncaptured when it closed the authorization (Stripe after
     # a partial capture without multicapture); the payment is then canceled for the rest.
     Column("released_amount", Amount(), nullable=True),
+    # paymod's own: derived from the columns above and the live captures and refunds
+    # (`domain.rules.payment_status`), kept by every write that changes them, so it can be filtered on.
+    Column("status", Text, nullable=False),
     Column(
         "payment_collection_id",
         Text,
@@ -167,6 +170,9 @@ payment = Table(
     # The dashboard's payment list pages through these orders (keyset: the last row's value and id).
     _live_index("payment", "created_at", "id"),
     _live_index("payment", "amount", "id"),
+    # ... and, filtered by a status, newest first.
+    _live_index("payment", "status", "created_at", "id"),
+    CheckConstraint(_in(PaymentStatus), name="status"),
 )
 
 capture = Table(

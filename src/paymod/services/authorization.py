@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import update
@@ -211,19 +212,26 @@ class AuthorizationMixin(ModuleCore):
                 locked = await self.ledger.authorize_session(conn, session_id, data, now)
                 if locked is None:
                     return await self._live_payment_id(conn, session_id)
+                # A payment holds what the provider can move: whole minor units.
+                amount = round_amount(locked["amount"], locked["currency_code"])
                 payment = (
                     await self._repo(e.PAYMENT).insert(
                         conn,
                         [
                             {
-                                # A payment holds what the provider can move: whole minor units.
-                                "amount": round_amount(locked["amount"], locked["currency_code"]),
+                                "amount": amount,
                                 "currency_code": locked["currency_code"],
                                 "provider_id": locked["provider_id"],
                                 "payment_collection_id": collection_id,
                                 "payment_session_id": session_id,
                                 "data": data,
                                 "captured_at": now if captured else None,
+                                "status": rules.payment_status(
+                                    canceled=False,
+                                    fully_captured=captured,
+                                    captured=amount if captured else Decimal(0),
+                                    refunded=Decimal(0),
+                                ),
                             }
                         ],
                     )

@@ -80,6 +80,7 @@ class PaymentStepsMixin(ModuleCore):
         capture = await self._repo(e.CAPTURE).insert(
             conn, [{"payment_id": payment_id, "amount": plan.amount, "created_by": request.captured_by}]
         )
+        await self.ledger.refresh_status(conn, payment_id)
         return CaptureBooked(
             capture_id=capture[0]["id"],
             amount=plan.amount,
@@ -109,6 +110,7 @@ class PaymentStepsMixin(ModuleCore):
         if isinstance(booked, CaptureBooked):
             async with self.database.write() as conn:
                 await self._repo(e.CAPTURE).delete(conn, [booked.capture_id])
+                await self.ledger.refresh_status(conn, ctx.input.payment_id, locked=False)
 
     async def _provider_capture(self, ctx: StepContext) -> ProviderCaptured:
         booked = ctx.outputs["book-capture"]
@@ -155,6 +157,7 @@ class PaymentStepsMixin(ModuleCore):
                 values,
             )
             if updated:
+                await self.ledger.refresh_status(conn, payment_id)
                 self._emit(conn, "payment.updated", payment_id, collection_id)
                 await self._recompute_collection(conn, collection_id)
             return str(payment_id)
@@ -164,6 +167,8 @@ class PaymentStepsMixin(ModuleCore):
                 conn, (t.payment.c.id == payment_id) & t.payment.c.captured_at.is_(None), values
             )
             payment = updated[0] if updated else None
+            if updated:
+                await self.ledger.refresh_status(conn, payment_id)
         self._emit(conn, "capture.created", booked.capture_id, collection_id)
         self._emit(conn, "captured", payment_id, collection_id)
         await self._recompute_collection(conn, collection_id)
@@ -208,6 +213,7 @@ class PaymentStepsMixin(ModuleCore):
                 }
             ],
         )
+        await self.ledger.refresh_status(conn, payment_id)
         return RefundBooked(
             refund_id=refund[0]["id"],
             amount=amount,
@@ -222,6 +228,7 @@ class PaymentStepsMixin(ModuleCore):
         if booked:
             async with self.database.write() as conn:
                 await self._repo(e.REFUND).delete(conn, [booked.refund_id])
+                await self.ledger.refresh_status(conn, ctx.input.payment_id, locked=False)
 
     async def _provider_refund(self, ctx: StepContext) -> ProviderAnswered:
         booked: RefundBooked = ctx.outputs["book-refund"]
@@ -269,6 +276,7 @@ class PaymentStepsMixin(ModuleCore):
             already_fully_captured=payment["captured_at"] is not None,
         )
         await self._repo(e.PAYMENT).update(conn, id, {"canceled_at": utc_now()})
+        await self.ledger.refresh_status(conn, id)
         await self._recompute_collection(conn, payment["payment_collection_id"])
         return CancelBooked(
             provider_id=payment["provider_id"],
@@ -280,6 +288,7 @@ class PaymentStepsMixin(ModuleCore):
         if isinstance(booked, CancelBooked):
             async with self.database.write() as conn:
                 await self._repo(e.PAYMENT).update(conn, ctx.input.payment_id, {"canceled_at": None})
+                await self.ledger.refresh_status(conn, ctx.input.payment_id)
                 await self._recompute_collection(conn, booked.payment_collection_id)
 
     async def _provider_cancel(self, ctx: StepContext) -> ProviderAnswered:

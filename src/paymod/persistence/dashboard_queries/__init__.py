@@ -7,6 +7,7 @@ strings) in Python with `Decimal`.
 One module per page topic; the names the dashboard uses are importable from here.
 """
 
+from paymod.domain.statuses import PaymentStatus
 from paymod.persistence.dashboard_queries.endpoints_and_regions import recent_deliveries, regions
 from paymod.persistence.dashboard_queries.overview_figures import DailyVolume, Overview, overview
 from paymod.persistence.dashboard_queries.payment_list import (
@@ -16,7 +17,6 @@ from paymod.persistence.dashboard_queries.payment_list import (
     PaymentOrder,
     PaymentPage,
     PaymentRow,
-    PaymentStatus,
     decode_cursor,
     encode_cursor,
     list_payments,

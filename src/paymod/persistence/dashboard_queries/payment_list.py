@@ -1,5 +1,5 @@
-"""The dashboard's payment list: filters, search by any of our ids or the provider's, keyset pages,
-and the status a payment is in (derived: payments have no status column)."""
+"""The dashboard's payment list: filters (the status by the stored `payment.status` and its index),
+search by any of our ids or the provider's, keyset pages."""
 
 from __future__ import annotations
 
@@ -17,17 +17,15 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Select,
-    and_,
     cast,
-    exists,
-    func,
-    not_,
     or_,
     select,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from paymod.domain import rules
+from paymod.domain.statuses import PaymentStatus
 from paymod.persistence import tables as t
 from paymod.persistence.database import Database
 
@@ -37,27 +35,16 @@ EXTERNAL_ID_KEYS = ("id", "reference")
 PAGE_SIZE = 25
 
 
-class PaymentStatus(StrEnum):
-    """Where a payment stands; payments have no status column, it is derived from these facts."""
-
-    AUTHORIZED = "authorized"
-    PARTIALLY_CAPTURED = "partially_captured"
-    CAPTURED = "captured"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-    CANCELED = "canceled"
-
-
 def payment_status(
     canceled_at: datetime | None, captured_at: datetime | None, captured: Decimal, refunded: Decimal
 ) -> PaymentStatus:
-    if canceled_at is not None:
-        return PaymentStatus.CANCELED
-    if refunded > 0:
-        return PaymentStatus.REFUNDED if refunded >= captured else PaymentStatus.PARTIALLY_REFUNDED
-    if captured_at is not None:
-        return PaymentStatus.CAPTURED
-    return PaymentStatus.PARTIALLY_CAPTURED if captured > 0 else PaymentStatus.AUTHORIZED
+    """The status of a payment read with its facts (the collection page's payments)."""
+    return rules.payment_status(
+        canceled=canceled_at is not None,
+        fully_captured=captured_at is not None,
+        captured=captured,
+        refunded=refunded,
+    )
 
 
 class PaymentOrder(StrEnum):
@@ -97,35 +84,6 @@ class PaymentPage:
     #: Cursors for the next and the previous page (None at either end).
     after: str | None
     before: str | None
-
-
-def _sum(column: Any, is_postgresql: bool) -> ColumnElement[Any]:
-    if is_postgresql:
-        return func.coalesce(func.sum(column), 0)
-    # SQLite holds amounts as text. Rounding the float sum to 6 places makes the comparison of refunded
-    # with captured exact for any amount the API accepts in a currency (at most 3 decimals).
-    return func.coalesce(func.round(func.sum(cast(column, Float)), 6), 0)
-
-
-def _status_clause(status: PaymentStatus, is_postgresql: bool) -> ColumnElement[bool]:
-    p = t.payment
-    live_capture = and_(t.capture.c.payment_id == p.c.id, t.capture.c.deleted_at.is_(None))
-    live_refund = and_(t.refund.c.payment_id == p.c.id, t.refund.c.deleted_at.is_(None))
-    has_capture = exists().where(live_capture)
-    has_refund = exists().where(live_refund)
-    not_canceled = p.c.canceled_at.is_(None)
-    if status is PaymentStatus.CANCELED:
-        return p.c.canceled_at.is_not(None)
-    if status is PaymentStatus.AUTHORIZED:
-        return and_(not_canceled, p.c.captured_at.is_(None), not_(has_capture), not_(has_refund))
-    if status is PaymentStatus.PARTIALLY_CAPTURED:
-        return and_(not_canceled, p.c.captured_at.is_(None), has_capture, not_(has_refund))
-    if status is PaymentStatus.CAPTURED:
-        return and_(not_canceled, p.c.captured_at.is_not(None), not_(has_refund))
-    refunded = select(_sum(t.refund.c.amount, is_postgresql)).where(live_refund).scalar_subquery()
-    captured = select(_sum(t.capture.c.amount, is_postgresql)).where(live_capture).scalar_subquery()
-    whole = refunded >= captured if status is PaymentStatus.REFUNDED else refunded < captured
-    return and_(not_canceled, has_refund, whole)
 
 
 def _search_clause(q: str) -> ColumnElement[bool]:
@@ -199,11 +157,10 @@ async def list_payments(
         p.c.payment_collection_id,
         p.c.payment_session_id,
         p.c.created_at,
-        p.c.captured_at,
-        p.c.canceled_at,
+        p.c.status,
     ).where(p.c.deleted_at.is_(None))
     if filters.status is not None:
-        stmt = stmt.where(_status_clause(filters.status, pg))
+        stmt = stmt.where(p.c.status == filters.status.value)
     if filters.provider_id:
         stmt = stmt.where(p.c.provider_id == filters.provider_id)
     if filters.currency_code:
@@ -243,7 +200,7 @@ async def list_payments(
             created_at=r.created_at,
             captured=totals[r.id][0],
             refunded=totals[r.id][1],
-            status=payment_status(r.canceled_at, r.captured_at, *totals[r.id]),
+            status=PaymentStatus(r.status),
         )
         for r in found
     ]
