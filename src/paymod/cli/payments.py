@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from paymod.cli.base import DatabaseUrl, JsonOutput, PlainUsage, group, on_module, read_settings
 from paymod.cli.output import dumps, escape, filters, print_table, say, table, when
+from paymod.domain.statuses import PaymentStatus
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -22,28 +22,17 @@ payments_app = group("Inspect and act on payments.")
 PaymentId = Annotated[str, typer.Argument(metavar="PAYMENT_ID", help="the payment's id (pay_...)")]
 
 
-class PaymentStatus(StrEnum):
-    AUTHORIZED = "authorized"
-    PARTIALLY_CAPTURED = "partially_captured"
-    CAPTURED = "captured"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-    CANCELED = "canceled"
-
-
 def payment_status(payment: PaymentDTO) -> PaymentStatus:
-    """One word for where a payment stands (payments have no status column: it is derived)."""
+    """One word for where a payment stands, by the domain's rule (the one the database stores)."""
+    from paymod.domain.rules import payment_status as derive
     from paymod.domain.rules import total
 
-    if payment.canceled_at is not None:
-        return PaymentStatus.CANCELED
-    captured = total(c.amount for c in payment.captures or [])
-    refunded = total(r.amount for r in payment.refunds or [])
-    if refunded > 0:
-        return PaymentStatus.REFUNDED if refunded >= captured else PaymentStatus.PARTIALLY_REFUNDED
-    if payment.captured_at is not None:
-        return PaymentStatus.CAPTURED
-    return PaymentStatus.PARTIALLY_CAPTURED if captured > 0 else PaymentStatus.AUTHORIZED
+    return derive(
+        canceled=payment.canceled_at is not None,
+        fully_captured=payment.captured_at is not None,
+        captured=total(c.amount for c in payment.captures or []),
+        refunded=total(r.amount for r in payment.refunds or []),
+    )
 
 
 def money(amount: Decimal, currency_code: str) -> str:

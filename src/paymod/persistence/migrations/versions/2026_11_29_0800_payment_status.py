@@ -2,7 +2,7 @@
 
 Revision ID: 2b7d4e9a6c13
 Revises: 5d1f8a3c9e27
-Create Date: 2026-12-06 08:00:00
+Create Date: 2026-11-29 08:00:00
 """
 
 from __future__ import annotations
