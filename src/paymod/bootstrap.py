@@ -76,6 +76,7 @@ async def connect(settings: Settings, *, process_kind: str = "serve", migrate: b
         providers=settings.provider_configs(),
         options=settings.module_options(),
         migrate=migrate,
+        pool_size=settings.database_pool_size,
         process_kind=process_kind,
     )
     try:
@@ -161,7 +162,7 @@ async def open_database(settings: Settings, *, create: bool = False) -> Database
         if not await asyncio.to_thread(path.exists):
             raise SetupError(f"no database at {path}: run `paymod migrate` to create it")
     try:
-        database = Database(url)
+        database = Database(url, pool_size=settings.database_pool_size)
     except ValueError as exc:
         raise SetupError(str(exc)) from None
     await _reachable(database, shown)

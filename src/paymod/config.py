@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    #: Connections each process keeps open (PostgreSQL: up to twice as many more under load).
+    database_pool_size: int = Field(default=10, ge=1, le=500)
     config: Path | None = None
     admin_api_key: SecretStr | None = None
     publishable_api_key: SecretStr | None = None

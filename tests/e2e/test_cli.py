@@ -97,6 +97,7 @@ async def _table_count(url: str) -> int:
         ["api-keys", "list"],
         ["providers", "list", "--json"],
         ["worker"],
+        ["serve", "--no-migrate", "--port", "9"],
     ],
     ids=lambda command: " ".join(command),
 )

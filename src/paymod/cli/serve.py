@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from paymod.cli.base import DatabaseUrl, read_settings, run, shown
+
+if TYPE_CHECKING:
+    from paymod.config import Settings
 
 
 def curl_example(base_url: str, admin_key: str) -> str:
@@ -17,6 +20,13 @@ def curl_example(base_url: str, admin_key: str) -> str:
         f'-H "Authorization: Bearer {admin_key}" -H "Content-Type: application/json" '
         """-d '{"amount": 49.90, "currency_code": "usd"}'"""
     )
+
+
+async def _require_migrated(settings: Settings) -> None:
+    from paymod.bootstrap import database
+
+    async with database(settings):
+        pass
 
 
 def serve(
@@ -73,6 +83,10 @@ def serve(
     }
     if limits:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=limits)})
+    if not migrate:
+        # A replica started with --no-migrate on a database nobody migrated: say so in one line
+        # rather than fail in the app's start-up with a traceback.
+        run(_require_migrated(settings))
     application = create_app(settings, migrate=migrate)
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
