@@ -217,15 +217,17 @@ WORKER_READY = "paymod worker running"
 
 
 @contextlib.contextmanager
-def running_workers(env: Mapping[str, str], directory: Path, count: int) -> Iterator[list[Worker]]:
-    """Starts `count` `paymod worker` processes (see `Worker.wait_ready`) and stops them all."""
+def running_workers(
+    env: Mapping[str, str], directory: Path, count: int, *args: str
+) -> Iterator[list[Worker]]:
+    """Starts `count` `paymod worker` processes (see `Worker.wait_ready`), with `args`, and stops them all."""
     workers: list[Worker] = []
     try:
         for n in range(count):
             log = directory / f"worker-{n}.log"
             with log.open("wb") as output:
                 process = subprocess.Popen(
-                    [*paymod_command(), "worker"],
+                    [*paymod_command(), "worker", *args],
                     env=dict(env),
                     cwd=directory,
                     stdout=output,

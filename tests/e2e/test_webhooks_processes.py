@@ -24,6 +24,7 @@ from e2e.support import (
     TESTING,
     TESTING_PROVIDER,
     WEBHOOK_SECRET,
+    free_port,
     paymod_command,
     paymod_env,
     running_server,
@@ -337,3 +338,30 @@ async def _outbox_count(module: PaymentModule, status: str) -> int:
     async with module.database.read() as conn:
         found = await conn.execute(select(func.count()).where(event_outbox.c.status == status))
         return int(found.scalar_one())
+
+
+async def test_a_worker_serves_its_own_metrics_on_the_port_it_is_given(
+    database: str, database_url: str, tmp_path: Path
+) -> None:
+    """`paymod worker --metrics-port` exposes the counters of what this worker applied."""
+    env = paymod_env(database_url, tmp_path)
+    port = free_port()
+    async with await PaymentModule.connect(
+        database_url, providers=[TESTING_PROVIDER], options={"webhook_delay": 0}, migrate=False
+    ) as module:
+        with running_workers(env, tmp_path, 1, "--metrics-port", str(port)) as [worker]:
+            sessions = await _sessions(module, 3)
+            await asyncio.to_thread(worker.wait_ready)
+            await _store(module, sessions)
+            async with asyncio.timeout(ALL_PROCESSED_SECONDS):
+                while True:
+                    if (await _counts(module))["processed"] == 3:
+                        break
+                    await asyncio.sleep(0.1)
+            async with httpx.AsyncClient() as client:
+                scraped = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            assert stop_process(worker.process) == 0, worker.output()
+
+    applied = re.search(r'^paymod_webhook_events_total\{outcome="processed"\} (\S+)$', scraped, re.M)
+    assert applied is not None, scraped
+    assert float(applied.group(1)) == 3

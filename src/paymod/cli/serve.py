@@ -155,6 +155,18 @@ def run_worker(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="log level (debug, info, warning, error)")] = "warning",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="serve this worker's Prometheus metrics (webhook events applied, deliveries, provider "
+            "calls) on http://HOST:PORT/metrics, without authentication (default: off)",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="interface for --metrics-port (keep it private)")
+    ] = "127.0.0.1",
 ) -> None:
     """Process stored webhooks and deliver events until SIGINT or SIGTERM.
 
@@ -178,6 +190,15 @@ def run_worker(
     from paymod.observability.logs import configure_logging
 
     configure_logging(level)
+    if metrics_port is not None:
+        # The worker has no HTTP API of its own: its counters get a small server on another port.
+        # The backlogs are the database's, and any `paymod serve` replica's /metrics shows them.
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot listen on {metrics_host}:{metrics_port}: {exc}") from None
 
     from paymod.bootstrap import new_worker, operator_module
     from paymod.webhooks.worker import stop_worker
