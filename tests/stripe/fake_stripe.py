@@ -973,7 +973,28 @@ class FakeStripe(stripe.HTTPClient):
         }
         self.objects[refund["id"]] = refund
         self._event("charge.refunded", charge)
+        # "Occurs whenever a refund is created" (docs.stripe.com/api/events/types#event_types-refund.created).
+        self._event("refund.created", refund)
         return refund
+
+    def refund_outside(self, intent_id: str, amount: int) -> Json:
+        """A refund made in Stripe's dashboard (or by another integration): no paymod metadata."""
+        return self._export(self._refund_create({"payment_intent": intent_id, "amount": amount}))
+
+    def fail_refund(
+        self, refund_id: str, status: str = "failed", reason: str = "expired_or_canceled_card"
+    ) -> Json:
+        """A refund that fails after it was accepted: "refunds can fail ... the status of the refund
+        transitions to failed ... the amount returns to your Stripe balance", with `failure_reason`
+        (docs.stripe.com/refunds#failed-refunds); Stripe sends `refund.updated` and, under its older
+        name, `charge.refund.updated`."""
+        refund = self.objects[refund_id]
+        refund.update(status=status, failure_reason=reason if status == "failed" else None)
+        charge = self.objects[refund["charge"]]
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = False
+        self._event("refund.updated", refund)
+        return self._event("charge.refund.updated", refund)
 
     def _refund_list(self, params: Json) -> Json:
         """GET /v1/refunds: "Returns a list of all refunds you created ... with the most recent refunds

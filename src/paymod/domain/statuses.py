@@ -49,6 +49,10 @@ class PaymentAction(StrEnum):
     CANCELED = "canceled"
     NOT_SUPPORTED = "not_supported"
     PENDING_AUTHORIZATION = "pending_authorization"
+    #: The provider refunded money paymod did not ask for (its dashboard, its API): booked once.
+    REFUNDED = "refunded"
+    #: A refund the provider accepted has failed or was canceled since: the money is captured again.
+    REFUND_FAILED = "refund_failed"
 
 
 class RunStatus(StrEnum):

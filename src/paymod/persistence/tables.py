@@ -219,7 +219,10 @@ refund = Table(
     Column("note", Text, nullable=True),
     Column("created_by", Text, nullable=True),
     Column("metadata", JSONDocument, nullable=True),
+    # The provider's id of the refund (paymod's own): a refund reported by the provider is booked once.
+    Column("provider_refund_id", Text, nullable=True),
     *_timestamps(),
+    _live_index("refund", "provider_refund_id", unique=True),
     _live_index("refund", "payment_id"),
     _live_index("refund", "refund_reason_id"),
     _live_index("refund", "deleted_at"),
@@ -306,6 +309,8 @@ webhook_event = Table(
     Column("amount", Amount(), nullable=True),
     # What the provider says stays capturable (0: it closed the authorization), when it says.
     Column("remaining_capturable", Amount(), nullable=True),
+    # The refunds a `refunded` / `refund_failed` event is about: [{id, amount, paymod_refund_id, ...}].
+    Column("refunds", JSONDocument, nullable=True),
     # The verified raw body and headers, kept for audit and replay.
     Column("payload", JSONDocument, nullable=False),
     Column("status", Text, nullable=False, server_default="pending"),

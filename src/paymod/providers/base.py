@@ -78,6 +78,14 @@ class CapturePaymentOutput(ProviderOutput):
 
 
 @dataclass(slots=True)
+class RefundPaymentOutput(ProviderOutput):
+    """A refund's answer; `refund_id`, when the provider has one, is stored on paymod's refund so that
+    the provider's later webhooks about it (refunded, failed) are recognised as about this refund."""
+
+    refund_id: str | None = None
+
+
+@dataclass(slots=True)
 class InitiatePaymentOutput(ProviderOutput):
     id: str = ""
     status: PaymentSessionStatus | None = None
@@ -121,6 +129,18 @@ class WebhookPayload:
 
 
 @dataclass(slots=True)
+class ProviderRefund:
+    """One refund a `refunded` or `refund_failed` event is about: the provider's id, its amount (in
+    the currency's main unit), paymod's refund id when paymod made it (e.g. from the refund's
+    metadata), and why it failed."""
+
+    id: str
+    amount: Decimal | None = None
+    paymod_refund_id: str | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(slots=True)
 class WebhookActionResult:
     action: PaymentAction
     session_id: str | None = None
@@ -130,6 +150,8 @@ class WebhookActionResult:
     #: What the provider still holds capturable, when the event says (0 on a `captured` event: the
     #: provider closed the authorization, e.g. Stripe's `payment_intent.succeeded`).
     remaining_capturable: Decimal | None = None
+    #: The refunds a `refunded` / `refund_failed` event is about.
+    refunds: list[ProviderRefund] = field(default_factory=list)
 
 
 class PaymentProvider:
@@ -165,6 +187,7 @@ class PaymentProvider:
         raise NotImplementedError
 
     async def refund_payment(self, input: RefundPaymentInput) -> ProviderOutput:
+        """Refunds `input.amount`; may answer a `RefundPaymentOutput` carrying the provider's refund id."""
         raise NotImplementedError
 
     async def retrieve_payment(self, input: ProviderInput) -> ProviderOutput:

@@ -20,6 +20,11 @@ Webhooks are JSON bodies `{"id", "action", "session_id", "amount"}` (with `"rema
 a `captured` event closes the authorization, as Stripe's `payment_intent.succeeded` does), signed
 with the HMAC-SHA256 of the raw body, hex, in header `x-testing-signature`, under the
 `webhook_secret` option.
+Refunds made "at the provider": `{"action": "refunded", "session_id", "refund_id", "amount"}` books a
+refund paymod did not make (once per `refund_id`); `{"action": "refund_failed", "session_id",
+"refund_id", "reason"}` marks a refund failed. Each refund paymod makes here gets the provider id
+`tre_<paymod's refund id>` (`RefundPaymentOutput.refund_id`); a body may name paymod's refund id as
+`paymod_refund_id`, as Stripe's refund metadata does.
 Every call is counted per (method, idempotency key) in `calls`, so tests can prove a retry reused
 its key and the provider was asked once (a long-running server using it for load tests sets the
 `record_calls` option to false: the count grows with every call); with the `calls_file` option each
@@ -54,7 +59,9 @@ from paymod.providers.base import (
     PaymentProvider,
     ProviderInput,
     ProviderOutput,
+    ProviderRefund,
     RefundPaymentInput,
+    RefundPaymentOutput,
     StatusOutput,
     UpdatePaymentInput,
     WebhookActionResult,
@@ -152,7 +159,10 @@ class TestingPaymentProvider(PaymentProvider):
         if self._count("refund_payment", input) == "refund_error":
             raise ProviderError("The testing provider failed to refund the payment.")
         refunded = _decimal(input.data.get("amount_refunded")) + input.amount
-        return ProviderOutput(data={**input.data, "amount_refunded": str(refunded)})
+        key = input.context.idempotency_key
+        return RefundPaymentOutput(
+            data={**input.data, "amount_refunded": str(refunded)}, refund_id=f"tre_{key}" if key else None
+        )
 
     async def retrieve_payment(self, input: ProviderInput) -> ProviderOutput:
         self._count("retrieve_payment", input)
@@ -183,8 +193,20 @@ class TestingPaymentProvider(PaymentProvider):
         amount = body.get("amount")
         if isinstance(amount, bool) or (amount is not None and not isinstance(amount, int | float | str)):
             raise ProviderError(f"The webhook's amount {amount!r} is not a number.", code="invalid_webhook")
+        refunds = []
+        if action in (PaymentAction.REFUNDED, PaymentAction.REFUND_FAILED):
+            refund_amount = body.get("amount") if action == PaymentAction.REFUNDED else None
+            refunds.append(
+                ProviderRefund(
+                    id=str(body.get("refund_id") or ""),
+                    amount=None if refund_amount is None else _webhook_amount(refund_amount),
+                    paymod_refund_id=body.get("paymod_refund_id"),
+                    failure_reason=body.get("reason") if action == PaymentAction.REFUND_FAILED else None,
+                )
+            )
         return WebhookActionResult(
             action=action,
+            refunds=refunds,
             session_id=body.get("session_id"),
             amount=None if amount is None else _webhook_amount(amount),
             event_id=body.get("id"),

@@ -60,6 +60,8 @@ class RefundDTO(_Amount, _Timestamps):
     note: str | None = None
     created_by: str | None = None
     metadata: dict[str, Any] | None = None
+    #: The provider's id of this refund, when it gave one (paymod's own).
+    provider_refund_id: str | None = None
     payment: PaymentDTO | None = None
     refund_reason: RefundReasonDTO | None = None
 
@@ -126,11 +128,22 @@ class PaymentMethodDTO(DTO):
     provider_id: str
 
 
+class WebhookRefund(DTO):
+    """A refund a webhook is about (paymod's own): the provider's id, amount, paymod's id if it made it."""
+
+    id: str
+    amount: Decimal | None = None
+    paymod_refund_id: str | None = None
+    failure_reason: str | None = None
+
+
 class WebhookActionData(DTO):
     session_id: str
     amount: Decimal | None = None
     #: What the provider says stays capturable; 0: it closed the authorization (paymod's own).
     remaining_capturable: Decimal | None = None
+    #: The refunds of a `refunded` / `refund_failed` event (paymod's own).
+    refunds: list[WebhookRefund] = []
 
 
 class WebhookActionAndData(DTO):

@@ -128,6 +128,8 @@ CancelBooking = CancelBooked | AlreadyCanceled
 
 @dataclass(frozen=True, slots=True)
 class ProviderAnswered:
-    """A provider's answer to a refund or a cancel: its data (None: unchanged)."""
+    """A provider's answer to a refund or a cancel: its data (None: unchanged), and the provider's id
+    of the refund when it gave one."""
 
     data: dict[str, Any] | None = None
+    refund_id: str | None = None

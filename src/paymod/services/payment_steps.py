@@ -21,6 +21,7 @@ from paymod.providers.base import (
     CapturePaymentOutput,
     ProviderInput,
     RefundPaymentInput,
+    RefundPaymentOutput,
 )
 from paymod.services.core import ModuleCore
 from paymod.services.flow_values import (
@@ -242,22 +243,49 @@ class PaymentStepsMixin(ModuleCore):
                 note=ctx.input.note,
             )
         )
-        return ProviderAnswered(data=result.data)
+        refund_id = result.refund_id if isinstance(result, RefundPaymentOutput) else None
+        return ProviderAnswered(data=result.data, refund_id=refund_id)
 
     async def _finish_refund(self, ctx: StepContext) -> str:
         conn, booked = _conn(ctx), ctx.outputs["book-refund"]
         assert isinstance(booked, RefundBooked)
         payment_id: str = ctx.input.payment_id
-        provider_data = ctx.outputs["provider-refund"].data
+        answer: ProviderAnswered = ctx.outputs["provider-refund"]
+        provider_data = answer.data
         payment = ctx.scratch.get("payment")
         if provider_data is not None and provider_data != booked.data:
             payment = await self._repo(e.PAYMENT).update(conn, payment_id, {"data": provider_data})
+        if answer.refund_id is not None:
+            await self._store_provider_refund_id(conn, payment_id, booked.refund_id, answer.refund_id)
         collection_id = booked.payment_collection_id
         self._emit(conn, "refund.created", booked.refund_id, collection_id)
         self._emit(conn, "refunded", payment_id, collection_id)
         await self._recompute_collection(conn, collection_id)
         await self._hand_back(ctx, conn, payment)
         return str(payment_id)
+
+    async def _store_provider_refund_id(
+        self, conn: AsyncConnection, payment_id: str, refund_id: str, provider_refund_id: str
+    ) -> None:
+        """Stores the provider's id on paymod's refund. A provider that does not echo paymod's refund
+        id in its webhooks may have had this refund booked as external already (its webhook came
+        first): that booking is a duplicate of this one and is dropped, under the payment's lock."""
+        await self.ledger.lock_payment(conn, payment_id)
+        refund = t.refund
+        duplicates = await self._repo(e.REFUND).update_where(
+            conn,
+            (refund.c.provider_refund_id == provider_refund_id)
+            & (refund.c.id != refund_id)
+            & refund.c.deleted_at.is_(None),
+            {"deleted_at": utc_now(), "metadata": {"external": True, "duplicate_of": refund_id}},
+        )
+        await self._repo(e.REFUND).update_where(
+            conn,
+            (refund.c.id == refund_id) & refund.c.provider_refund_id.is_(None),
+            {"provider_refund_id": provider_refund_id},
+        )
+        if duplicates:
+            await self.ledger.refresh_status(conn, payment_id)
 
     # -- cancel -------------------------------------------------------------------------
     async def _book_cancel(self, ctx: StepContext) -> CancelBooking:

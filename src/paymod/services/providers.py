@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -24,6 +25,7 @@ from paymod.services.dto import (
     PaymentProviderDTO,
     WebhookActionAndData,
     WebhookActionData,
+    WebhookRefund,
 )
 from paymod.services.inputs import (
     as_mapping,
@@ -167,12 +169,32 @@ class ProvidersMixin(ModuleCore):
                 remaining = to_amount(result.remaining_capturable, "remaining capturable amount")
             except AmountError as exc:
                 raise InvalidDataError(f"The webhook's {exc}.", code="invalid_webhook") from None
+        refunds = [
+            WebhookRefund(
+                id=webhook_text(refund.id, "refund id") or "",
+                amount=None if refund.amount is None else _webhook_amount(refund.amount, "refund amount"),
+                paymod_refund_id=webhook_text(refund.paymod_refund_id, "refund id"),
+                failure_reason=webhook_text(refund.failure_reason, "refund failure reason"),
+            )
+            for refund in result.refunds
+        ]
+        if any(not refund.id for refund in refunds):
+            raise InvalidDataError("The webhook names a refund without an id.", code="invalid_webhook")
         return WebhookActionAndData(
             action=PaymentAction(result.action),
             data=(
-                WebhookActionData(session_id=session_id, amount=amount, remaining_capturable=remaining)
+                WebhookActionData(
+                    session_id=session_id, amount=amount, remaining_capturable=remaining, refunds=refunds
+                )
                 if session_id
                 else None
             ),
             event_id=event_id,
         )
+
+
+def _webhook_amount(value: object, name: str) -> Decimal:
+    try:
+        return to_amount(value, name)
+    except AmountError as exc:
+        raise InvalidDataError(f"The webhook's {exc}.", code="invalid_webhook") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -23,6 +23,7 @@ from paymod.domain.ids import new_id
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
 from paymod.observability.context import current_request_id
 from paymod.persistence.repository import utc_now
+from paymod.services.dto import WebhookRefund
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.stores import stores_for
 
@@ -57,6 +58,19 @@ def _payload_record(raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
     return {**body, "headers": {k.lower(): v for k, v in headers.items()}}
 
 
+def _refunds_record(refunds: Sequence[WebhookRefund]) -> list[dict[str, Any]]:
+    """The refunds of an event as stored (amounts as exact decimal text)."""
+    return [
+        {
+            "id": refund.id,
+            "amount": None if refund.amount is None else str(refund.amount),
+            "paymod_refund_id": refund.paymod_refund_id,
+            "failure_reason": refund.failure_reason,
+        }
+        for refund in refunds
+    ]
+
+
 def raw_body(record: Mapping[str, Any]) -> bytes:
     if "body_base64" in record:
         return base64.b64decode(record["body_base64"])
@@ -86,6 +100,7 @@ async def receive_webhook(
         "session_id": result.data.session_id if result.data else None,
         "amount": result.data.amount if result.data else None,
         "remaining_capturable": result.data.remaining_capturable if result.data else None,
+        "refunds": _refunds_record(result.data.refunds) if result.data and result.data.refunds else None,
         "payload": _payload_record(raw, headers),
         "status": "pending" if actionable else "ignored",
         "attempts": 0,
@@ -135,6 +150,8 @@ async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any])
             session.provider_id,
         )
         return "ignored"
+    if action in (PaymentAction.REFUNDED, PaymentAction.REFUND_FAILED):
+        return await _apply_refunds(module, action, session.payment.id if session.payment else None, event)
     if action == PaymentAction.AUTHORIZED:
         payment = await module.authorize_payment_session(session_id)
         return "authorized" if payment is not None else "pending_authorization"
@@ -159,6 +176,44 @@ async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any])
         return "ignored"
     await module.record_payment_session_status(session_id, status.value)
     return f"session_{status.value}"
+
+
+async def _apply_refunds(
+    module: PaymentModule, action: PaymentAction, payment_id: str | None, event: Mapping[str, Any]
+) -> str:
+    """Books the refunds the provider made (each once), or marks paymod's that failed at the provider."""
+    if payment_id is None:
+        # No payment, nothing refundable: a report about money paymod never saw captured.
+        log.warning(
+            "webhook %s reports refunds of session %s without a payment: ignored",
+            event["id"],
+            event["session_id"],
+        )
+        return "ignored"
+    changed = 0
+    for refund in event.get("refunds") or ():
+        if action == PaymentAction.REFUNDED:
+            booked = await module.record_provider_refund(
+                {
+                    "payment_id": payment_id,
+                    "provider_refund_id": refund["id"],
+                    "paymod_refund_id": refund.get("paymod_refund_id"),
+                    "amount": None if refund.get("amount") is None else Decimal(refund["amount"]),
+                }
+            )
+        else:
+            booked = await module.fail_provider_refund(
+                {
+                    "payment_id": payment_id,
+                    "provider_refund_id": refund["id"],
+                    "paymod_refund_id": refund.get("paymod_refund_id"),
+                    "reason": refund.get("failure_reason"),
+                }
+            )
+        changed += booked is not None
+    if not changed:
+        return "ignored"
+    return "refunded" if action == PaymentAction.REFUNDED else "refund_failed"
 
 
 async def replay_webhook_event(module: PaymentModule, id: str) -> None:

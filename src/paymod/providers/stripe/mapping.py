@@ -5,7 +5,7 @@ Pure functions over plain dicts (`StripeObject.to_dict()`), so the tables are te
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
@@ -80,3 +80,43 @@ def webhook_action(
         instructions = next_action.get("display_bank_transfer_instructions") or {}
         amount = instructions.get("amount_remaining")
     return action, intent.get("amount") if amount is None else amount
+
+
+#: The metadata key that carries paymod's refund id (its idempotency key) on each Stripe refund.
+REFUND_ID_KEY = "paymod_refund_id"
+
+# Events about refunds (docs.stripe.com/api/events/types): `charge.refunded` carries a Charge,
+# the others a Refund. `charge.refund.updated` is the older name of `refund.updated`.
+REFUND_EVENTS = frozenset({"charge.refunded", "refund.created", "refund.updated", "charge.refund.updated"})
+# A Refund's `status` (docs.stripe.com/api/refunds/object#refund_object-status): pending,
+# requires_action, succeeded, failed, canceled. A pending refund has left the balance already.
+_REFUND_MOVED = frozenset({"pending", "requires_action", "succeeded"})
+_REFUND_UNDONE = frozenset({"failed", "canceled"})
+
+
+def refund_action(refund: Mapping[str, Any]) -> PaymentAction:
+    """What a Refund object's status asks for: `refunded` (book it, once), `refund_failed`, or nothing."""
+    status = refund.get("status")
+    if status in _REFUND_MOVED:
+        return PaymentAction.REFUNDED
+    if status in _REFUND_UNDONE:
+        return PaymentAction.REFUND_FAILED
+    return PaymentAction.NOT_SUPPORTED
+
+
+def charge_refunds(charge: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    """The refunds a Charge carries in full, else None: since API version 2022-11-15 `refunds` is
+    left out unless expanded (webhooks never expand), and a list with `has_more` is a first page."""
+    refunds = charge.get("refunds")
+    if (
+        not isinstance(refunds, Mapping)
+        or refunds.get("has_more")
+        or not isinstance(refunds.get("data"), list)
+    ):
+        return None
+    return [r for r in refunds["data"] if isinstance(r, Mapping)]
+
+
+def moved_refunds(refunds: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The refunds whose money has left (a failed or canceled one of the list is not booked)."""
+    return [r for r in refunds if refund_action(r) == PaymentAction.REFUNDED]

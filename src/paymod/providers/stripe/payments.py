@@ -23,6 +23,7 @@ from paymod.providers.base import (
     ProviderInput,
     ProviderOutput,
     RefundPaymentInput,
+    RefundPaymentOutput,
     StatusOutput,
     UpdatePaymentInput,
 )
@@ -37,6 +38,7 @@ from paymod.providers.stripe.client import (
     log,
 )
 from paymod.providers.stripe.errors import decline_code, error_intent
+from paymod.providers.stripe.mapping import REFUND_ID_KEY
 
 #: Refund reasons Stripe itself knows; other paymod reason codes go to metadata only.
 STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -60,8 +62,6 @@ _PASSTHROUGH = (
 )
 _METADATA_LIMIT = 500  # characters per metadata value at Stripe
 _METADATA_KEY_LIMIT = 40  # characters per metadata key at Stripe
-#: The metadata key that carries paymod's refund id (its idempotency key) on each Stripe refund.
-REFUND_ID_KEY = "paymod_refund_id"
 #: Money fields of a PaymentIntent, in the currency's smallest unit at Stripe.
 _INTENT_MONEY_FIELDS = ("amount", "amount_capturable", "amount_received", "application_fee_amount")
 
@@ -408,7 +408,7 @@ class StripePayments(StripeCalls):
                 code="refund_failed",
             )
         last_refund = {field: created.get(field) for field in ("id", "amount", "status", "reason")}
-        return ProviderOutput(data={**data, "last_refund": last_refund})
+        return RefundPaymentOutput(data={**data, "last_refund": last_refund}, refund_id=created.get("id"))
 
     async def cancel_payment(self, input: ProviderInput) -> ProviderOutput:
         data = input.data

@@ -37,12 +37,12 @@ from paymod.providers.stripe.client import _with_charge_facts as _with_charge_fa
 from paymod.providers.stripe.client import log
 from paymod.providers.stripe.customers import StripeCustomers
 from paymod.providers.stripe.customers import _customer_params as _customer_params
+from paymod.providers.stripe.mapping import REFUND_ID_KEY as REFUND_ID_KEY
 from paymod.providers.stripe.options import StripeOptions
 from paymod.providers.stripe.payments import _INTENT_MONEY_FIELDS as _INTENT_MONEY_FIELDS
 from paymod.providers.stripe.payments import _METADATA_KEY_LIMIT as _METADATA_KEY_LIMIT
 from paymod.providers.stripe.payments import _METADATA_LIMIT as _METADATA_LIMIT
 from paymod.providers.stripe.payments import _PASSTHROUGH as _PASSTHROUGH
-from paymod.providers.stripe.payments import REFUND_ID_KEY as REFUND_ID_KEY
 from paymod.providers.stripe.payments import STRIPE_REFUND_REASONS as STRIPE_REFUND_REASONS
 from paymod.providers.stripe.payments import StripePayments
 from paymod.providers.stripe.payments import _capture_marker as _capture_marker

@@ -3,17 +3,25 @@ onto paymod's action (the table is in mapping.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, cast
 
 import stripe
 
 from paymod.domain.errors import ProviderError
 from paymod.domain.statuses import PaymentAction
-from paymod.providers.base import WebhookActionResult, WebhookPayload
+from paymod.providers.base import ProviderRefund, WebhookActionResult, WebhookPayload
 from paymod.providers.stripe.amounts import from_smallest_unit
 from paymod.providers.stripe.client import Data, StripeCalls, _dump, log
-from paymod.providers.stripe.mapping import PENDING_EVENTS, webhook_action
+from paymod.providers.stripe.mapping import (
+    PENDING_EVENTS,
+    REFUND_EVENTS,
+    REFUND_ID_KEY,
+    charge_refunds,
+    moved_refunds,
+    refund_action,
+    webhook_action,
+)
 
 WEBHOOK_TOLERANCE = 300
 
@@ -81,6 +89,8 @@ class StripeWebhooks(StripeCalls):
         obj = event.data.object
         intent: Data = _dump(obj) if isinstance(obj, stripe.StripeObject) else dict(obj or {})
         account = cast("str | None", getattr(event, "account", None)) or self.settings.stripe_account
+        if event_type in REFUND_EVENTS:
+            return await self._refund_webhook(event, intent, account)
         is_async = event_type in PENDING_EVENTS and await self._payment_method_is_async(intent, account)
         action, units = webhook_action(event_type, intent, payment_method_is_async=is_async)
         details: Data = {"event_type": event_type, "object_id": intent.get("id")}
@@ -107,3 +117,65 @@ class StripeWebhooks(StripeCalls):
             data=details,
             remaining_capturable=remaining,
         )
+
+    async def _refund_webhook(
+        self, event: stripe.Event, obj: Data, account: str | None
+    ) -> WebhookActionResult:
+        """`charge.refunded` (a Charge: each of its refunds whose money left, listed from the API when
+        the event leaves them out), `refund.created` / `refund.updated` / `charge.refund.updated` (a
+        Refund: booked, or failed/canceled). Refunds of intents paymod did not create are not ours."""
+        event_type = str(event.type)
+        details: Data = {"event_type": event_type, "object_id": obj.get("id")}
+        if getattr(event, "account", None):
+            details["account"] = event.account
+        not_ours = WebhookActionResult(action=PaymentAction.NOT_SUPPORTED, event_id=event.id, data=details)
+        intent_id = obj.get("payment_intent")
+        if not isinstance(intent_id, str) or not intent_id:
+            return not_ours
+        if event_type == "charge.refunded":
+            action = PaymentAction.REFUNDED
+            listed = charge_refunds(obj)
+            refunds = moved_refunds(
+                listed if listed is not None else await self._intent_refunds(intent_id, account)
+            )
+        else:
+            action, refunds = refund_action(obj), [obj]
+        if action == PaymentAction.NOT_SUPPORTED or not refunds:
+            return not_ours
+        intent = await self._retrieve_intent(intent_id, account)
+        session_id = (intent.get("metadata") or {}).get("session_id")
+        if not session_id:
+            return not_ours
+        fallback_currency = str(obj.get("currency") or intent.get("currency") or "")
+        return WebhookActionResult(
+            action=action,
+            session_id=str(session_id),
+            event_id=event.id,
+            data=details,
+            refunds=[
+                ProviderRefund(
+                    id=str(refund.get("id") or ""),
+                    amount=from_smallest_unit(
+                        int(refund["amount"]), str(refund.get("currency") or fallback_currency)
+                    ),
+                    paymod_refund_id=(refund.get("metadata") or {}).get(REFUND_ID_KEY),
+                    failure_reason=(
+                        str(refund.get("failure_reason") or refund.get("status"))
+                        if action == PaymentAction.REFUND_FAILED
+                        else None
+                    ),
+                )
+                for refund in refunds
+            ],
+        )
+
+    async def _intent_refunds(self, intent_id: str, account: str | None) -> list[Data]:
+        """Every refund of the intent (GET /v1/refunds?payment_intent=...)."""
+        options = self._options(None, account)
+
+        def page(params: Data) -> Awaitable[Any]:
+            return self.client.v1.refunds.list_async(
+                cast("stripe.params.RefundListParams", {**params, "payment_intent": intent_id}), options
+            )
+
+        return await self._list_all(page)
