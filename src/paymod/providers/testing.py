@@ -25,6 +25,9 @@ refund paymod did not make (once per `refund_id`); `{"action": "refund_failed", 
 "refund_id", "reason"}` marks a refund failed. Each refund paymod makes here gets the provider id
 `tre_<paymod's refund id>` (`RefundPaymentOutput.refund_id`); a body may name paymod's refund id as
 `paymod_refund_id`, as Stripe's refund metadata does.
+Authorizations voided "at the provider": `{"action": "canceled", "session_id"}` on an authorized
+session cancels its payment (or closes it after a partial capture), once; on a session not
+authorized yet it marks the session canceled, as before.
 Every call is counted per (method, idempotency key) in `calls`, so tests can prove a retry reused
 its key and the provider was asked once (a long-running server using it for load tests sets the
 `record_calls` option to false: the count grows with every call); with the `calls_file` option each

@@ -30,6 +30,7 @@ from paymod.services.collections import CollectionsMixin
 from paymod.services.core import ModuleOptions
 from paymod.services.events import Subscriber, Subscribers
 from paymod.services.payments import PaymentsMixin
+from paymod.services.provider_authorizations import ProviderAuthorizationsMixin
 from paymod.services.provider_refunds import ProviderRefundsMixin
 from paymod.services.providers import ProvidersMixin
 from paymod.services.refund_reasons import RefundReasonsMixin
@@ -53,6 +54,7 @@ class PaymentModule(
     AuthorizationMixin,
     PaymentsMixin,
     ProviderRefundsMixin,
+    ProviderAuthorizationsMixin,
     AccountHoldersMixin,
     RefundReasonsMixin,
     ProvidersMixin,

@@ -152,6 +152,10 @@ async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any])
         return "ignored"
     if action in (PaymentAction.REFUNDED, PaymentAction.REFUND_FAILED):
         return await _apply_refunds(module, action, session.payment.id if session.payment else None, event)
+    if action == PaymentAction.CANCELED and session.payment is not None:
+        # Voided at the provider after paymod authorized it: the payment is canceled, not the session.
+        canceled = await module.record_provider_cancel(session.payment.id)
+        return "payment_canceled" if canceled is not None else "ignored"
     if action == PaymentAction.AUTHORIZED:
         payment = await module.authorize_payment_session(session_id)
         return "authorized" if payment is not None else "pending_authorization"

@@ -1,0 +1,56 @@
+"""Authorizations the provider voided (Stripe: `payment_intent.canceled` on an authorized intent,
+voided in its dashboard or through its API): the payment is canceled in paymod, without calling the
+provider back.
+
+It runs under the payment's lock, like a capture's booking (`payment_steps`), so a void racing an
+admin capture on the same payment has one winner: the void first, and the capture is refused as for
+any canceled payment; the capture first, and the void finds nothing left to cancel (a full capture)
+or closes the payment for the rest (a partial one), as a partial capture that released the rest does.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from paymod.domain import rules
+from paymod.domain.money import round_amount
+from paymod.persistence import entities as e
+from paymod.persistence import outbox
+from paymod.persistence.repository import utc_now
+from paymod.services.core import ModuleCore
+from paymod.services.dto import PaymentDTO
+
+log = logging.getLogger("paymod.payments")
+
+
+class ProviderAuthorizationsMixin(ModuleCore):
+    """Books what the provider did to an authorization without asking paymod."""
+
+    async def record_provider_cancel(self, payment_id: str) -> PaymentDTO | None:
+        """Cancels a payment whose authorization the provider voided; returns it, or None when
+        there was nothing to cancel (canceled already, or captured in full: the provider cannot
+        void a captured charge, and a capture booked first wins).
+
+        Nothing captured: the payment is canceled, as an admin cancel leaves it. Part captured: the
+        payment is closed, `released_amount` = what was not captured, and keeps its captures.
+        """
+        async with self.database.write() as conn:
+            locked = await self.ledger.lock_payment(conn, payment_id)
+            payment = locked.row
+            currency = payment["currency_code"]
+            captured = rules.total(locked.captures)
+            remaining = round_amount(payment["amount"], currency) - captured
+            if payment["canceled_at"] is not None:
+                return None
+            if payment["captured_at"] is not None or remaining <= 0:
+                log.warning("provider voided payment %s, captured in full already: ignored", payment_id)
+                return None
+            values: dict[str, object] = {"canceled_at": utc_now()}
+            if captured > 0:
+                values["released_amount"] = remaining
+            row = await self._repo(e.PAYMENT).update(conn, payment_id, values)
+            await self.ledger.refresh_status(conn, payment_id)
+            collection_id = payment["payment_collection_id"]
+            outbox.emit(conn, "payment.canceled", {"id": payment_id, "at_provider": True}, collection_id)
+            await self._recompute_collection(conn, collection_id)
+        return PaymentDTO.model_validate(row)
