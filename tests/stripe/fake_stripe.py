@@ -981,6 +981,11 @@ class FakeStripe(stripe.HTTPClient):
         """A refund made in Stripe's dashboard (or by another integration): no paymod metadata."""
         return self._export(self._refund_create({"payment_intent": intent_id, "amount": amount}))
 
+    def cancel_outside(self, intent_id: str, reason: str = "abandoned") -> Json:
+        """An authorization voided in Stripe's dashboard (or by another integration): "Occurs when a
+        PaymentIntent is canceled" (docs.stripe.com/api/events/types#event_types-payment_intent.canceled)."""
+        return self._export(self._pi_cancel(intent_id, {"cancellation_reason": reason}))
+
     def fail_refund(
         self, refund_id: str, status: str = "failed", reason: str = "expired_or_canceled_card"
     ) -> Json:
