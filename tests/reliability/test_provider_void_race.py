@@ -1,0 +1,94 @@
+"""An authorization voided at the provider, its webhook racing an admin capture of the same payment
+(issue 17): two modules on one database, as two servers would be, each round a fresh payment of 100
+authorized, the admin capturing it in full through one while the worker of the other applies the
+provider's `canceled`. Both are decided under the payment's lock, so one of them wins and the books
+agree with it: captured and not canceled, or canceled with nothing captured."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from paymod import PaymentModule
+from paymod.domain.errors import InvalidDataError
+from paymod.persistence.tables import event_outbox, payment
+from paymod.providers.testing import SIGNATURE_HEADER, sign
+from paymod.webhooks.inbox import list_webhook_events, receive_webhook
+from paymod.webhooks.worker import Worker
+
+SECRET = "whsec_testing"
+ROUNDS = 8
+PROVIDERS = [{"resolve": "paymod.providers.testing", "id": "default", "options": {"webhook_secret": SECRET}}]
+OPTIONS = {"webhook_delay": 0, "webhook_retries": 0}
+
+
+@pytest.fixture
+async def servers(database_url: str) -> AsyncIterator[tuple[PaymentModule, PaymentModule]]:
+    async with (
+        await PaymentModule.connect(database_url, providers=PROVIDERS, options=OPTIONS, migrate=False) as one,
+        await PaymentModule.connect(database_url, providers=PROVIDERS, options=OPTIONS, migrate=False) as two,
+    ):
+        yield one, two
+
+
+async def test_a_void_at_the_provider_racing_an_admin_capture_has_one_winner(
+    servers: tuple[PaymentModule, PaymentModule],
+) -> None:
+    admin, hooks = servers
+    outcomes: list[bool] = []
+    for round in range(ROUNDS):
+        collection = await admin.create_payment_collections({"currency_code": "usd", "amount": 100})
+        session = await admin.create_payment_session(
+            collection.id, {"provider_id": "pp_testing_default", "amount": 100, "currency_code": "usd"}
+        )
+        authorized = await admin.authorize_payment_session(session.id)
+        assert authorized is not None
+        body = {"id": f"evt_void_{round}", "action": "canceled", "session_id": session.id}
+        raw = json.dumps(body).encode()
+        await receive_webhook(hooks, "testing_default", raw, {SIGNATURE_HEADER: sign(raw, SECRET)})
+        worker = Worker(hooks)
+        try:
+            capture_result, _ = await asyncio.gather(
+                admin.capture_payment({"payment_id": authorized.id}),
+                worker.run_once(),
+                return_exceptions=True,
+            )
+        finally:
+            await worker.close()
+        found = await admin.retrieve_payment(authorized.id, {"relations": ["captures"]})
+        captured = sum((c.amount for c in found.captures or []), Decimal(0))
+        async with admin.database.read() as conn:
+            stored_status = (
+                await conn.execute(select(payment.c.status).where(payment.c.id == authorized.id))
+            ).scalar_one()
+            canceled_events = (
+                await conn.execute(
+                    select(event_outbox.c.data).where(
+                        event_outbox.c.name == "payment.canceled",
+                        event_outbox.c.payment_collection_id == collection.id,
+                    )
+                )
+            ).scalars().all()
+        [event] = [e for e in await list_webhook_events(hooks) if e["event_id"] == f"evt_void_{round}"]
+        void_won = found.canceled_at is not None
+        if void_won:
+            assert isinstance(capture_result, InvalidDataError), capture_result
+            assert "has been canceled" in capture_result.message
+            assert (captured, found.captured_at, found.released_amount) == (Decimal(0), None, None)
+            assert (stored_status, event["status"]) == ("canceled", "processed")
+            assert canceled_events == [{"id": authorized.id, "at_provider": True}]
+        else:
+            assert not isinstance(capture_result, BaseException), capture_result
+            assert (captured, found.released_amount) == (Decimal(100), None)
+            assert found.captured_at is not None
+            assert (stored_status, event["status"]) == ("captured", "ignored"), event
+            assert canceled_events == []
+        collection_status = (await admin.retrieve_payment_collection(collection.id)).status
+        assert collection_status == ("canceled" if void_won else "completed")
+        outcomes.append(void_won)
+    assert len(outcomes) == ROUNDS
