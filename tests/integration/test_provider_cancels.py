@@ -7,11 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from test_provider_refunds import deliver, events, quick, status
 
 from paymod import PaymentModule
 from paymod.domain.errors import InvalidDataError
 from paymod.webhooks.inbox import list_webhook_events
-from test_provider_refunds import deliver, events, quick, status
 
 __all__ = ["quick"]
 

@@ -66,14 +66,13 @@ async def test_a_void_at_the_provider_racing_an_admin_capture_has_one_winner(
             stored_status = (
                 await conn.execute(select(payment.c.status).where(payment.c.id == authorized.id))
             ).scalar_one()
-            canceled_events = (
-                await conn.execute(
-                    select(event_outbox.c.data).where(
-                        event_outbox.c.name == "payment.canceled",
-                        event_outbox.c.payment_collection_id == collection.id,
-                    )
+            found_events = await conn.execute(
+                select(event_outbox.c.data).where(
+                    event_outbox.c.name == "payment.canceled",
+                    event_outbox.c.payment_collection_id == collection.id,
                 )
-            ).scalars().all()
+            )
+            canceled_events = found_events.scalars().all()
         [event] = [e for e in await list_webhook_events(hooks) if e["event_id"] == f"evt_void_{round}"]
         void_won = found.canceled_at is not None
         if void_won:

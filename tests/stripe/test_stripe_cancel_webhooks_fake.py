@@ -80,7 +80,9 @@ async def status(module: PaymentModule, payment_id: str) -> str:
 
 async def canceled_events(module: PaymentModule) -> list[dict[str, Any]]:
     async with module.database.read() as conn:
-        found = await conn.execute(select(event_outbox.c.data).where(event_outbox.c.name == "payment.canceled"))
+        found = await conn.execute(
+            select(event_outbox.c.data).where(event_outbox.c.name == "payment.canceled")
+        )
         return [dict(r) for r in found.scalars()]
 
 
