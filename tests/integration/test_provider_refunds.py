@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import select
+from test_webhooks import quick as quick  # the fixture: processed at once, retried once
 
 from paymod import PaymentModule
 from paymod.persistence.tables import event_outbox, payment, refund
@@ -21,19 +20,6 @@ from paymod.webhooks.worker import Worker
 
 SECRET = "whsec_testing"
 PROVIDER = "testing_default"
-
-
-@pytest.fixture
-async def quick(database_url: str) -> AsyncIterator[PaymentModule]:
-    """A module whose webhooks are processed at once and retried once."""
-    providers = [
-        {"resolve": "paymod.providers.testing", "id": "default", "options": {"webhook_secret": SECRET}}
-    ]
-    options = {"webhook_delay": 0, "webhook_retries": 1}
-    async with await PaymentModule.connect(
-        database_url, providers=providers, options=options, migrate=False
-    ) as m:
-        yield m
 
 
 async def captured_payment(module: PaymentModule, amount: int = 100) -> tuple[str, str, str]:

@@ -7,7 +7,6 @@ refunded than captured."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -16,23 +15,17 @@ import pytest
 from paymod import PaymentModule
 from paymod.domain.errors import InvalidDataError
 from paymod.domain.rules import REFUND_EXCEEDS
-from paymod.providers.testing import SIGNATURE_HEADER, sign
-from paymod.webhooks.inbox import list_webhook_events, receive_webhook
+from paymod.webhooks.inbox import list_webhook_events
 from paymod.webhooks.worker import Worker
+from reliability.provider_webhooks import report, two_modules
 
-SECRET = "whsec_testing"
 ROUNDS = 8
-PROVIDERS = [{"resolve": "paymod.providers.testing", "id": "default", "options": {"webhook_secret": SECRET}}]
-OPTIONS = {"webhook_delay": 0, "webhook_retries": 0}
 
 
 @pytest.fixture
 async def servers(database_url: str) -> AsyncIterator[tuple[PaymentModule, PaymentModule]]:
-    async with (
-        await PaymentModule.connect(database_url, providers=PROVIDERS, options=OPTIONS, migrate=False) as one,
-        await PaymentModule.connect(database_url, providers=PROVIDERS, options=OPTIONS, migrate=False) as two,
-    ):
-        yield one, two
+    async with two_modules(database_url) as modules:
+        yield modules
 
 
 async def test_an_external_refund_racing_an_admin_refund_never_refunds_more_than_captured(
@@ -55,8 +48,7 @@ async def test_an_external_refund_racing_an_admin_refund_never_refunds_more_than
             "refund_id": f"re_race_{round}",
             "amount": 60,
         }
-        raw = json.dumps(body).encode()
-        await receive_webhook(hooks, "testing_default", raw, {SIGNATURE_HEADER: sign(raw, SECRET)})
+        await report(hooks, body)
         worker = Worker(hooks)
         try:
             admin_result, _ = await asyncio.gather(

@@ -7,7 +7,6 @@ agree with it: captured and not canceled, or canceled with nothing captured."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -17,23 +16,17 @@ from sqlalchemy import select
 from paymod import PaymentModule
 from paymod.domain.errors import InvalidDataError
 from paymod.persistence.tables import event_outbox, payment
-from paymod.providers.testing import SIGNATURE_HEADER, sign
-from paymod.webhooks.inbox import list_webhook_events, receive_webhook
+from paymod.webhooks.inbox import list_webhook_events
 from paymod.webhooks.worker import Worker
+from reliability.provider_webhooks import report, two_modules
 
-SECRET = "whsec_testing"
 ROUNDS = 8
-PROVIDERS = [{"resolve": "paymod.providers.testing", "id": "default", "options": {"webhook_secret": SECRET}}]
-OPTIONS = {"webhook_delay": 0, "webhook_retries": 0}
 
 
 @pytest.fixture
 async def servers(database_url: str) -> AsyncIterator[tuple[PaymentModule, PaymentModule]]:
-    async with (
-        await PaymentModule.connect(database_url, providers=PROVIDERS, options=OPTIONS, migrate=False) as one,
-        await PaymentModule.connect(database_url, providers=PROVIDERS, options=OPTIONS, migrate=False) as two,
-    ):
-        yield one, two
+    async with two_modules(database_url) as modules:
+        yield modules
 
 
 async def test_a_void_at_the_provider_racing_an_admin_capture_has_one_winner(
@@ -49,8 +42,7 @@ async def test_a_void_at_the_provider_racing_an_admin_capture_has_one_winner(
         authorized = await admin.authorize_payment_session(session.id)
         assert authorized is not None
         body = {"id": f"evt_void_{round}", "action": "canceled", "session_id": session.id}
-        raw = json.dumps(body).encode()
-        await receive_webhook(hooks, "testing_default", raw, {SIGNATURE_HEADER: sign(raw, SECRET)})
+        await report(hooks, body)
         worker = Worker(hooks)
         try:
             capture_result, _ = await asyncio.gather(
