@@ -1,0 +1,127 @@
+"""`ProviderDriver`: what the conformance kit needs to know about one provider, and how to steer it.
+
+A driver names the provider's configuration, declares what the provider can do (`capabilities`,
+`webhooks`) and fills the few hooks that differ between providers: the session data for each
+scenario, finishing a customer action, losing a capture's answer, a signed webhook, and the
+idempotency keys the provider saw. Every hook has a default that suits a provider without the
+capability, so a driver only writes what its provider declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from paymod.domain.statuses import PaymentAction
+
+if TYPE_CHECKING:
+    from paymod.providers.base import WebhookPayload
+    from paymod.services.dto import AccountHolderDTO, PaymentDTO, PaymentSessionDTO
+    from paymod.testing.harness import Harness
+
+
+class Capability(StrEnum):
+    """What a provider may support; the kit skips, naming it, what its driver does not declare."""
+
+    PARTIAL_CAPTURE = "partial_capture"
+    MULTIPLE_CAPTURES = "multiple_captures"
+    REFUNDS = "refunds"
+    MULTIPLE_REFUNDS = "multiple_refunds"
+    CANCEL = "cancel"
+    CUSTOMER_ACTION = "customer_action"
+    DECLINE = "decline"
+    #: A capture whose answer is lost after the provider did it (`ProviderDriver.lose_next_capture`).
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    PAYMENT_STATUS = "payment_status"
+    ACCOUNT_HOLDERS = "account_holders"
+    SAVED_METHODS = "saved_methods"
+    WEBHOOKS = "webhooks"
+    #: The driver can tell which idempotency keys the provider saw (`ProviderDriver.idempotency_keys`).
+    IDEMPOTENCY_KEYS = "idempotency_keys"
+
+
+class Scenario(StrEnum):
+    """What a new session is to do when it is authorized."""
+
+    #: Authorizes when asked, with nothing more from the customer.
+    SUCCESS = "success"
+    #: Not paid yet: the customer has not confirmed anything (its amount can still change).
+    OPEN = "open"
+    CUSTOMER_ACTION = "customer_action"
+    DECLINE = "decline"
+
+
+class Operation(StrEnum):
+    """The provider calls whose idempotency keys the kit checks (the provider's method names)."""
+
+    INITIATE = "initiate_payment"
+    AUTHORIZE = "authorize_payment"
+    CAPTURE = "capture_payment"
+    REFUND = "refund_payment"
+    CANCEL = "cancel_payment"
+
+
+class ProviderDriver:
+    """Subclass it for your provider; `ProviderConformance` runs the kit against it."""
+
+    #: The provider's id in the module, `pp_<identifier>_<id>` (`pp_system_default` for the built-in one).
+    provider_id: str = ""
+    capabilities: frozenset[Capability] = frozenset()
+    #: The webhook actions `webhook()` can produce, each of which must map to that action and book it.
+    webhooks: frozenset[PaymentAction] = frozenset()
+    currency_code: str = "usd"
+    #: The collection's amount; partial captures and refunds use fractions of it (3/10, 2/10, ...).
+    amount: Decimal = Decimal("100.00")
+
+    def provider_config(self) -> Mapping[str, Any] | None:
+        """The module's provider configuration (`{"resolve", "id", "options"}`); None: built in."""
+        return None
+
+    def module_options(self) -> Mapping[str, Any]:
+        """Extra `PaymentModule` options (the kit sets its own webhook pace)."""
+        return {}
+
+    async def setup(self, harness: Harness) -> None:
+        """Called before each test with the new module (e.g. to wipe a local server)."""
+
+    def session_data(self, scenario: Scenario) -> dict[str, Any]:
+        """What to pass as the session's `data` for `scenario`."""
+        return {}
+
+    async def complete_customer_action(self, harness: Harness, session: PaymentSessionDTO) -> None:
+        """What the customer does on a `requires_more` session (approve, pass 3-D Secure)."""
+        raise NotImplementedError
+
+    async def lose_next_capture(self, harness: Harness, payment: PaymentDTO) -> None:
+        """Makes the next capture of `payment` happen at the provider with its answer lost, once: the
+        module sees a retryable error, and a retry under the same key must book the capture once."""
+        raise NotImplementedError
+
+    async def webhook(
+        self, harness: Harness, action: PaymentAction, session: PaymentSessionDTO, amount: Decimal
+    ) -> WebhookPayload:
+        """A signed, provider-shaped event that means `action` for `session` (`amount`: what it is
+        about). For `captured`/`canceled`/`refunded` the session's payment is authorized; make the
+        provider's own state match the event first if the provider checks it."""
+        raise NotImplementedError
+
+    def idempotency_keys(self, harness: Harness, operation: Operation) -> list[str | None]:
+        """The idempotency key of each `operation` call the provider received so far, in order."""
+        raise NotImplementedError
+
+    def customer(self) -> dict[str, Any]:
+        """The customer an account holder is created for."""
+        return {"id": "cus_conformance_1", "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+
+    async def save_payment_method(self, harness: Harness, holder: AccountHolderDTO) -> str:
+        """Saves a payment method for `holder` as a storefront would; returns its id (as listed)."""
+        saved = await harness.module.create_payment_methods(
+            {
+                "provider_id": self.provider_id,
+                "data": {},
+                "context": {"account_holder": holder.model_dump(mode="json")},
+            }
+        )
+        return saved.id
