@@ -45,16 +45,23 @@ class ProviderConformance:
 
     driver: ClassVar[ProviderDriver | None] = None
 
-    @pytest_asyncio.fixture
-    async def kit(
-        self, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
-    ) -> AsyncIterator[Harness]:
+    @pytest.fixture
+    def conformance_driver(self, request: pytest.FixtureRequest) -> ProviderDriver:
+        """The class's `driver`, else the `driver` fixture (for a driver that needs other fixtures)."""
         driver = type(self).driver
         if driver is None:
+            # Asked for here, in a plain fixture: an async `driver` fixture cannot be set up from
+            # inside another async fixture.
             driver = request.getfixturevalue("driver")
         if not isinstance(driver, ProviderDriver):
             raise TypeError(f"the conformance driver must be a ProviderDriver, not {driver!r}")
-        async with open_harness(driver, tmp_path, tmp_path_factory.getbasetemp()) as harness:
+        return driver
+
+    @pytest_asyncio.fixture
+    async def kit(
+        self, conformance_driver: ProviderDriver, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+    ) -> AsyncIterator[Harness]:
+        async with open_harness(conformance_driver, tmp_path, tmp_path_factory.getbasetemp()) as harness:
             yield harness
 
     # -- sessions ---------------------------------------------------------------------------------
