@@ -135,11 +135,16 @@ class FakeStripeDriver(StripeDriver):
         self.fake = fake
 
     def provider_config(self) -> Mapping[str, Any]:
-        return stripe_config("https://api.stripe.test", http_client=self.fake, max_network_retries=2, multicapture=True)
+        return stripe_config(
+            "https://api.stripe.test", http_client=self.fake, max_network_retries=2, multicapture=True
+        )
 
     def merchant(self) -> stripe.StripeClient:
         return stripe.StripeClient(
-            API_KEY, base_addresses={"api": "https://api.stripe.test"}, http_client=self.fake, max_network_retries=0
+            API_KEY,
+            base_addresses={"api": "https://api.stripe.test"},
+            http_client=self.fake,
+            max_network_retries=0,
         )
 
     def session_data(self, scenario: Scenario) -> dict[str, Any]:
@@ -167,7 +172,9 @@ class FakeStripeDriver(StripeDriver):
             raw, headers = self.fake.signed(self.fake.last_event("charge.refunded"))
             return WebhookPayload(data=json.loads(raw), raw_data=raw, headers=headers)
         if action == PaymentAction.AUTHORIZED:
-            raw, headers = self.fake.signed(event_payload(self.fake, "payment_intent.amount_capturable_updated", intent_id))
+            raw, headers = self.fake.signed(
+                event_payload(self.fake, "payment_intent.amount_capturable_updated", intent_id)
+            )
             return WebhookPayload(data=json.loads(raw), raw_data=raw, headers=headers)
         return await super().webhook(harness, action, session, amount)
 
@@ -238,4 +245,6 @@ class LocalstripeDriver(StripeDriver):
         )
 
     def idempotency_keys(self, harness: Harness, operation: Operation) -> list[str | None]:
-        return [r.idempotency_key for r in self.client.requests if operation_of(r.method, r.path) == operation]
+        return [
+            r.idempotency_key for r in self.client.requests if operation_of(r.method, r.path) == operation
+        ]

@@ -101,3 +101,27 @@ def test_the_webhooks_try_it_prints_what_the_guide_says(database: str, tmp_path:
     assert expected_outputs(snippet).search(stdout), stdout
     # `paymod webhooks list` shows the event, applied.
     assert re.search(r"whev_\w+.*processed", stdout), stdout
+
+
+def test_the_provider_guide_s_conformance_example_passes_the_kit(tmp_path: Path) -> None:
+    # As a provider's own project runs it: its files, its pytest settings (pytest-asyncio's strict
+    # mode, warnings as errors), paymod installed.
+    guide = (ROOT / "docs" / "providers" / "writing-a-provider.md").read_text()
+    example = ROOT / "examples" / "conformance"
+    for name in ("acme_pay.py", "test_acme_pay.py"):
+        assert f'--8<-- "examples/conformance/{name}"' in guide
+        shutil.copy(example / name, tmp_path / name)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-W", "error"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b12 passed, 8 skipped\b", result.stdout), result.stdout
+    # What the driver does not declare is skipped by name, not passed.
+    assert "AcmePayDriver declares no webhooks" in result.stdout

@@ -18,8 +18,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "paymod.testing is a pytest suite: install pytest and pytest-asyncio (pip install 'paymod[testing]')"
     ) from exc
 
-from paymod.testing.driver import Capability, Operation, ProviderDriver, Scenario
-from paymod.testing.harness import Harness
+from paymod.testing.driver import Capability, Harness, Operation, ProviderDriver, Scenario
 from paymod.testing.suite import ProviderConformance
 
 __all__ = ["Capability", "Harness", "Operation", "ProviderConformance", "ProviderDriver", "Scenario"]

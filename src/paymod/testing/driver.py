@@ -4,22 +4,24 @@ A driver names the provider's configuration, declares what the provider can do (
 `webhooks`) and fills the few hooks that differ between providers: the session data for each
 scenario, finishing a customer action, losing a capture's answer, a signed webhook, and the
 idempotency keys the provider saw. Every hook has a default that suits a provider without the
-capability, so a driver only writes what its provider declares.
+capability, so a driver only writes what its provider declares. Hooks get the test's `Harness`: the
+module under test and the steps every test takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from paymod.domain.statuses import PaymentAction
-
-if TYPE_CHECKING:
-    from paymod.providers.base import WebhookPayload
-    from paymod.services.dto import AccountHolderDTO, PaymentDTO, PaymentSessionDTO
-    from paymod.testing.harness import Harness
+from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
+from paymod.providers.base import PaymentProvider, WebhookPayload
+from paymod.services.dto import AccountHolderDTO, PaymentDTO, PaymentSessionDTO
+from paymod.services.payment_module import PaymentModule
+from paymod.webhooks.inbox import receive_webhook
+from paymod.webhooks.worker import Worker
 
 
 class Capability(StrEnum):
@@ -113,7 +115,12 @@ class ProviderDriver:
 
     def customer(self) -> dict[str, Any]:
         """The customer an account holder is created for."""
-        return {"id": "cus_conformance_1", "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+        return {
+            "id": "cus_conformance_1",
+            "email": "ada@example.com",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+        }
 
     async def save_payment_method(self, harness: Harness, holder: AccountHolderDTO) -> str:
         """Saves a payment method for `holder` as a storefront would; returns its id (as listed)."""
@@ -125,3 +132,65 @@ class ProviderDriver:
             }
         )
         return saved.id
+
+
+@dataclass
+class Harness:
+    """The module under test, its driver, and the steps every test takes."""
+
+    module: PaymentModule
+    driver: ProviderDriver
+
+    @property
+    def provider_id(self) -> str:
+        return self.driver.provider_id
+
+    @property
+    def provider(self) -> PaymentProvider:
+        return self.module.provider(self.driver.provider_id)
+
+    def share(self, tenths: int) -> Decimal:
+        """`tenths`/10 of the driver's amount, at cent precision."""
+        return (self.driver.amount * tenths / 10).quantize(Decimal("0.01"))
+
+    async def session(self, scenario: Scenario = Scenario.SUCCESS) -> PaymentSessionDTO:
+        """A new collection for the driver's amount with one session of the driver's provider."""
+        collection = await self.module.create_payment_collections(
+            {"currency_code": self.driver.currency_code, "amount": self.driver.amount}
+        )
+        return await self.module.create_payment_session(
+            collection.id,
+            {
+                "provider_id": self.provider_id,
+                "amount": self.driver.amount,
+                "currency_code": self.driver.currency_code,
+                "data": self.driver.session_data(scenario),
+            },
+        )
+
+    async def authorized(self) -> tuple[PaymentSessionDTO, PaymentDTO]:
+        """A session authorized the plain way, and its payment."""
+        session = await self.session()
+        payment = await self.module.authorize_payment_session(session.id)
+        assert payment is not None, f"a {Scenario.SUCCESS} session was not authorized"
+        return await self.module.retrieve_payment_session(session.id), payment
+
+    async def payment(self, id: str) -> PaymentDTO:
+        return await self.module.retrieve_payment(id, {"relations": ["captures", "refunds"]})
+
+    async def deliver(self, payload: WebhookPayload) -> None:
+        """Receives a webhook as the HTTP route does, then lets a worker process it."""
+        await receive_webhook(
+            self.module, self.provider_id.removeprefix("pp_"), payload.raw_data, payload.headers
+        )
+        worker = Worker(self.module)
+        try:
+            for _ in range(20):
+                if not await worker.run_once():
+                    break
+        finally:
+            await worker.close()
+
+    @staticmethod
+    def is_authorized(session: PaymentSessionDTO) -> bool:
+        return session.status in (PaymentSessionStatus.AUTHORIZED, PaymentSessionStatus.CAPTURED)

@@ -12,8 +12,7 @@ from paymod.domain.statuses import PaymentAction
 from paymod.providers.base import WebhookPayload
 from paymod.providers.testing import SIGNATURE_HEADER, TestingPaymentProvider, sign
 from paymod.services.dto import PaymentSessionDTO
-from paymod.testing.driver import Capability, Operation, ProviderDriver, Scenario
-from paymod.testing.harness import Harness
+from paymod.testing.driver import Capability, Harness, Operation, ProviderDriver, Scenario
 
 C = Capability
 
@@ -35,11 +34,17 @@ class TestingDriver(ProviderDriver):
     __test__ = False  # not a pytest class
     provider_id = "pp_testing_default"
     capabilities = frozenset(Capability) - {C.UNKNOWN_OUTCOME}
-    webhooks = frozenset({PaymentAction.AUTHORIZED, PaymentAction.SUCCESSFUL, PaymentAction.CANCELED, PaymentAction.REFUNDED})
+    webhooks = frozenset(
+        {PaymentAction.AUTHORIZED, PaymentAction.SUCCESSFUL, PaymentAction.CANCELED, PaymentAction.REFUNDED}
+    )
     secret = "whsec_conformance"
 
     def provider_config(self) -> Mapping[str, Any]:
-        return {"resolve": "paymod.providers.testing", "id": "default", "options": {"webhook_secret": self.secret}}
+        return {
+            "resolve": "paymod.providers.testing",
+            "id": "default",
+            "options": {"webhook_secret": self.secret},
+        }
 
     def session_data(self, scenario: Scenario) -> dict[str, Any]:
         return {
@@ -68,4 +73,6 @@ class TestingDriver(ProviderDriver):
     def idempotency_keys(self, harness: Harness, operation: Operation) -> list[str | None]:
         provider = harness.provider
         assert isinstance(provider, TestingPaymentProvider)
-        return [key for (method, key), n in provider.calls.items() if method == operation.value for _ in range(n)]
+        return [
+            key for (method, key), n in provider.calls.items() if method == operation.value for _ in range(n)
+        ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 import pytest_asyncio
@@ -18,8 +18,8 @@ import pytest_asyncio
 from paymod.domain.errors import NotAllowedError, PaymodError, ProviderError, RetryableProviderError
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
 from paymod.providers.base import ProviderInput, WebhookPayload
-from paymod.testing.driver import Capability, Operation, ProviderDriver, Scenario
-from paymod.testing.harness import Harness, open_harness
+from paymod.testing.driver import Capability, Harness, Operation, ProviderDriver, Scenario
+from paymod.testing.harness import open_harness
 
 
 def needs(driver: ProviderDriver, *capabilities: Capability) -> None:
@@ -70,7 +70,9 @@ class ProviderConformance:
         assert session.provider_id == kit.provider_id
         assert (session.amount, session.currency_code) == (kit.driver.amount, kit.driver.currency_code)
         assert session.status != PaymentSessionStatus.ERROR
-        [listed] = await kit.module.list_payment_sessions({"payment_collection_id": session.payment_collection_id})
+        [listed] = await kit.module.list_payment_sessions(
+            {"payment_collection_id": session.payment_collection_id}
+        )
         assert listed.id == session.id
 
     async def test_a_session_amount_is_updated_through_the_provider(self, kit: Harness) -> None:
@@ -90,7 +92,9 @@ class ProviderConformance:
         collection = await kit.module.retrieve_payment_collection(session.payment_collection_id)
         assert (collection.status, collection.authorized_amount) == ("authorized", kit.driver.amount)
 
-    async def test_a_session_needing_customer_action_is_authorized_once_it_is_done(self, kit: Harness) -> None:
+    async def test_a_session_needing_customer_action_is_authorized_once_it_is_done(
+        self, kit: Harness
+    ) -> None:
         needs(kit.driver, Capability.CUSTOMER_ACTION)
         session = await kit.session(Scenario.CUSTOMER_ACTION)
         try:
@@ -166,13 +170,19 @@ class ProviderConformance:
         assert not isinstance(refused.value, ProviderError), "paymod must refuse it before the provider"
         assert (await kit.payment(payment.id)).captures == []
 
-    async def test_a_capture_whose_outcome_was_unknown_is_booked_once_when_retried(self, kit: Harness) -> None:
+    async def test_a_capture_whose_outcome_was_unknown_is_booked_once_when_retried(
+        self, kit: Harness
+    ) -> None:
         needs(kit.driver, Capability.UNKNOWN_OUTCOME)
         session, payment = await kit.authorized()
         await kit.driver.lose_next_capture(kit, payment)
         with pytest.raises(RetryableProviderError):
-            await kit.module.capture_payment({"payment_id": payment.id, "idempotency_key": "conformance-capture"})
-        payment = await kit.module.capture_payment({"payment_id": payment.id, "idempotency_key": "conformance-capture"})
+            await kit.module.capture_payment(
+                {"payment_id": payment.id, "idempotency_key": "conformance-capture"}
+            )
+        payment = await kit.module.capture_payment(
+            {"payment_id": payment.id, "idempotency_key": "conformance-capture"}
+        )
         assert [c.amount for c in payment.captures or []] == [kit.driver.amount]
         collection = await kit.module.retrieve_payment_collection(session.payment_collection_id)
         assert (collection.status, collection.captured_amount) == ("completed", kit.driver.amount)
@@ -199,7 +209,9 @@ class ProviderConformance:
             await kit.module.refund_payment({"payment_id": payment.id, "amount": rest + Decimal("0.01")})
         assert not isinstance(refused.value, ProviderError)
 
-    async def test_a_refund_beyond_what_was_captured_is_refused_before_the_provider(self, kit: Harness) -> None:
+    async def test_a_refund_beyond_what_was_captured_is_refused_before_the_provider(
+        self, kit: Harness
+    ) -> None:
         needs(kit.driver, Capability.REFUNDS, Capability.PARTIAL_CAPTURE)
         _, payment = await kit.authorized()
         captured = kit.share(5)
@@ -229,12 +241,13 @@ class ProviderConformance:
         assert status.status == PaymentSessionStatus.AUTHORIZED
 
     # -- idempotency keys ---------------------------------------------------------------------------
-    async def test_each_operation_has_its_own_key_and_a_replay_reaches_no_provider(self, kit: Harness) -> None:
+    async def test_each_operation_has_its_own_key_and_a_replay_reaches_no_provider(
+        self, kit: Harness
+    ) -> None:
         needs(kit.driver, Capability.IDEMPOTENCY_KEYS)
         _, payment = await kit.authorized()
-        partial = Capability.PARTIAL_CAPTURE in kit.driver.capabilities
-        capture = {"payment_id": payment.id, "idempotency_key": "conformance-capture"}
-        if partial:
+        capture: dict[str, Any] = {"payment_id": payment.id, "idempotency_key": "conformance-capture"}
+        if Capability.PARTIAL_CAPTURE in kit.driver.capabilities:
             capture["amount"] = kit.share(6)
         await kit.module.capture_payment(capture)
         before = keys(kit, Operation.CAPTURE)
@@ -296,7 +309,9 @@ class ProviderConformance:
         action = sorted(kit.driver.webhooks)[0]
         session, _ = await kit.authorized()
         event = await kit.driver.webhook(kit, action, session, kit.driver.amount)
-        tampered = WebhookPayload(data=event.data, raw_data=event.raw_data.replace(b'"', b' "', 1), headers=event.headers)
+        tampered = WebhookPayload(
+            data=event.data, raw_data=event.raw_data.replace(b'"', b' "', 1), headers=event.headers
+        )
         with pytest.raises(PaymodError):
             await kit.deliver(tampered)
 
@@ -304,14 +319,21 @@ class ProviderConformance:
     async def test_an_account_holder_is_created_once_per_customer_and_deleted(self, kit: Harness) -> None:
         needs(kit.driver, Capability.ACCOUNT_HOLDERS)
         customer = kit.driver.customer()
-        holder = await kit.module.create_account_holder({"provider_id": kit.provider_id, "context": {"customer": customer}})
-        again = await kit.module.create_account_holder({"provider_id": kit.provider_id, "context": {"customer": customer}})
+        holder = await kit.module.create_account_holder(
+            {"provider_id": kit.provider_id, "context": {"customer": customer}}
+        )
+        again = await kit.module.create_account_holder(
+            {"provider_id": kit.provider_id, "context": {"customer": customer}}
+        )
         assert holder is not None and again is not None and again.id == holder.id
         assert holder.external_id and holder.customer_id == customer["id"]
         if Capability.SAVED_METHODS in kit.driver.capabilities:
             method_id = await kit.driver.save_payment_method(kit, holder)
             listed = await kit.module.list_payment_methods(
-                {"provider_id": kit.provider_id, "context": {"account_holder": holder.model_dump(mode="json")}}
+                {
+                    "provider_id": kit.provider_id,
+                    "context": {"account_holder": holder.model_dump(mode="json")},
+                }
             )
             assert method_id in [m.id for m in listed]
         await kit.module.delete_account_holder(holder.id)
