@@ -163,6 +163,10 @@ class FakeStripeDriver(StripeDriver):
     def idempotency_keys(self, harness: Harness, operation: Operation) -> list[str | None]:
         return [r.idempotency_key for r in self.fake.requests if operation_of(r.method, r.path) == operation]
 
+    async def captured_at_provider(self, harness: Harness, payment: PaymentDTO) -> Decimal | None:
+        intent = self.fake.objects[(payment.data or {})["id"]]
+        return Decimal(intent["amount_received"]) / 100
+
     async def webhook(
         self, harness: Harness, action: PaymentAction, session: PaymentSessionDTO, amount: Decimal
     ) -> WebhookPayload:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from paymod.domain.money import minor_unit, round_amount
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
 from paymod.providers.base import PaymentProvider, WebhookPayload
 from paymod.services.dto import AccountHolderDTO, PaymentDTO, PaymentSessionDTO
@@ -113,6 +114,11 @@ class ProviderDriver:
         """The idempotency key of each `operation` call the provider received so far, in order."""
         raise NotImplementedError
 
+    async def captured_at_provider(self, harness: Harness, payment: PaymentDTO) -> Decimal | None:
+        """What the provider itself holds as captured for `payment` (its own books, not paymod's), or
+        None when the driver cannot tell; the kit compares it with what paymod booked."""
+        return None
+
     def customer(self) -> dict[str, Any]:
         """The customer an account holder is created for."""
         return {
@@ -150,8 +156,13 @@ class Harness:
         return self.module.provider(self.driver.provider_id)
 
     def share(self, tenths: int) -> Decimal:
-        """`tenths`/10 of the driver's amount, at cent precision."""
-        return (self.driver.amount * tenths / 10).quantize(Decimal("0.01"))
+        """`tenths`/10 of the driver's amount, rounded to its currency's precision."""
+        return round_amount(self.driver.amount * tenths / 10, self.driver.currency_code)
+
+    @property
+    def cent(self) -> Decimal:
+        """The currency's smallest unit (0.01 USD, 1 JPY): what "a cent too much" adds."""
+        return minor_unit(self.driver.currency_code)
 
     async def session(self, scenario: Scenario = Scenario.SUCCESS) -> PaymentSessionDTO:
         """A new collection for the driver's amount with one session of the driver's provider."""

@@ -18,6 +18,7 @@ import pytest_asyncio
 from paymod.domain.errors import NotAllowedError, PaymodError, ProviderError, RetryableProviderError
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
 from paymod.providers.base import ProviderInput, WebhookPayload
+from paymod.services.dto import PaymentDTO
 from paymod.testing.driver import Capability, Harness, Operation, ProviderDriver, Scenario
 from paymod.testing.harness import open_harness
 
@@ -37,6 +38,14 @@ def needs_webhook(driver: ProviderDriver, action: PaymentAction) -> None:
 
 def keys(harness: Harness, operation: Operation) -> list[str | None]:
     return harness.driver.idempotency_keys(harness, operation)
+
+
+async def provider_agrees(harness: Harness, payment: PaymentDTO) -> None:
+    """The provider's own books hold what paymod booked as captured, where the driver can tell."""
+    held = await harness.driver.captured_at_provider(harness, payment)
+    if held is not None:
+        booked = sum((c.amount for c in (await harness.payment(payment.id)).captures or []), Decimal(0))
+        assert held == booked, f"the provider captured {held}, paymod booked {booked}"
 
 
 @pytest.mark.asyncio
@@ -147,6 +156,7 @@ class ProviderConformance:
         assert payment.captured_at is not None
         collection = await kit.module.retrieve_payment_collection(session.payment_collection_id)
         assert (collection.status, collection.captured_amount) == ("completed", kit.driver.amount)
+        await provider_agrees(kit, payment)
 
     async def test_partial_captures_add_up_to_the_authorized_amount(self, kit: Harness) -> None:
         needs(kit.driver, Capability.PARTIAL_CAPTURE)
@@ -156,12 +166,14 @@ class ProviderConformance:
         assert [c.amount for c in payment.captures or []] == [first]
         collection = await kit.module.retrieve_payment_collection(session.payment_collection_id)
         assert collection.captured_amount == first
+        await provider_agrees(kit, payment)
         needs(kit.driver, Capability.MULTIPLE_CAPTURES)
         payment = await kit.module.capture_payment({"payment_id": payment.id})
         assert sorted(c.amount for c in payment.captures or []) == sorted([first, kit.driver.amount - first])
         assert payment.captured_at is not None
         collection = await kit.module.retrieve_payment_collection(session.payment_collection_id)
         assert (collection.status, collection.captured_amount) == ("completed", kit.driver.amount)
+        await provider_agrees(kit, payment)
 
     async def test_a_capture_beyond_the_authorized_amount_is_refused(self, kit: Harness) -> None:
         _, payment = await kit.authorized()
@@ -186,6 +198,7 @@ class ProviderConformance:
         assert [c.amount for c in payment.captures or []] == [kit.driver.amount]
         collection = await kit.module.retrieve_payment_collection(session.payment_collection_id)
         assert (collection.status, collection.captured_amount) == ("completed", kit.driver.amount)
+        await provider_agrees(kit, payment)
         if Capability.IDEMPOTENCY_KEYS in kit.driver.capabilities:
             seen = keys(kit, Operation.CAPTURE)
             assert seen and len(set(seen)) == 1 and seen[0], f"the retried capture changed its key: {seen}"
@@ -206,7 +219,7 @@ class ProviderConformance:
         # What is left can still be refunded, and not a cent more.
         rest = kit.driver.amount - sum(refunds)
         with pytest.raises(PaymodError) as refused:
-            await kit.module.refund_payment({"payment_id": payment.id, "amount": rest + Decimal("0.01")})
+            await kit.module.refund_payment({"payment_id": payment.id, "amount": rest + kit.cent})
         assert not isinstance(refused.value, ProviderError)
 
     async def test_a_refund_beyond_what_was_captured_is_refused_before_the_provider(
@@ -217,7 +230,7 @@ class ProviderConformance:
         captured = kit.share(5)
         await kit.module.capture_payment({"payment_id": payment.id, "amount": captured})
         with pytest.raises(PaymodError) as refused:
-            await kit.module.refund_payment({"payment_id": payment.id, "amount": captured + Decimal("0.01")})
+            await kit.module.refund_payment({"payment_id": payment.id, "amount": captured + kit.cent})
         assert not isinstance(refused.value, ProviderError), "paymod must refuse it before the provider"
         assert (await kit.payment(payment.id)).refunds == []
         if Capability.IDEMPOTENCY_KEYS in kit.driver.capabilities:
