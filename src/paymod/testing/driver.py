@@ -19,7 +19,7 @@ from typing import Any
 from paymod.domain.money import minor_unit, round_amount
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
 from paymod.providers.base import PaymentProvider, WebhookPayload
-from paymod.services.dto import AccountHolderDTO, PaymentDTO, PaymentSessionDTO
+from paymod.services.dto import AccountHolderDTO, PaymentDTO, PaymentSessionDTO, WebhookActionAndData
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.inbox import receive_webhook
 from paymod.webhooks.worker import Worker
@@ -188,6 +188,15 @@ class Harness:
 
     async def payment(self, id: str) -> PaymentDTO:
         return await self.module.retrieve_payment(id, {"relations": ["captures", "refunds"]})
+
+    async def read_webhook(self, payload: WebhookPayload) -> WebhookActionAndData:
+        """What the provider says a webhook means, as the module asks it (verifying it first)."""
+        return await self.module.get_webhook_action_and_data(
+            {
+                "provider": self.provider_id,
+                "payload": {"data": payload.data, "raw_data": payload.raw_data, "headers": payload.headers},
+            }
+        )
 
     async def deliver(self, payload: WebhookPayload) -> None:
         """Receives a webhook as the HTTP route does, then lets a worker process it."""

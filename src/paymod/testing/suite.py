@@ -18,7 +18,7 @@ import pytest_asyncio
 from paymod.domain.errors import NotAllowedError, PaymodError, ProviderError, RetryableProviderError
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
 from paymod.providers.base import ProviderInput, WebhookPayload
-from paymod.services.dto import PaymentDTO
+from paymod.services.dto import PaymentDTO, PaymentSessionDTO
 from paymod.testing.driver import Capability, Harness, Operation, ProviderDriver, Scenario
 from paymod.testing.harness import open_harness
 
@@ -46,6 +46,17 @@ async def provider_agrees(harness: Harness, payment: PaymentDTO) -> None:
     if held is not None:
         booked = sum((c.amount for c in (await harness.payment(payment.id)).captures or []), Decimal(0))
         assert held == booked, f"the provider captured {held}, paymod booked {booked}"
+
+
+async def signed_webhook(
+    harness: Harness, action: PaymentAction, session: PaymentSessionDTO, amount: Decimal
+) -> WebhookPayload:
+    """The driver's event for `action`, checked to verify and to mean `action` for `session`."""
+    event = await harness.driver.webhook(harness, action, session, amount)
+    said = await harness.read_webhook(event)
+    assert PaymentAction(said.action) == action, f"a `{action.value}` event was read as `{said.action}`"
+    assert said.data is not None and said.data.session_id == session.id, f"the event names {said.data}"
+    return event
 
 
 @pytest.mark.asyncio
@@ -280,7 +291,7 @@ class ProviderConformance:
     async def test_an_authorized_webhook_authorizes_the_session(self, kit: Harness) -> None:
         needs_webhook(kit.driver, PaymentAction.AUTHORIZED)
         session = await kit.session()
-        await kit.deliver(await kit.driver.webhook(kit, PaymentAction.AUTHORIZED, session, kit.driver.amount))
+        await kit.deliver(await signed_webhook(kit, PaymentAction.AUTHORIZED, session, kit.driver.amount))
         [payment] = await kit.module.list_payments({"payment_session_id": session.id})
         assert payment.amount == kit.driver.amount
         collection = await kit.module.retrieve_payment_collection(session.payment_collection_id)
@@ -289,7 +300,7 @@ class ProviderConformance:
     async def test_a_captured_webhook_books_the_capture_once(self, kit: Harness) -> None:
         needs_webhook(kit.driver, PaymentAction.SUCCESSFUL)
         session, payment = await kit.authorized()
-        event = await kit.driver.webhook(kit, PaymentAction.SUCCESSFUL, session, kit.driver.amount)
+        event = await signed_webhook(kit, PaymentAction.SUCCESSFUL, session, kit.driver.amount)
         await kit.deliver(event)
         await kit.deliver(event)
         payment = await kit.payment(payment.id)
@@ -300,7 +311,7 @@ class ProviderConformance:
     async def test_a_canceled_webhook_cancels_the_payment(self, kit: Harness) -> None:
         needs_webhook(kit.driver, PaymentAction.CANCELED)
         session, payment = await kit.authorized()
-        await kit.deliver(await kit.driver.webhook(kit, PaymentAction.CANCELED, session, kit.driver.amount))
+        await kit.deliver(await signed_webhook(kit, PaymentAction.CANCELED, session, kit.driver.amount))
         payment = await kit.payment(payment.id)
         assert payment.canceled_at is not None and payment.captures == []
 
@@ -309,7 +320,7 @@ class ProviderConformance:
         session, payment = await kit.authorized()
         await kit.module.capture_payment({"payment_id": payment.id})
         amount = kit.share(2)
-        event = await kit.driver.webhook(kit, PaymentAction.REFUNDED, session, amount)
+        event = await signed_webhook(kit, PaymentAction.REFUNDED, session, amount)
         await kit.deliver(event)
         await kit.deliver(event)
         payment = await kit.payment(payment.id)
