@@ -72,8 +72,21 @@ class StripeDriver(ProviderDriver):
 
     provider_id = "pp_stripe_stripe"
     webhooks = frozenset(
-        {PaymentAction.AUTHORIZED, PaymentAction.SUCCESSFUL, PaymentAction.CANCELED, PaymentAction.REFUNDED}
+        {
+            PaymentAction.AUTHORIZED,
+            PaymentAction.SUCCESSFUL,
+            PaymentAction.CANCELED,
+            PaymentAction.REFUNDED,
+            PaymentAction.FAILED,
+            PaymentAction.REQUIRES_MORE,
+        }
     )
+    #: The event Stripe sends about an intent as it stands, per action.
+    intent_events = {
+        PaymentAction.AUTHORIZED: "payment_intent.amount_capturable_updated",
+        PaymentAction.FAILED: "payment_intent.payment_failed",
+        PaymentAction.REQUIRES_MORE: "payment_intent.requires_action",
+    }
 
     def session_data(self, scenario: Scenario) -> dict[str, Any]:
         card = {
@@ -92,9 +105,9 @@ class StripeDriver(ProviderDriver):
     ) -> WebhookPayload:
         intents = self.merchant().v1.payment_intents
         intent_id = str(session.data["id"])
-        if action == PaymentAction.AUTHORIZED:
+        if action in self.intent_events:
             intent = await intents.retrieve_async(intent_id)
-            return signed_event("payment_intent.amount_capturable_updated", intent.to_dict())
+            return signed_event(self.intent_events[action], intent.to_dict())
         if action == PaymentAction.SUCCESSFUL:
             intent = await intents.capture_async(intent_id, {"amount_to_capture": cents(amount)})
             return signed_event("payment_intent.succeeded", intent.to_dict())
@@ -175,10 +188,8 @@ class FakeStripeDriver(StripeDriver):
             self.fake.refund_outside(intent_id, cents(amount))
             raw, headers = self.fake.signed(self.fake.last_event("charge.refunded"))
             return WebhookPayload(data=json.loads(raw), raw_data=raw, headers=headers)
-        if action == PaymentAction.AUTHORIZED:
-            raw, headers = self.fake.signed(
-                event_payload(self.fake, "payment_intent.amount_capturable_updated", intent_id)
-            )
+        if action in self.intent_events:
+            raw, headers = self.fake.signed(event_payload(self.fake, self.intent_events[action], intent_id))
             return WebhookPayload(data=json.loads(raw), raw_data=raw, headers=headers)
         return await super().webhook(harness, action, session, amount)
 

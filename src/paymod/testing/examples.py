@@ -13,6 +13,7 @@ from paymod.providers.base import WebhookPayload
 from paymod.providers.testing import SIGNATURE_HEADER, TestingPaymentProvider, sign
 from paymod.services.dto import PaymentSessionDTO
 from paymod.testing.driver import Capability, Harness, Operation, ProviderDriver, Scenario
+from paymod.testing.suite import CHECKED_WEBHOOKS
 
 C = Capability
 
@@ -34,9 +35,7 @@ class TestingDriver(ProviderDriver):
     __test__ = False  # not a pytest class
     provider_id = "pp_testing_default"
     capabilities = frozenset(Capability) - {C.UNKNOWN_OUTCOME}
-    webhooks = frozenset(
-        {PaymentAction.AUTHORIZED, PaymentAction.SUCCESSFUL, PaymentAction.CANCELED, PaymentAction.REFUNDED}
-    )
+    webhooks = CHECKED_WEBHOOKS
     secret = "whsec_conformance"
 
     def provider_config(self) -> Mapping[str, Any]:

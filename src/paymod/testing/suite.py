@@ -48,6 +48,18 @@ async def provider_agrees(harness: Harness, payment: PaymentDTO) -> None:
         assert held == booked, f"the provider captured {held}, paymod booked {booked}"
 
 
+#: The session status each status-only webhook action sets (paymod books nothing for them).
+STATUS_ACTIONS = {
+    PaymentAction.FAILED: PaymentSessionStatus.ERROR,
+    PaymentAction.REQUIRES_MORE: PaymentSessionStatus.REQUIRES_MORE,
+}
+#: Every webhook action the kit checks; a driver declaring another is told so.
+CHECKED_WEBHOOKS = frozenset(
+    {PaymentAction.AUTHORIZED, PaymentAction.SUCCESSFUL, PaymentAction.CANCELED, PaymentAction.REFUNDED}
+    | set(STATUS_ACTIONS)
+)
+
+
 async def signed_webhook(
     harness: Harness, action: PaymentAction, session: PaymentSessionDTO, amount: Decimal
 ) -> WebhookPayload:
@@ -327,6 +339,23 @@ class ProviderConformance:
         assert [r.amount for r in payment.refunds or []] == [amount]
         collection = await kit.module.retrieve_payment_collection(session.payment_collection_id)
         assert collection.refunded_amount == amount
+
+    @pytest.mark.parametrize("action", sorted(STATUS_ACTIONS), ids=str)
+    async def test_a_status_webhook_sets_the_session_status_and_books_nothing(
+        self, kit: Harness, action: PaymentAction
+    ) -> None:
+        needs_webhook(kit.driver, action)
+        session = await kit.session(Scenario.OPEN)
+        await kit.deliver(await signed_webhook(kit, action, session, kit.driver.amount))
+        session = await kit.module.retrieve_payment_session(session.id)
+        assert session.status == STATUS_ACTIONS[action]
+        assert await kit.module.list_payments({"payment_session_id": session.id}) == []
+
+    async def test_every_declared_webhook_is_one_the_kit_checks(
+        self, conformance_driver: ProviderDriver
+    ) -> None:
+        unchecked = sorted(a.value for a in conformance_driver.webhooks - CHECKED_WEBHOOKS)
+        assert not unchecked, f"the kit has no check for the declared webhooks {unchecked}: leave them out"
 
     async def test_a_webhook_with_a_tampered_body_is_refused(self, kit: Harness) -> None:
         needs(kit.driver, Capability.WEBHOOKS)
