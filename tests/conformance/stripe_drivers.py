@@ -23,6 +23,7 @@ from stripe_settings import API_KEY, WEBHOOK_SECRET, stripe_config
 
 from paymod.domain.statuses import PaymentAction
 from paymod.providers.base import WebhookPayload
+from paymod.providers.stripe.amounts import from_smallest_unit, to_smallest_unit
 from paymod.providers.stripe.provider import FormHTTPXClient
 from paymod.services.dto import AccountHolderDTO, PaymentDTO, PaymentSessionDTO
 from paymod.testing import Capability, Harness, Operation, ProviderDriver, Scenario
@@ -61,10 +62,6 @@ def signed_event(event_type: str, obj: Mapping[str, Any]) -> WebhookPayload:
     mac = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()
     headers = {"Stripe-Signature": f"t={stamp},v1={mac}", "Content-Type": "application/json"}
     return WebhookPayload(data=event, raw_data=raw, headers=headers)
-
-
-def cents(amount: Decimal) -> int:
-    return int(amount * 100)
 
 
 class StripeDriver(ProviderDriver):
@@ -109,16 +106,19 @@ class StripeDriver(ProviderDriver):
             intent = await intents.retrieve_async(intent_id)
             return signed_event(self.intent_events[action], intent.to_dict())
         if action == PaymentAction.SUCCESSFUL:
-            intent = await intents.capture_async(intent_id, {"amount_to_capture": cents(amount)})
+            intent = await intents.capture_async(
+                intent_id, {"amount_to_capture": to_smallest_unit(amount, self.currency_code)}
+            )
             return signed_event("payment_intent.succeeded", intent.to_dict())
         if action == PaymentAction.CANCELED:
             intent = await intents.cancel_async(intent_id)
             return signed_event("payment_intent.canceled", intent.to_dict())
         if action == PaymentAction.REFUNDED:
             refund = await self.merchant().v1.refunds.create_async(
-                {"payment_intent": intent_id, "amount": cents(amount)}
+                {"payment_intent": intent_id, "amount": to_smallest_unit(amount, self.currency_code)}
             )
-            return signed_event("refund.created", {"payment_intent": intent_id, **refund.to_dict()})
+            # localstripe's refunds may leave `payment_intent` empty; Stripe's name the intent refunded.
+            return signed_event("refund.created", {**refund.to_dict(), "payment_intent": intent_id})
         raise NotImplementedError(action)
 
     async def save_payment_method(self, harness: Harness, holder: AccountHolderDTO) -> str:
@@ -178,14 +178,14 @@ class FakeStripeDriver(StripeDriver):
 
     async def captured_at_provider(self, harness: Harness, payment: PaymentDTO) -> Decimal | None:
         intent = self.fake.objects[(payment.data or {})["id"]]
-        return Decimal(intent["amount_received"]) / 100
+        return from_smallest_unit(intent["amount_received"], self.currency_code)
 
     async def webhook(
         self, harness: Harness, action: PaymentAction, session: PaymentSessionDTO, amount: Decimal
     ) -> WebhookPayload:
         intent_id = str(session.data["id"])
         if action == PaymentAction.REFUNDED:
-            self.fake.refund_outside(intent_id, cents(amount))
+            self.fake.refund_outside(intent_id, to_smallest_unit(amount, self.currency_code))
             raw, headers = self.fake.signed(self.fake.last_event("charge.refunded"))
             return WebhookPayload(data=json.loads(raw), raw_data=raw, headers=headers)
         if action in self.intent_events:
