@@ -1,4 +1,5 @@
-"""`paymod.testing` needs pytest, which paymod itself does not: without it, the import says what to install."""
+"""`paymod.testing` needs pytest, which paymod itself does not: without it, the import says what
+to install."""
 
 from __future__ import annotations
 
