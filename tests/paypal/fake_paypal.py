@@ -290,10 +290,11 @@ class FakePayPal:
         return body, headers
 
     def deliver_webhook(
-        self, url: str, event_type: str, resource: Json, *, tamper: bool = False
+        self, url: str, event_type: str, resource: Json, *, tamper: bool = False, event: Json | None = None
     ) -> tuple[int, bytes, Json]:
-        """Signs and POSTs an event to `url` (blocking); answers (status, body, the event sent)."""
-        event = self.event(event_type, resource)
+        """Signs and POSTs an event to `url` (blocking); answers (status, body, the event sent). Pass an
+        `event` sent before to send it again, as PayPal's retries do (same event id, new transmission)."""
+        event = event or self.event(event_type, resource)
         body, headers = self.sign(event)
         if tamper:
             changed = copy.deepcopy(event)
