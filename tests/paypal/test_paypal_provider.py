@@ -428,3 +428,52 @@ async def test_events_paymod_does_not_handle_or_did_not_cause_are_not_supported(
     )
     foreign = await provider.get_webhook_action_and_data(payload(fake, "CHECKOUT.ORDER.APPROVED", order))
     assert foreign.action == PaymentAction.NOT_SUPPORTED
+
+
+async def test_an_authorization_whose_answer_was_lost_is_read_not_made_again(
+    provider: PayPalProvider, fake: FakePayPal
+) -> None:
+    data = await initiate(provider)
+    fake.approve(data["id"])
+    fake.fail_next("lost", AUTHORIZE)
+    with pytest.raises(RetryableProviderError):
+        await provider.authorize_payment(ProviderInput(data=data, context=ctx("payses_1")))
+    fake.expire_request_ids()  # even past PayPal's retention of the request id
+    out = await provider.authorize_payment(ProviderInput(data=data, context=ctx("payses_1", resumed=True)))
+    assert out.status == S.AUTHORIZED and len(fake.authorizations) == 1
+
+
+async def test_the_fake_answers_paypals_other_payment_endpoints(
+    provider: PayPalProvider, fake: FakePayPal
+) -> None:
+    """What the provider does not call, through PayPal's SDK all the same: reauthorize, captures and
+    refunds read back, an unknown id."""
+    data = (await capture(provider, await authorized(provider, fake, amount="50"), "20", "capt_1")).data
+    paid = await refund(provider, data, "5", "ref_1")
+    sdk = provider.client
+    capture_id = data["captures"][0]["id"]
+    assert sdk.payments.get_captured_payment({"capture_id": capture_id}).body.status == "PARTIALLY_REFUNDED"
+    assert sdk.payments.get_refund({"refund_id": paid.refund_id}).body.amount.value == "5.00"
+    other = await authorized(provider, fake, session="payses_2", amount="30")
+    renewed = sdk.payments.reauthorize_payment(
+        {
+            "authorization_id": other["authorization_id"],
+            "body": {"amount": {"currency_code": "USD", "value": "25.00"}},
+        }
+    ).body
+    assert (renewed.status, renewed.amount.value) == ("CREATED", "25.00")
+    with pytest.raises(Exception) as caught:
+        sdk.payments.get_authorized_payment({"authorization_id": "NOSUCH"})
+    assert getattr(caught.value, "response_code", None) == 404
+
+
+async def test_a_refund_retried_past_the_request_ids_retention_refunds_once(
+    provider: PayPalProvider, fake: FakePayPal
+) -> None:
+    data = (await capture(provider, await authorized(provider, fake), "100", "capt_1")).data
+    fake.fail_next("lost", REFUND)
+    with pytest.raises(RetryableProviderError):
+        await refund(provider, data, "30", "ref_1")
+    fake.expire_request_ids()
+    result = await refund(provider, data, "30", "ref_1")
+    assert list(fake.refunds) == [result.refund_id] and fake.effects("POST", REFUND) == 1
