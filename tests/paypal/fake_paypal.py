@@ -217,6 +217,10 @@ class FakePayPal:
             self._order(order_id)
             self.declined.add(order_id)
 
+    def decline_next(self, order_id: str) -> None:
+        """The name the provider conformance kit uses for `decline_instrument`."""
+        self.decline_instrument(order_id)
+
     def fail_next(self, kind: str = "server_error", path: str | None = None, *, delay: float = 0.0) -> None:
         self.faults.append(Fault(kind=kind, path=path, delay=delay))
 

@@ -166,6 +166,9 @@ async def test_a_declined_instrument_sends_the_buyer_back_to_paypal(
     fake.approve(data["id"])  # another funding source
     out = await provider.authorize_payment(ProviderInput(data=out.data, context=ctx("payses_1")))
     assert out.status == S.AUTHORIZED and out.data is not None and "decline_issue" not in out.data
+    # The refused attempt did nothing; the next one had a request id of its own.
+    ids = [r.request_id for r in fake.requests if r.path.endswith("/authorize")]
+    assert ids == ["payses_1", "payses_1:2"]
 
 
 async def test_with_intent_capture_authorizing_captures_the_order(fake: FakePayPal) -> None:

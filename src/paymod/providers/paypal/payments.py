@@ -197,6 +197,11 @@ class PayPalPayments(PayPalCalls):
             return AuthorizePaymentOutput(data=data, status=S.REQUIRES_MORE)
         if order.get("status") == "APPROVED":
             key = input.context.idempotency_key
+            # A refused attempt did nothing at PayPal, so the next one (after the buyer approved again)
+            # gets a request id of its own: PayPal must not answer it with the refusal it kept.
+            declines = int(data.get("declines") or 0)
+            if key and declines:
+                key = f"{key}:{declines + 1}"
             expect = BUYER_MUST_ACT | DECLINED
             options: Data = {"id": order_id, "paypal_request_id": key, "prefer": _REPRESENTATION}
             if order.get("intent") == "CAPTURE":
@@ -206,6 +211,7 @@ class PayPalPayments(PayPalCalls):
             if answer.failure is not None:
                 issue = answer.failure.issue or answer.failure.name
                 data["decline_issue"] = issue
+                data["declines"] = declines + 1
                 status = S.REQUIRES_MORE if issue in BUYER_MUST_ACT else S.ERROR
                 return AuthorizePaymentOutput(data=data, status=status)
             order = answer.body
