@@ -690,14 +690,14 @@ class FakePayPal:
             back = (order.get("experience_context") or {}).get("return_url") or f"{self.url}/approved"
             return 302, None, {"Location": f"{back}?token={token}&PayerID=FAKEPAYER"}
         try:
+            fault = self._fault(path)
+            if fault is not None and fault.kind == "server_error":
+                raise error(fault.status, "INTERNAL_SERVER_ERROR", "An internal server error has occurred.")
             if path == "/v1/oauth2/token":
                 status, body = self._token(headers, raw)
                 record.status = status
                 return status, body, {}
             self._authenticate(headers)
-            fault = self._fault(path)
-            if fault is not None and fault.kind == "server_error":
-                raise error(fault.status, "INTERNAL_SERVER_ERROR", "An internal server error has occurred.")
             try:
                 body_in = json.loads(raw) if raw else {}
             except ValueError:

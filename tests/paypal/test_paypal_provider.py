@@ -134,6 +134,16 @@ async def test_wrong_credentials_are_a_provider_error(fake: FakePayPal) -> None:
     await provider.close()
 
 
+async def test_paypals_token_endpoint_failing_leaves_the_call_retryable(fake: FakePayPal) -> None:
+    provider = PayPalProvider(paypal_options(fake.url))
+    fake.fail_next("server_error", "/v1/oauth2/token")
+    with pytest.raises(RetryableProviderError):
+        await initiate(provider)
+    assert fake.orders == {}
+    assert (await initiate(provider))["id"] in fake.orders
+    await provider.close()
+
+
 # -- authorize --------------------------------------------------------------------------------------
 async def test_authorize_asks_for_the_buyers_approval_then_authorizes_the_order(
     provider: PayPalProvider, fake: FakePayPal
