@@ -26,10 +26,6 @@ NO_DECIMALS = frozenset({"HUF", "JPY", "TWD"})
 INVALID_AMOUNT = "invalid_amount"
 
 
-def decimals(currency_code: str) -> int:
-    return 0 if currency_code.upper() in NO_DECIMALS else 2
-
-
 def check_currency(currency_code: str) -> str:
     code = currency_code.upper()
     if code not in SUPPORTED:

@@ -30,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         f"(the package paypal-server-sdk) ({exc})"
     ) from exc
 
-from paymod.domain.errors import InvalidDataError, ProviderError
+from paymod.domain.errors import ProviderError
 from paymod.providers.base import PaymentProvider
 from paymod.providers.paypal.errors import PayPalFailure, translate, unreachable
 from paymod.providers.paypal.options import PayPalOptions
@@ -173,7 +173,3 @@ class PayPalCalls(PaymentProvider):
                 f"No PayPal order id in the payment's data while {doing}.", code="invalid_data"
             )
         return order_id
-
-    @staticmethod
-    def _reject(message: str) -> InvalidDataError:
-        return InvalidDataError(message, code="invalid_data")

@@ -10,7 +10,7 @@ REFUNDED, FAILED. Refund statuses: CANCELLED, FAILED, PENDING, COMPLETED.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -195,7 +195,3 @@ def paymod_refund_id(refund: Mapping[str, Any]) -> str | None:
     """paymod's refund id when paymod made the refund (it sets the refund's `custom_id` to it)."""
     value = refund.get("custom_id")
     return value if isinstance(value, str) and value.startswith("ref_") else None
-
-
-def first(items: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    return items[0] if items else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -123,7 +124,7 @@ class PayPalWebhooks(PayPalCalls):
         if session is None:
             return not_ours
         amount = from_money(resource.get("amount"))
-        remaining = None
+        remaining: Decimal | None = None
         if action == PaymentAction.SUCCESSFUL:
             # A capture event is about one capture; paymod books up to the order's captured total.
             order_id = ((resource.get("supplementary_data") or {}).get("related_ids") or {}).get("order_id")
@@ -131,7 +132,7 @@ class PayPalWebhooks(PayPalCalls):
                 order = await self._send(lambda c: c.orders.get_order({"id": order_id}))
                 amount = captured_total(order.body)
             if resource.get("final_capture") is True:
-                remaining = from_money({"value": "0"})
+                remaining = Decimal(0)  # a final capture: PayPal released the rest
         return WebhookActionResult(
             action=action,
             session_id=session,
