@@ -19,9 +19,13 @@ It answers what the PayPal provider calls, through PayPal's own SDK, with PayPal
   its transmission headers and the webhook id it was sent for, unchanged.
 
 Driver hooks stand in for the buyer and for PayPal's own doings: `approve(order_id)` (also reachable
-as `GET /checkoutnow?token=...`, the approval link), `decline_instrument(order_id)`, `refund_outside`,
-`void_outside`, `fail_next` (a 5xx, executed or not, or a slow answer past the client's timeout), and
-`deliver_webhook(url, event_type, resource)`, which signs and POSTs an event.
+as `GET /checkoutnow?token=...`, the approval link), `decline_instrument(order_id)` (alias
+`decline_next`), `approve_new_orders` / `decline_new_orders` (every new order approved at once or
+refused, for tests that cannot reach one order), `refund_outside`, `void_outside`, `fail_next` (a 5xx,
+executed or not, or a slow answer past the client's timeout), `expire_request_ids`, `sign(event)` and
+`deliver_webhook(url, event_type, resource)`, which signs and POSTs an event; `requests` records every
+request (path, PayPal-Request-Id, status, replayed) and `effects(method, path_regex)` counts those
+that had an effect.
 
 The signature is a stand-in: PayPal signs `<transmission id>|<time>|<webhook id>|<crc32 of the body>`
 with RSA-SHA256; this fake uses an HMAC over the same string, so only the verification call can check it.
@@ -187,7 +191,13 @@ class FakePayPal:
         self.authorizations: dict[str, Json] = {}
         self.captures: dict[str, Json] = {}
         self.refunds: dict[str, Json] = {}
-        self.declined: set[str] = set()
+        #: order id -> the issue its authorize / capture answers until the buyer approves again.
+        self.declined: dict[str, str] = {}
+        #: What happens to each new order, for tests that cannot steer one order: approved at once (as
+        #: with PayPal's buttons, where the buyer approves before the shop's server sees the order),
+        #: and/or declined with this issue.
+        self.approve_new_orders = False
+        self.decline_new_orders: str | None = None
         self.request_ids: dict[tuple[str, str, str], tuple[int, Json]] = {}
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
@@ -207,19 +217,19 @@ class FakePayPal:
             order["payer"] = {"email_address": email, "payer_id": "FAKEPAYER" + order_id[:4]}
             order["payment_source"] = {"paypal": {"email_address": email, "account_status": "VERIFIED"}}
             order["update_time"] = _now()
-            self.declined.discard(order_id)
+            self.declined.pop(order_id, None)
             return copy.deepcopy(order)
 
-    def decline_instrument(self, order_id: str) -> None:
-        """The buyer's funding source is declined: authorize / capture answer INSTRUMENT_DECLINED until
-        the buyer approves again."""
+    def decline_instrument(self, order_id: str, issue: str = "INSTRUMENT_DECLINED") -> None:
+        """The buyer's funding source is declined: authorize / capture answer `issue` (422) until the
+        buyer approves again. `TRANSACTION_REFUSED` or `PAYER_CANNOT_PAY` stand for a hard decline."""
         with self.lock:
             self._order(order_id)
-            self.declined.add(order_id)
+            self.declined[order_id] = issue
 
-    def decline_next(self, order_id: str) -> None:
+    def decline_next(self, order_id: str, issue: str = "INSTRUMENT_DECLINED") -> None:
         """The name the provider conformance kit uses for `decline_instrument`."""
-        self.decline_instrument(order_id)
+        self.decline_instrument(order_id, issue)
 
     def fail_next(self, kind: str = "server_error", path: str | None = None, *, delay: float = 0.0) -> None:
         self.faults.append(Fault(kind=kind, path=path, delay=delay))
@@ -401,6 +411,10 @@ class FakePayPal:
             (f"{self.url}/v2/checkout/orders/{order_id}/{action}", action, "POST"),
         )
         self.orders[order_id] = order
+        if self.approve_new_orders:
+            self.approve(order_id)
+        if self.decline_new_orders:
+            self.declined[order_id] = self.decline_new_orders
         return order
 
     def _patch_order(self, order_id: str, ops: Any) -> None:
@@ -438,7 +452,7 @@ class FakePayPal:
             raise unprocessable("ORDER_NOT_APPROVED", "Payer has not yet approved the Order for payment.")
         if order_id in self.declined:
             raise unprocessable(
-                "INSTRUMENT_DECLINED",
+                self.declined[order_id],
                 "The instrument presented was either declined by the processor or bank, or it can't be used "
                 "for this payment.",
             )

@@ -490,3 +490,19 @@ async def test_a_refund_retried_past_the_request_ids_retention_refunds_once(
     fake.expire_request_ids()
     result = await refund(provider, data, "30", "ref_1")
     assert list(fake.refunds) == [result.refund_id] and fake.effects("POST", REFUND) == 1
+
+
+async def test_orders_approved_or_declined_as_they_are_created(
+    provider: PayPalProvider, fake: FakePayPal
+) -> None:
+    """The fake's switches for tests that cannot reach one order: approved at once, or refused hard."""
+    fake.approve_new_orders = True
+    data = await initiate(provider)
+    out = await provider.authorize_payment(ProviderInput(data=data, context=ctx("payses_1")))
+    assert out.status == S.AUTHORIZED
+    fake.decline_new_orders = "TRANSACTION_REFUSED"
+    data = await initiate(provider, session="payses_2")
+    out = await provider.authorize_payment(ProviderInput(data=data, context=ctx("payses_2")))
+    assert (
+        out.status == S.ERROR and out.data is not None and out.data["decline_issue"] == "TRANSACTION_REFUSED"
+    )
