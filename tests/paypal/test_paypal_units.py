@@ -4,6 +4,8 @@ verification request."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -185,3 +187,20 @@ async def test_the_verification_request_carries_the_event_byte_for_byte() -> Non
         provider._verification_body(WebhookPayload(data={}, raw_data=raw, headers={}))
     assert caught.value.code == "invalid_signature"
     await provider.close()
+
+
+def test_without_the_sdk_the_provider_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['paypalserversdk'] = None\n"  # as if paypal-server-sdk were not installed
+        "from paymod.providers.registry import ProviderRegistry\n"
+        "try:\n"
+        "    ProviderRegistry([{'resolve': 'paymod.providers.paypal', 'options': {}}])\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.startswith("InvalidDataError")
+    assert "pip install 'paymod[paypal]'" in done.stdout
