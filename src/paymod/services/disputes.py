@@ -34,9 +34,6 @@ from paymod.services.core import Config, Filters, ModuleCore
 from paymod.services.dto import DisputeDTO, WebhookDispute
 from paymod.services.inputs import as_mapping, parse_currency, provider_context, required, webhook_text
 
-#: The fields a later report may change.
-_REPORTED = ("amount", "status", "reason", "evidence_due_by", "funds_withdrawn", "funds_reinstated")
-
 
 def webhook_dispute(dispute: ProviderDispute) -> WebhookDispute:
     """A provider's dispute checked like every webhook field: a signed event with a 3 KB id or an
@@ -146,9 +143,7 @@ class DisputesMixin(ModuleCore):
                 return None
             # Fields a report leaves out (None) keep what an earlier report said.
             changes = {
-                name: value
-                for name, value in values.items()
-                if value is not None and known[name] != value and name in _REPORTED
+                name: value for name, value in values.items() if value is not None and known[name] != value
             }
             if not changes:
                 return None

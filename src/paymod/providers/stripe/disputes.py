@@ -58,19 +58,26 @@ def provider_dispute(dispute: Mapping[str, Any], event_type: str | None = None) 
     if status is None:
         return None
     currency = str(dispute.get("currency") or "")
-    movements = [
-        int(t.get("amount") or 0) for t in dispute.get("balance_transactions") or () if isinstance(t, Mapping)
-    ]
+    try:
+        amount = from_smallest_unit(int(dispute.get("amount") or 0), currency)
+        movements = [
+            int(t.get("amount") or 0)
+            for t in dispute.get("balance_transactions") or ()
+            if isinstance(t, Mapping)
+        ]
+        due = (dispute.get("evidence_details") or {}).get("due_by")
+        evidence_due_by = None if due is None else datetime.fromtimestamp(int(due), UTC)
+    except (TypeError, ValueError, ArithmeticError, OSError) as exc:
+        raise ProviderError(f"The Stripe dispute is invalid: {exc}", code="invalid_webhook") from None
     withdrawn = event_type == "charge.dispute.funds_withdrawn" or any(m < 0 for m in movements)
     reinstated = event_type == "charge.dispute.funds_reinstated" or any(m > 0 for m in movements)
-    due = (dispute.get("evidence_details") or {}).get("due_by")
     return ProviderDispute(
         id=str(dispute.get("id") or ""),
-        amount=from_smallest_unit(int(dispute.get("amount") or 0), currency),
+        amount=amount,
         currency_code=currency or None,
         status=status,
         reason=str(dispute["reason"]) if dispute.get("reason") else None,
-        evidence_due_by=None if due is None else datetime.fromtimestamp(int(due), UTC),
+        evidence_due_by=evidence_due_by,
         funds_withdrawn=withdrawn or None,
         funds_reinstated=reinstated or None,
         data={
