@@ -177,3 +177,33 @@ async def test_a_dispute_in_another_currency_is_not_recorded(quick: PaymentModul
     _, session_id, _ = await captured_payment(quick)
     await deliver(quick, disputed(session_id, "evt_1", currency_code="eur"))
     assert await dispute_rows(quick) == []
+
+
+async def test_a_provider_that_cannot_answer_disputes_is_refused_with_not_allowed(
+    quick: PaymentModule,
+) -> None:
+    """The system provider (manual payments) has no dispute methods: the merchant answers elsewhere."""
+    collection = await quick.create_payment_collections({"currency_code": "usd", "amount": 50})
+    session = await quick.create_payment_session(
+        collection.id, {"provider_id": "pp_system_default", "amount": 50, "currency_code": "usd"}
+    )
+    payment = await quick.authorize_payment_session(session.id)
+    assert payment is not None
+    await quick.capture_payment({"payment_id": payment.id})
+    recorded = await quick.record_provider_dispute(
+        {
+            "payment_id": payment.id,
+            "dispute": {
+                "id": "dp_manual",
+                "amount": "50",
+                "currency_code": "usd",
+                "status": "needs_response",
+            },
+        }
+    )
+    assert recorded is not None and recorded.provider_id == "pp_system_default"
+    with pytest.raises(NotAllowedError, match="does not take dispute evidence"):
+        await quick.submit_dispute_evidence(recorded.id, {"note": "x"}, submit=True)
+    with pytest.raises(NotAllowedError, match="cannot accept disputes"):
+        await quick.accept_dispute(recorded.id)
+    assert (await quick.retrieve_dispute(recorded.id)).status == "needs_response"
