@@ -9,7 +9,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
+    from paymod.domain.statuses import (
+        DisputeStatus,
+        PaymentAction,
+        PaymentCollectionStatus,
+        PaymentSessionStatus,
+    )
     from paymod.errors import (
         ConflictError,
         IdempotencyError,
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     from paymod.services.dto import (
         AccountHolderDTO,
         CaptureDTO,
+        DisputeDTO,
         PaymentCollectionDTO,
         PaymentDTO,
         PaymentMethodDTO,
@@ -41,6 +47,7 @@ if TYPE_CHECKING:
 # Imported on first use: `import paymod` (and so every `paymod` command, `--help` included) does not
 # load SQLAlchemy, pydantic and the providers until a name that needs them is asked for.
 _LAZY = {
+    "DisputeStatus": "paymod.domain.statuses",
     "PaymentAction": "paymod.domain.statuses",
     "PaymentCollectionStatus": "paymod.domain.statuses",
     "PaymentSessionStatus": "paymod.domain.statuses",
@@ -58,6 +65,7 @@ _LAZY = {
     "PaymentProvider": "paymod.providers.base",
     "AccountHolderDTO": "paymod.services.dto",
     "CaptureDTO": "paymod.services.dto",
+    "DisputeDTO": "paymod.services.dto",
     "PaymentCollectionDTO": "paymod.services.dto",
     "PaymentDTO": "paymod.services.dto",
     "PaymentMethodDTO": "paymod.services.dto",
@@ -86,6 +94,8 @@ __all__ = [
     "AccountHolderDTO",
     "CaptureDTO",
     "ConflictError",
+    "DisputeDTO",
+    "DisputeStatus",
     "IdempotencyError",
     "InvalidDataError",
     "ModuleOptions",

@@ -488,6 +488,9 @@ class FakeStripe(stripe.HTTPClient):
             ("GET", r"/v1/charges/(ch_\w+)", self._charge_retrieve),
             ("POST", r"/v1/refunds", self._refund_create),
             ("GET", r"/v1/refunds", self._refund_list),
+            ("GET", r"/v1/disputes/(du_\w+)", self._dispute_retrieve),
+            ("POST", r"/v1/disputes/(du_\w+)", self._dispute_update),
+            ("POST", r"/v1/disputes/(du_\w+)/close", self._dispute_close),
             ("POST", r"/v1/setup_intents", self._seti_create),
             ("POST", r"/v1/setup_intents/(seti_\w+)/confirm", self._seti_confirm),
         ]
@@ -1000,6 +1003,103 @@ class FakeStripe(stripe.HTTPClient):
         charge["refunded"] = False
         self._event("refund.updated", refund)
         return self._event("charge.refund.updated", refund)
+
+    # disputes (docs.stripe.com/api/disputes/object, docs.stripe.com/disputes/how-disputes-work)
+    def dispute_outside(
+        self,
+        intent_id: str,
+        amount: int | None = None,
+        reason: str = "fraudulent",
+        status: str = "needs_response",
+        due_by: int = 1_800_000_000,
+    ) -> Json:
+        """A customer disputes the intent's charge with their bank: Stripe creates the Dispute
+        (`charge.dispute.created`) and, for a chargeback (not an inquiry, `warning_*`), withdraws the
+        disputed amount from the balance (`charge.dispute.funds_withdrawn`)."""
+        intent = self.objects[intent_id]
+        charge = self.objects[intent["latest_charge"]]
+        disputed = charge["amount_captured"] if amount is None else amount
+        withdrawn = not status.startswith("warning_")
+        dispute: Json = {
+            "id": self._id("du"),
+            "object": "dispute",
+            "amount": disputed,
+            "charge": charge["id"],
+            "currency": charge["currency"],
+            "payment_intent": intent_id,
+            "reason": reason,
+            "status": status,
+            "evidence": {},
+            "evidence_details": {
+                "due_by": due_by,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": False,
+            "balance_transactions": [{"object": "balance_transaction", "amount": -disputed}]
+            if withdrawn
+            else [],
+            "created": int(time.time()),
+            "livemode": False,
+            "metadata": {},
+            "_account": intent.get("_account"),
+        }
+        self.objects[dispute["id"]] = dispute
+        charge["disputed"] = True
+        self._event("charge.dispute.created", dispute)
+        if withdrawn:
+            self._event("charge.dispute.funds_withdrawn", dispute)
+        return self._export(dispute)
+
+    def close_dispute_outside(self, dispute_id: str, status: str = "won") -> Json:
+        """The bank decides: `charge.dispute.closed`; a won chargeback gives the funds back
+        (`charge.dispute.funds_reinstated`)."""
+        dispute = self.objects[dispute_id]
+        dispute["status"] = status
+        event = self._event("charge.dispute.closed", dispute)
+        if status == "won" and dispute["balance_transactions"]:
+            dispute["balance_transactions"].append(
+                {"object": "balance_transaction", "amount": dispute["amount"]}
+            )
+            event = self._event("charge.dispute.funds_reinstated", dispute)
+        return event
+
+    def _dispute_retrieve(self, id: str, params: Json) -> Json:
+        return self._get("du", "dispute", id)
+
+    def _dispute_update(self, id: str, params: Json) -> Json:
+        """ "Updating any field in the hash will submit all fields in the hash for review" with
+        `submit` (default true); `submit=false` only stages the evidence; evidence can no longer
+        change once submitted or closed."""
+        dispute = self._get("du", "dispute", id)
+        if dispute["status"] not in ("needs_response", "warning_needs_response"):
+            raise invalid(
+                f"This dispute is already closed or under review: {id} ({dispute['status']}).",
+                code="dispute_already_submitted" if "under_review" in dispute["status"] else None,
+            )
+        evidence = params.get("evidence") or {}
+        if not isinstance(evidence, dict):
+            raise invalid("Invalid hash", param="evidence")
+        dispute["evidence"].update(evidence)
+        dispute["evidence_details"]["has_evidence"] = bool(dispute["evidence"])
+        if _bool(params.get("submit", True)):
+            dispute["status"] = dispute["status"].replace("needs_response", "under_review")
+            dispute["evidence_details"]["submission_count"] += 1
+        if params.get("metadata"):
+            dispute["metadata"].update(params["metadata"])
+        self._event("charge.dispute.updated", dispute)
+        return dispute
+
+    def _dispute_close(self, id: str, params: Json) -> Json:
+        """ "The status of the dispute will change from needs_response to lost. Closing a dispute is
+        irreversible." Closing an inquiry closes it (`warning_closed`)."""
+        dispute = self._get("du", "dispute", id)
+        if dispute["status"] not in ("needs_response", "warning_needs_response"):
+            raise invalid(f"This dispute is already closed or under review: {id} ({dispute['status']}).")
+        dispute["status"] = "warning_closed" if dispute["status"].startswith("warning_") else "lost"
+        self._event("charge.dispute.closed", dispute)
+        return dispute
 
     def _refund_list(self, params: Json) -> Json:
         """GET /v1/refunds: "Returns a list of all refunds you created ... with the most recent refunds

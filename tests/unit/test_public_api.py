@@ -14,6 +14,8 @@ EXPORTED = [
     "AccountHolderDTO",
     "CaptureDTO",
     "ConflictError",
+    "DisputeDTO",
+    "DisputeStatus",
     "IdempotencyError",
     "InvalidDataError",
     "ModuleOptions",

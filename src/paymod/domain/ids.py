@@ -11,6 +11,7 @@ CAPTURE = "capt"
 REFUND = "ref"
 REFUND_REASON = "refr"
 ACCOUNT_HOLDER = "acchld"
+DISPUTE = "disp"
 
 
 def new_id(prefix: str) -> str:

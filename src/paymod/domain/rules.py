@@ -19,6 +19,7 @@ CAPTURE_EXCEEDS = (
 REFUND_EXCEEDS = "You cannot refund more than what is captured on the payment."
 CAPTURE_NOT_POSITIVE = "Capture amount must be greater than 0."
 REFUND_NOT_POSITIVE = "Refund amount must be greater than 0."
+LOST_DISPUTES = "The amounts of the disputes lost on it were returned to the customer already."
 
 ZERO = Decimal(0)
 
@@ -108,25 +109,29 @@ def plan_refund(
     captured: Sequence[Decimal],
     refunded: Sequence[Decimal],
     requested: Decimal | None,
+    lost: Sequence[Decimal] = (),
 ) -> Decimal:
     """The amount to refund: in the currency's precision, and never more than what was captured.
+
+    `lost`: the amounts of disputes lost on the payment; that money went back to the customer through
+    the card network already, so it is no longer refundable.
 
     Unlike Medusa, a refund without an amount takes what remains refundable, not the payment amount.
     Captured amounts are compared at the currency's precision, so a capture booked with sub-unit
     digits (87.957975 USD, before amounts were held to the currency) can be refunded as 87.96:
     Medusa's one-minor-unit tolerance, which is no longer needed for anything else.
     """
-    refundable = round_amount(total(captured), currency_code) - total(refunded)
+    refundable = round_amount(total(captured), currency_code) - total(refunded) - total(lost)
     if requested is None:
         amount = _floor(refundable, currency_code)
         if amount <= 0:
-            raise InvalidDataError(REFUND_EXCEEDS)
+            raise InvalidDataError(REFUND_EXCEEDS if not lost else f"{REFUND_EXCEEDS} {LOST_DISPUTES}")
         return amount
     if requested <= 0:
         raise InvalidDataError(REFUND_NOT_POSITIVE)
     require_currency_precision(requested, currency_code)
     if requested > refundable:
-        raise InvalidDataError(REFUND_EXCEEDS)
+        raise InvalidDataError(REFUND_EXCEEDS if not lost else f"{REFUND_EXCEEDS} {LOST_DISPUTES}")
     return requested
 
 

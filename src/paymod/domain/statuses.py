@@ -53,6 +53,8 @@ class PaymentAction(StrEnum):
     REFUNDED = "refunded"
     #: A refund the provider accepted has failed or was canceled since: the money is captured again.
     REFUND_FAILED = "refund_failed"
+    #: The customer disputed a charge (a chargeback), or a dispute changed: recorded as a `dispute`.
+    DISPUTED = "disputed"
 
 
 class RunStatus(StrEnum):
@@ -96,3 +98,21 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+class DisputeStatus(StrEnum):
+    """Where a dispute (a chargeback) stands, in Stripe's words (`dispute.status`). The `warning_*`
+    statuses are inquiries that may still become disputes."""
+
+    WARNING_NEEDS_RESPONSE = "warning_needs_response"
+    WARNING_UNDER_REVIEW = "warning_under_review"
+    WARNING_CLOSED = "warning_closed"
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    WON = "won"
+    LOST = "lost"
+
+    @property
+    def is_final(self) -> bool:
+        """Closed: nothing about it changes any more (won, lost, or an inquiry closed)."""
+        return self in (DisputeStatus.WON, DisputeStatus.LOST, DisputeStatus.WARNING_CLOSED)

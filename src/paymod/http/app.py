@@ -19,7 +19,14 @@ from paymod.http.errors import UnhandledErrors, install_error_handlers
 from paymod.http.idempotency import IdempotencyKeys
 from paymod.http.json import JSONResponse
 from paymod.http.limits import BodyLimit
-from paymod.http.routes import account_holders, payment_collections, payments, refund_reasons, regions
+from paymod.http.routes import (
+    account_holders,
+    disputes,
+    payment_collections,
+    payments,
+    refund_reasons,
+    regions,
+)
 from paymod.http.routes.health import health
 from paymod.http.routes.hooks import hooks
 from paymod.http.routes.store import store
@@ -121,7 +128,7 @@ def create_app(
     # Outermost: every answer (413s and Idempotency-Key replays too) gets its request id and log line.
     app.add_middleware(RequestObservation)
     # Admin routes by topic, in the order the OpenAPI document lists them.
-    for topic in (payment_collections, payments, refund_reasons, regions, account_holders):
+    for topic in (payment_collections, payments, refund_reasons, regions, account_holders, disputes):
         app.include_router(topic.admin)
     app.include_router(admin_webhooks)
     app.include_router(store)

@@ -64,11 +64,21 @@ REFUND = Resource(
     default_relations=("refund_reason",),
 )
 PAYMENT_SESSION = Resource("payment_session", _scalars(s.PaymentSession))
+DISPUTE = Resource(
+    "dispute",
+    _scalars(s.Dispute),
+    orderable=("created_at", "updated_at", "id", "status", "evidence_due_by", "closed_at"),
+)
 PAYMENT = Resource(
     "payment",
-    _scalars(s.Payment, "captures", "refunds", "payment_session"),
-    relations={"captures": CAPTURE, "refunds": REFUND, "payment_session": PAYMENT_SESSION},
-    default_relations=("captures", "refunds"),
+    _scalars(s.Payment, "captures", "refunds", "disputes", "payment_session"),
+    relations={
+        "captures": CAPTURE,
+        "refunds": REFUND,
+        "disputes": DISPUTE,
+        "payment_session": PAYMENT_SESSION,
+    },
+    default_relations=("captures", "refunds", "disputes"),
     orderable=("created_at", "updated_at", "id", "captured_at", "canceled_at"),
 )
 PAYMENT_COLLECTION = Resource(

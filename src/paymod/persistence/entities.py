@@ -20,6 +20,7 @@ REFUND_REASON = Entity(
 )
 PAYMENT_PROVIDER = Entity("PaymentProvider", t.payment_provider, None)
 ACCOUNT_HOLDER = Entity("AccountHolder", t.account_holder, ids.ACCOUNT_HOLDER)
+DISPUTE = Entity("Dispute", t.dispute, ids.DISPUTE)
 
 ENTITIES = {
     e.name: e
@@ -32,6 +33,7 @@ ENTITIES = {
         REFUND_REASON,
         PAYMENT_PROVIDER,
         ACCOUNT_HOLDER,
+        DISPUTE,
     )
 }
 
@@ -68,6 +70,7 @@ RELATIONS: dict[str, dict[str, Relation]] = {
     "Payment": {
         "captures": Relation("Capture", "id", "payment_id", True),
         "refunds": Relation("Refund", "id", "payment_id", True),
+        "disputes": Relation("Dispute", "id", "payment_id", True),
         "payment_session": Relation("PaymentSession", "payment_session_id", "id", False),
         "payment_collection": Relation("PaymentCollection", "payment_collection_id", "id", False),
     },
@@ -79,4 +82,5 @@ RELATIONS: dict[str, dict[str, Relation]] = {
     "RefundReason": {"refunds": Relation("Refund", "id", "refund_reason_id", True)},
     "PaymentProvider": {},
     "AccountHolder": {},
+    "Dispute": {"payment": Relation("Payment", "payment_id", "id", False)},
 }

@@ -19,7 +19,12 @@ from sqlalchemy import (
     true,
 )
 
-from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus, PaymentStatus
+from paymod.domain.statuses import (
+    DisputeStatus,
+    PaymentCollectionStatus,
+    PaymentSessionStatus,
+    PaymentStatus,
+)
 from paymod.persistence.types import Amount, JSONDocument, UTCDateTime
 
 metadata = MetaData(
@@ -228,6 +233,41 @@ refund = Table(
     _live_index("refund", "deleted_at"),
 )
 
+# A dispute (chargeback) of a payment, as its provider reported it (paymod's own). Amount and status
+# change with the provider's later reports; the row is never deleted.
+dispute = Table(
+    "dispute",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column(
+        "payment_id", Text, ForeignKey("payment.id", ondelete="CASCADE", onupdate="CASCADE"), nullable=False
+    ),
+    Column("provider_id", Text, nullable=False),
+    Column("provider_dispute_id", Text, nullable=False),
+    Column("amount", Amount(), nullable=False),
+    Column("currency_code", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("status", Text, nullable=False),
+    Column("evidence_due_by", UTCDateTime(), nullable=True),
+    Column("funds_withdrawn", Boolean, nullable=True),
+    Column("funds_reinstated", Boolean, nullable=True),
+    # The provider's dispute object as last reported.
+    Column("data", JSONDocument, nullable=True),
+    Column("evidence_submitted_at", UTCDateTime(), nullable=True),
+    Column("accepted_at", UTCDateTime(), nullable=True),
+    Column("closed_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "status IN (" + ", ".join(f"'{v.value}'" for v in DisputeStatus) + ")",
+        name="status",
+    ),
+    Index("IDX_dispute_provider_dispute_id_unique", "provider_dispute_id", unique=True),
+    Index("IDX_dispute_payment_id", "payment_id"),
+    Index("IDX_dispute_status", "status"),
+    Index("IDX_dispute_created_at", "created_at"),
+)
+
 account_holder = Table(
     "account_holder",
     metadata,
@@ -311,6 +351,8 @@ webhook_event = Table(
     Column("remaining_capturable", Amount(), nullable=True),
     # The refunds a `refunded` / `refund_failed` event is about: [{id, amount, paymod_refund_id, ...}].
     Column("refunds", JSONDocument, nullable=True),
+    # The dispute a `disputed` event is about: {id, amount, currency_code, status, ...}.
+    Column("dispute", JSONDocument, nullable=True),
     # The verified raw body and headers, kept for audit and replay.
     Column("payload", JSONDocument, nullable=False),
     Column("status", Text, nullable=False, server_default="pending"),
@@ -521,6 +563,7 @@ __all__ = [
     "api_key",
     "capture",
     "dashboard_session",
+    "dispute",
     "ephemeral_key",
     "event_outbox",
     "idempotency_key",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
+from paymod.domain.statuses import DisputeStatus, PaymentAction, PaymentSessionStatus
 
 Data = dict[str, Any]
 
@@ -141,6 +142,50 @@ class ProviderRefund:
 
 
 @dataclass(slots=True)
+class ProviderDispute:
+    """The dispute (chargeback) a `disputed` event is about, as the provider sees it now: its id, the
+    disputed amount (in the currency's main unit), the card network's reason, its status, when the
+    evidence is due, and whether the disputed funds were withdrawn from (or given back to) the
+    merchant's balance, when the provider says."""
+
+    id: str
+    amount: Decimal
+    #: None: the payment's currency.
+    currency_code: str | None
+    status: DisputeStatus
+    reason: str | None = None
+    evidence_due_by: datetime | None = None
+    funds_withdrawn: bool | None = None
+    funds_reinstated: bool | None = None
+    #: The provider's dispute object, kept as it reported it.
+    data: Data = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DisputeEvidenceInput(ProviderInput):
+    """Evidence for a dispute (`dispute_id`: the provider's id), in the provider's field names;
+    `submit` sends it to the bank now, else it is saved as a draft (Stripe: `submit=false`)."""
+
+    dispute_id: str = ""
+    evidence: Data = field(default_factory=dict)
+    submit: bool = False
+
+
+@dataclass(slots=True)
+class DisputeInput(ProviderInput):
+    """A dispute to act on (`dispute_id`: the provider's id)."""
+
+    dispute_id: str = ""
+
+
+@dataclass(slots=True)
+class DisputeOutput(ProviderOutput):
+    """The dispute's status after the call, when the provider says."""
+
+    status: DisputeStatus | None = None
+
+
+@dataclass(slots=True)
 class WebhookActionResult:
     action: PaymentAction
     session_id: str | None = None
@@ -152,6 +197,8 @@ class WebhookActionResult:
     remaining_capturable: Decimal | None = None
     #: The refunds a `refunded` / `refund_failed` event is about.
     refunds: list[ProviderRefund] = field(default_factory=list)
+    #: The dispute a `disputed` event is about.
+    dispute: ProviderDispute | None = None
 
 
 class PaymentProvider:
@@ -222,4 +269,13 @@ class PaymentProvider:
         raise NotImplementedError
 
     async def delete_payment_method(self, input: PaymentMethodInput) -> ProviderOutput:
+        raise NotImplementedError
+
+    # -- optional: disputes -----------------------------------------------------------------
+    async def submit_dispute_evidence(self, input: DisputeEvidenceInput) -> DisputeOutput:
+        """Saves (or, with `input.submit`, submits) evidence for a dispute."""
+        raise NotImplementedError
+
+    async def accept_dispute(self, input: DisputeInput) -> DisputeOutput:
+        """Accepts a dispute: the merchant gives up, the dispute is lost."""
         raise NotImplementedError

@@ -28,6 +28,12 @@ refund paymod did not make (once per `refund_id`); `{"action": "refund_failed", 
 Authorizations voided "at the provider": `{"action": "canceled", "session_id"}` on an authorized
 session cancels its payment (or closes it after a partial capture), once; on a session not
 authorized yet it marks the session canceled, as before.
+Disputes (chargebacks): `{"action": "disputed", "session_id", "dispute_id", "amount", "status",
+"reason", "evidence_due_by"}` records a dispute of the session's payment (once per `dispute_id`),
+or updates it; `status` is one of Stripe's dispute statuses (default `needs_response`),
+`evidence_due_by` an ISO 8601 date-time, and the currency is the payment's unless `currency_code`
+says otherwise. Evidence submitted here (`submit_dispute_evidence`) answers `under_review` when
+submitted (the status stays when only saved); accepting a dispute (`accept_dispute`) answers `lost`.
 Every call is counted per (method, idempotency key) in `calls`, so tests can prove a retry reused
 its key and the provider was asked once (a long-running server using it for load tests sets the
 `record_calls` option to false: the count grows with every call); with the `calls_file` option each
@@ -44,22 +50,27 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from paymod.domain.errors import ProviderError, RetryableProviderError
-from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
+from paymod.domain.statuses import DisputeStatus, PaymentAction, PaymentSessionStatus
 from paymod.providers.base import (
     AccountHolderInput,
     AccountHolderOutput,
     AuthorizePaymentOutput,
     CapturePaymentInput,
     CapturePaymentOutput,
+    DisputeEvidenceInput,
+    DisputeInput,
+    DisputeOutput,
     InitiatePaymentInput,
     InitiatePaymentOutput,
     PaymentMethodInput,
     PaymentMethodOutput,
     PaymentProvider,
+    ProviderDispute,
     ProviderInput,
     ProviderOutput,
     ProviderRefund,
@@ -210,6 +221,7 @@ class TestingPaymentProvider(PaymentProvider):
         return WebhookActionResult(
             action=action,
             refunds=refunds,
+            dispute=_webhook_dispute(body) if action == PaymentAction.DISPUTED else None,
             session_id=body.get("session_id"),
             amount=None if amount is None else _webhook_amount(amount),
             event_id=body.get("id"),
@@ -220,6 +232,18 @@ class TestingPaymentProvider(PaymentProvider):
                 else _webhook_amount(body["remaining_capturable"])
             ),
         )
+
+    async def submit_dispute_evidence(self, input: DisputeEvidenceInput) -> DisputeOutput:
+        self._count("submit_dispute_evidence", input)
+        evidence = {**(input.data.get("evidence") or {}), **input.evidence}
+        return DisputeOutput(
+            data={**input.data, "evidence": evidence},
+            status=DisputeStatus.UNDER_REVIEW if input.submit else None,
+        )
+
+    async def accept_dispute(self, input: DisputeInput) -> DisputeOutput:
+        self._count("accept_dispute", input)
+        return DisputeOutput(data={**input.data, "accepted": True}, status=DisputeStatus.LOST)
 
     async def create_account_holder(self, input: AccountHolderInput) -> AccountHolderOutput:
         self._count("create_account_holder", input)
@@ -282,6 +306,26 @@ def _webhook_amount(value: object) -> Decimal:
     except InvalidOperation:
         message = f"The webhook's amount {value!r} is not a number."
         raise ProviderError(message, code="invalid_webhook") from None
+
+
+def _webhook_dispute(body: Mapping[str, Any]) -> ProviderDispute:
+    try:
+        status = DisputeStatus(body.get("status") or DisputeStatus.NEEDS_RESPONSE)
+        due = body.get("evidence_due_by")
+        evidence_due_by = None if due is None else datetime.fromisoformat(str(due))
+        if evidence_due_by is not None and evidence_due_by.tzinfo is None:
+            evidence_due_by = evidence_due_by.replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ProviderError(f"The webhook's dispute is invalid: {exc}", code="invalid_webhook") from None
+    return ProviderDispute(
+        id=str(body.get("dispute_id") or ""),
+        amount=_webhook_amount(body.get("amount")),
+        currency_code=body.get("currency_code"),
+        status=status,
+        reason=body.get("reason"),
+        evidence_due_by=evidence_due_by,
+        data={k: body[k] for k in ("dispute_id", "reason") if k in body},
+    )
 
 
 services = [TestingPaymentProvider]

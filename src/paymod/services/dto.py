@@ -9,7 +9,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from paymod.domain.money import raw_amount
-from paymod.domain.statuses import PaymentAction, PaymentCollectionStatus, PaymentSessionStatus
+from paymod.domain.statuses import (
+    DisputeStatus,
+    PaymentAction,
+    PaymentCollectionStatus,
+    PaymentSessionStatus,
+)
 
 
 class DTO(BaseModel):
@@ -80,8 +85,32 @@ class PaymentDTO(_Amount, _Timestamps):
     payment_session_id: str
     captures: list[CaptureDTO] | None = None
     refunds: list[RefundDTO] | None = None
+    #: The payment's disputes (chargebacks), when asked for (paymod's own).
+    disputes: list[DisputeDTO] | None = None
     payment_session: PaymentSessionDTO | None = None
     payment_collection: PaymentCollectionDTO | None = None
+
+
+class DisputeDTO(_Amount):
+    """A dispute (chargeback) of a payment, as its provider last reported it (paymod's own)."""
+
+    id: str
+    payment_id: str
+    provider_id: str
+    provider_dispute_id: str
+    currency_code: str
+    reason: str | None = None
+    status: DisputeStatus
+    evidence_due_by: datetime | None = None
+    funds_withdrawn: bool | None = None
+    funds_reinstated: bool | None = None
+    data: dict[str, Any] | None = None
+    evidence_submitted_at: datetime | None = None
+    accepted_at: datetime | None = None
+    closed_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    payment: PaymentDTO | None = None
 
 
 class PaymentSessionDTO(_Amount, _Timestamps):
@@ -137,6 +166,21 @@ class WebhookRefund(DTO):
     failure_reason: str | None = None
 
 
+class WebhookDispute(DTO):
+    """The dispute a `disputed` webhook is about (paymod's own)."""
+
+    id: str
+    amount: Decimal
+    #: None: the payment's currency.
+    currency_code: str | None = None
+    status: DisputeStatus
+    reason: str | None = None
+    evidence_due_by: datetime | None = None
+    funds_withdrawn: bool | None = None
+    funds_reinstated: bool | None = None
+    data: dict[str, Any] = {}
+
+
 class WebhookActionData(DTO):
     session_id: str
     amount: Decimal | None = None
@@ -144,6 +188,8 @@ class WebhookActionData(DTO):
     remaining_capturable: Decimal | None = None
     #: The refunds of a `refunded` / `refund_failed` event (paymod's own).
     refunds: list[WebhookRefund] = []
+    #: The dispute of a `disputed` event (paymod's own).
+    dispute: WebhookDispute | None = None
 
 
 class WebhookActionAndData(DTO):
@@ -152,5 +198,13 @@ class WebhookActionAndData(DTO):
     event_id: str | None = None
 
 
-for _model in (RefundReasonDTO, CaptureDTO, RefundDTO, PaymentDTO, PaymentSessionDTO, PaymentCollectionDTO):
+for _model in (
+    RefundReasonDTO,
+    CaptureDTO,
+    RefundDTO,
+    PaymentDTO,
+    DisputeDTO,
+    PaymentSessionDTO,
+    PaymentCollectionDTO,
+):
     _model.model_rebuild()

@@ -28,6 +28,7 @@ from paymod.services.account_holders import AccountHoldersMixin
 from paymod.services.authorization import AuthorizationMixin
 from paymod.services.collections import CollectionsMixin
 from paymod.services.core import ModuleOptions
+from paymod.services.disputes import DisputesMixin
 from paymod.services.events import Subscriber, Subscribers
 from paymod.services.payments import PaymentsMixin
 from paymod.services.provider_authorizations import ProviderAuthorizationsMixin
@@ -55,6 +56,7 @@ class PaymentModule(
     PaymentsMixin,
     ProviderRefundsMixin,
     ProviderAuthorizationsMixin,
+    DisputesMixin,
     AccountHoldersMixin,
     RefundReasonsMixin,
     ProvidersMixin,

@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import rules
+from paymod.domain.disputes import check_no_open_dispute
 from paymod.domain.money import round_amount
 from paymod.durable.engine import StepContext
 from paymod.persistence import entities as e
 from paymod.persistence import tables as t
+from paymod.persistence.disputes import dispute_facts
 from paymod.persistence.repository import Row, utc_now
 from paymod.providers.base import (
     CapturePaymentInput,
@@ -195,11 +197,14 @@ class PaymentStepsMixin(ModuleCore):
         reason = None
         if request.refund_reason_id is not None:
             reason = await self._repo(e.REFUND_REASON).get(conn, request.refund_reason_id)
+        disputes = await dispute_facts(conn, payment_id)
+        check_no_open_dispute(payment_id, disputes.statuses)
         amount = rules.plan_refund(
             currency_code=payment["currency_code"],
             captured=locked.captures,
             refunded=locked.refunds,
             requested=request.amount,
+            lost=disputes.lost,
         )
         refund = await self._repo(e.REFUND).insert(
             conn,

@@ -22,6 +22,7 @@ from paymod.domain.errors import InvalidDataError
 from paymod.persistence import entities as e
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
+from paymod.persistence.disputes import dispute_facts
 from paymod.persistence.repository import Row, utc_now
 from paymod.services.core import ModuleCore
 from paymod.services.dto import RefundDTO
@@ -78,11 +79,13 @@ class ProviderRefundsMixin(ModuleCore):
                     )
                 return None
             try:
+                # Made at the provider already: an open dispute does not stop it, a lost one counts.
                 amount = rules.plan_refund(
                     currency_code=payment["currency_code"],
                     captured=locked.captures,
                     refunded=locked.refunds,
                     requested=requested,
+                    lost=(await dispute_facts(conn, payment_id)).lost,
                 )
             except InvalidDataError as exc:
                 raise InvalidDataError(

@@ -21,6 +21,7 @@ from paymod.providers.base import (
     WebhookPayload,
 )
 from paymod.services.core import Config, Filters, ModuleCore
+from paymod.services.disputes import webhook_dispute
 from paymod.services.dto import (
     PaymentProviderDTO,
     WebhookActionAndData,
@@ -184,7 +185,11 @@ class ProvidersMixin(ModuleCore):
             action=PaymentAction(result.action),
             data=(
                 WebhookActionData(
-                    session_id=session_id, amount=amount, remaining_capturable=remaining, refunds=refunds
+                    session_id=session_id,
+                    amount=amount,
+                    remaining_capturable=remaining,
+                    refunds=refunds,
+                    dispute=None if result.dispute is None else webhook_dispute(result.dispute),
                 )
                 if session_id
                 else None

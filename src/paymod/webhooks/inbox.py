@@ -23,7 +23,8 @@ from paymod.domain.ids import new_id
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
 from paymod.observability.context import current_request_id
 from paymod.persistence.repository import utc_now
-from paymod.services.dto import WebhookRefund
+from paymod.services.disputes import dispute_record
+from paymod.services.dto import WebhookDispute, WebhookRefund
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.stores import stores_for
 
@@ -101,6 +102,7 @@ async def receive_webhook(
         "amount": result.data.amount if result.data else None,
         "remaining_capturable": result.data.remaining_capturable if result.data else None,
         "refunds": _refunds_record(result.data.refunds) if result.data and result.data.refunds else None,
+        "dispute": dispute_record(result.data.dispute) if result.data and result.data.dispute else None,
         "payload": _payload_record(raw, headers),
         "status": "pending" if actionable else "ignored",
         "attempts": 0,
@@ -150,6 +152,8 @@ async def process_webhook_event(module: PaymentModule, event: Mapping[str, Any])
             session.provider_id,
         )
         return "ignored"
+    if action == PaymentAction.DISPUTED:
+        return await _apply_dispute(module, session.payment.id if session.payment else None, event)
     if action in (PaymentAction.REFUNDED, PaymentAction.REFUND_FAILED):
         return await _apply_refunds(module, action, session.payment.id if session.payment else None, event)
     if action == PaymentAction.CANCELED and session.payment is not None:
@@ -218,6 +222,21 @@ async def _apply_refunds(
     if not changed:
         return "ignored"
     return "refunded" if action == PaymentAction.REFUNDED else "refund_failed"
+
+
+async def _apply_dispute(module: PaymentModule, payment_id: str | None, event: Mapping[str, Any]) -> str:
+    """Records the dispute the provider reports (created once, then updated)."""
+    if payment_id is None or not event.get("dispute"):
+        # No payment: nothing was charged that could be disputed.
+        log.warning(
+            "webhook %s reports a dispute of session %s without a payment: ignored",
+            event["id"],
+            event["session_id"],
+        )
+        return "ignored"
+    dispute = WebhookDispute.model_validate(event["dispute"])
+    recorded = await module.record_provider_dispute({"payment_id": payment_id, "dispute": dispute})
+    return "ignored" if recorded is None else "disputed"
 
 
 async def replay_webhook_event(module: PaymentModule, id: str) -> None:

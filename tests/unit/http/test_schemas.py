@@ -19,6 +19,7 @@ RENDERS = [
     (schemas.PaymentProvider, dto.PaymentProviderDTO),
     (schemas.AccountHolder, dto.AccountHolderDTO),
     (schemas.PaymentMethod, dto.PaymentMethodDTO),
+    (schemas.Dispute, dto.DisputeDTO),
 ]
 #: What only the wire carries: an amount's exact string and precision, next to the number.
 WIRE_ONLY = {"raw_amount"}
@@ -42,6 +43,7 @@ def test_the_package_re_exports_every_topic_module_name() -> None:
     from paymod.http.schemas import (
         account_holders,
         base,
+        disputes,
         health,
         openapi,
         payment_collections,
@@ -63,6 +65,7 @@ def test_the_package_re_exports_every_topic_module_name() -> None:
         webhooks,
         health,
         openapi,
+        disputes,
     ]
     exported = [name for module in topics for name in module.__all__]
     assert sorted(exported) == sorted(schemas.__all__)

@@ -46,6 +46,13 @@ from paymod.http.schemas.base import (
     RawAmount,
     Timestamped,
 )
+from paymod.http.schemas.disputes import (
+    Dispute,
+    DisputeList,
+    DisputeResponse,
+    DisputeStatusName,
+    SubmitDisputeEvidence,
+)
 from paymod.http.schemas.health import Health
 from paymod.http.schemas.openapi import JSON_COMPONENTS, NO_NUL, describe_request_strings
 from paymod.http.schemas.payment_collections import (
@@ -118,6 +125,10 @@ __all__ = [
     "Customer",
     "DateTime",
     "Deleted",
+    "Dispute",
+    "DisputeList",
+    "DisputeResponse",
+    "DisputeStatusName",
     "Entity",
     "EphemeralKey",
     "EphemeralKeyResponse",
@@ -151,6 +162,7 @@ __all__ = [
     "RegionPaymentProvidersResponse",
     "SavePaymentMethod",
     "StoreSavePaymentMethod",
+    "SubmitDisputeEvidence",
     "Timestamped",
     "UpdateAccountHolder",
     "UpdatePaymentCollection",

@@ -21,6 +21,7 @@ from paymod.http.schemas.base import (
     RawAmount,
     Timestamped,
 )
+from paymod.http.schemas.disputes import Dispute
 from paymod.http.schemas.payment_sessions import PaymentSession
 from paymod.http.schemas.refund_reasons import RefundReason
 
@@ -82,6 +83,9 @@ class Payment(Timestamped):
     payment_session_id: str | None = None
     captures: list[Capture] | None = None
     refunds: list[Refund] | None = None
+    disputes: list[Dispute] | None = Field(
+        default=None, description="Its disputes (chargebacks), as the provider reported them"
+    )
     payment_session: PaymentSession | None = None
 
 

@@ -12,7 +12,8 @@ from paymod.domain.errors import ProviderError
 from paymod.domain.statuses import PaymentAction
 from paymod.providers.base import ProviderRefund, WebhookActionResult, WebhookPayload
 from paymod.providers.stripe.amounts import from_smallest_unit
-from paymod.providers.stripe.client import Data, StripeCalls, _dump, log
+from paymod.providers.stripe.client import Data, _dump, log
+from paymod.providers.stripe.disputes import DISPUTE_EVENTS, StripeDisputes
 from paymod.providers.stripe.mapping import (
     PENDING_EVENTS,
     REFUND_EVENTS,
@@ -26,8 +27,8 @@ from paymod.providers.stripe.mapping import (
 WEBHOOK_TOLERANCE = 300
 
 
-class StripeWebhooks(StripeCalls):
-    """The webhook method of `StripeProvider`."""
+class StripeWebhooks(StripeDisputes):
+    """The webhook method of `StripeProvider` (and, through `StripeDisputes`, the dispute methods)."""
 
     async def _payment_method_is_async(self, intent: Mapping[str, Any], account: str | None) -> bool:
         async_types = self.settings.async_payment_method_types
@@ -91,6 +92,8 @@ class StripeWebhooks(StripeCalls):
         account = cast("str | None", getattr(event, "account", None)) or self.settings.stripe_account
         if event_type in REFUND_EVENTS:
             return await self._refund_webhook(event, intent, account)
+        if event_type in DISPUTE_EVENTS:
+            return await self._dispute_webhook(event, intent, account)
         is_async = event_type in PENDING_EVENTS and await self._payment_method_is_async(intent, account)
         action, units = webhook_action(event_type, intent, payment_method_is_async=is_async)
         details: Data = {"event_type": event_type, "object_id": intent.get("id")}
