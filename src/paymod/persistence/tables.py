@@ -34,7 +34,8 @@ metadata = MetaData(
 
 LIVE = text("deleted_at IS NULL")
 _OPEN_AUTHORIZATION = text(
-    "deleted_at IS NULL AND captured_at IS NULL AND canceled_at IS NULL AND authorization_expires_at IS NOT NULL"
+    "deleted_at IS NULL AND captured_at IS NULL AND canceled_at IS NULL"
+    " AND authorization_expires_at IS NOT NULL"
 )
 
 

@@ -21,7 +21,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 OPEN_AUTHORIZATION = sa.text(
-    "deleted_at IS NULL AND captured_at IS NULL AND canceled_at IS NULL AND authorization_expires_at IS NOT NULL"
+    "deleted_at IS NULL AND captured_at IS NULL AND canceled_at IS NULL"
+    " AND authorization_expires_at IS NOT NULL"
 )
 UNSETTLED = sa.text("deleted_at IS NULL AND authorized_at IS NULL")
 
