@@ -168,8 +168,11 @@ class TestingPaymentProvider(PaymentProvider):
             raise RetryableProviderError("The testing provider timed out; the outcome is unknown.")
         data = dict(input.data)
         if scenario == "silent" and data.get("settles_at") is None:
+            # The first authorization is what the customer did: it is pending, and settles later.
             data["settles_at"] = time.time() + float(_decimal(data.get("settle_after")))
-        status = self._status(data)
+            status = PaymentSessionStatus.PENDING_AUTHORIZATION
+        else:
+            status = self._status(data)
         if status == PaymentSessionStatus.ERROR:
             data["decline_code"] = "card_declined"
         if status == PaymentSessionStatus.REQUIRES_MORE:
