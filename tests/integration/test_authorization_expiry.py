@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from paymod import PaymentModule
 from paymod.domain.errors import NotAllowedError
+from paymod.persistence.dashboard_queries import collection_timeline
 from paymod.persistence.tables import event_outbox, payment
 from paymod.providers.testing import TestingPaymentProvider
 from paymod.webhooks.worker import Worker
@@ -91,6 +92,8 @@ async def test_a_lapsed_authorization_is_canceled_once(module: PaymentModule) ->
     assert await events(module, "payment.authorization_expired") == [
         {"id": payment_id, "reason": "expired", "expires_at": expires_at.isoformat()}
     ]
+    timeline = await collection_timeline(module.database, collection_id)
+    assert ("expired", "Authorization expired") in [(entry.kind, entry.title) for entry in timeline]
 
 
 async def test_a_lapsed_authorization_after_a_partial_capture_is_closed(module: PaymentModule) -> None:

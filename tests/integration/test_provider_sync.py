@@ -16,6 +16,7 @@ from test_webhooks import quick as quick  # the fixture: processed at once, retr
 
 from paymod import PaymentModule
 from paymod.domain.errors import NotAllowedError
+from paymod.persistence.dashboard_queries import collection_timeline
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import event_outbox, payment, payment_session
 from paymod.providers.testing import SIGNATURE_HEADER, TestingPaymentProvider, sign
@@ -87,6 +88,8 @@ async def test_the_janitor_authorizes_a_session_whose_webhook_never_came(module:
         }
     ]
     assert await sync_sessions(module, after=NOW) == []  # settled: nothing to ask any more
+    timeline = await collection_timeline(module.database, collection_id)
+    assert "Event payment.payment-session.synced" in [entry.title for entry in timeline]
 
 
 async def test_the_janitor_books_a_capture_the_provider_made(module: PaymentModule) -> None:
