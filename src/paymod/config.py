@@ -110,6 +110,31 @@ class WorkerSettings(BaseModel):
         gt=0,
         description="seconds an endpoint may fail (every delivery, in a row) before it is disabled",
     )
+    authorization_expiry_warning: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="seconds before an authorization lapses at the provider that "
+        "`payment.authorization_expiring` is sent (once per payment)",
+    )
+    authorization_expiry_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description="seconds between two looks for authorizations to warn about or mark expired (0: never)",
+    )
+    session_sync_after: float = Field(
+        default=15 * 60.0,
+        gt=0,
+        description="seconds a session may stay pending, requires_more or pending_authorization before "
+        "the provider is asked about it (the janitor)",
+    )
+    session_sync_max_age: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="seconds after its creation that the janitor stops asking about an unsettled session",
+    )
+    session_sync_interval: float = Field(
+        default=60.0, ge=0, description="seconds between two passes of the janitor (0: never)"
+    )
 
 
 class ServerSettings(BaseModel):

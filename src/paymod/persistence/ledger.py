@@ -85,6 +85,9 @@ _PAYMENT_TYPES: dict[str, Any] = {
     "created_at": UTCDateTime(),
     "updated_at": UTCDateTime(),
     "deleted_at": UTCDateTime(),
+    "authorization_expires_at": UTCDateTime(),
+    "expiring_notified_at": UTCDateTime(),
+    "expired_at": UTCDateTime(),
 }
 
 

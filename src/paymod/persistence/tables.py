@@ -38,6 +38,10 @@ metadata = MetaData(
 )
 
 LIVE = text("deleted_at IS NULL")
+_OPEN_AUTHORIZATION = text(
+    "deleted_at IS NULL AND captured_at IS NULL AND canceled_at IS NULL"
+    " AND authorization_expires_at IS NOT NULL"
+)
 
 
 def _timestamps() -> list[Column[object]]:
@@ -130,9 +134,22 @@ payment_session = Table(
     Column("authorizing_until", UTCDateTime(), nullable=True),
     Column("authorizing_by", Text, nullable=True),
     *_timestamps(),
+    # paymod's own: the janitor (provider sync) asks the provider about a session left unsettled, with
+    # backoff: when it last asked, how often, and not before when again.
+    Column("provider_checked_at", UTCDateTime(), nullable=True),
+    Column("provider_check_attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_provider_check_at", UTCDateTime(), nullable=True),
     CheckConstraint(_in(PaymentSessionStatus), name="status"),
     _live_index("payment_session", "payment_collection_id"),
     _live_index("payment_session", "deleted_at"),
+    # The janitor's scan: unsettled sessions by status and age.
+    Index(
+        "IDX_payment_session_unsettled",
+        "status",
+        "created_at",
+        postgresql_where=text("deleted_at IS NULL AND authorized_at IS NULL"),
+        sqlite_where=text("deleted_at IS NULL AND authorized_at IS NULL"),
+    ),
 )
 
 payment = Table(
@@ -149,6 +166,11 @@ payment = Table(
     # paymod's own: what the provider released uncaptured when it closed the authorization (Stripe after
     # a partial capture without multicapture); the payment is then canceled for the rest.
     Column("released_amount", Amount(), nullable=True),
+    # paymod's own: when the provider stops letting this authorization be captured, when paymod warned
+    # about it (`payment.authorization_expiring`) and when it marked it expired.
+    Column("authorization_expires_at", UTCDateTime(), nullable=True),
+    Column("expiring_notified_at", UTCDateTime(), nullable=True),
+    Column("expired_at", UTCDateTime(), nullable=True),
     # paymod's own: derived from the columns above and the live captures and refunds
     # (`domain.rules.payment_status`), kept by every write that changes them, so it can be filtered on.
     Column("status", Text, nullable=False),
@@ -177,6 +199,13 @@ payment = Table(
     _live_index("payment", "amount", "id"),
     # ... and, filtered by a status, newest first.
     _live_index("payment", "status", "created_at", "id"),
+    # The expiry job's scan: open authorizations by deadline (captured or canceled ones drop out).
+    Index(
+        "IDX_payment_open_authorization_expires_at",
+        "authorization_expires_at",
+        postgresql_where=_OPEN_AUTHORIZATION,
+        sqlite_where=_OPEN_AUTHORIZATION,
+    ),
     CheckConstraint(_in(PaymentStatus), name="status"),
 )
 

@@ -99,7 +99,12 @@ class StatusOutput(ProviderOutput):
 
 @dataclass(slots=True)
 class AuthorizePaymentOutput(ProviderOutput):
+    """An authorization's answer. `expires_at` (aware UTC), when the provider says: the moment it will no
+    longer let this authorization be captured (it releases the money then); paymod warns before it,
+    marks the payment expired after it and refuses to capture it. None: it does not lapse, or unknown."""
+
     status: PaymentSessionStatus = PaymentSessionStatus.AUTHORIZED
+    expires_at: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -12,6 +12,18 @@ The session's `data["scenario"]` decides what happens, like Stripe's test cards:
 - `initiate_error`, `capture_error`, `refund_error`, `cancel_error`: that call raises `ProviderError`.
 
 - `data["delay"]` (seconds, up to 60): authorization answers that much later, as a slow provider does.
+- `silent`: the webhook never sent. Authorization answers `pending_authorization` and notes in the
+  session's data when the payment settles (`settles_at`, epoch seconds: `data["settle_after"]` seconds,
+  default 0, after that first authorization); from then on authorization and `get_payment_status`
+  answer `data["settles_as"]` (`authorized` (default), `captured`, `canceled` or `error`). The state
+  lives in the session's data, so any process asking sees the same; paymod's janitor (provider sync)
+  finds such sessions and applies the settled status.
+
+`get_payment_status` answers what authorization would (`pending` for a session without a scenario:
+nobody paid it).
+
+Authorizations that lapse: with the `authorization_ttl` option or `data["authorization_ttl"]` (seconds),
+an authorization answers `expires_at` = now + that many seconds (without either, it never lapses).
 
 - `single_capture`: the first capture closes the authorization and releases the rest, as Stripe does
   after a partial capture without multicapture.
@@ -47,10 +59,11 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -83,6 +96,13 @@ from paymod.providers.base import (
 )
 
 SIGNATURE_HEADER = "x-testing-signature"
+#: What a `silent` session settles as (`data["settles_as"]`).
+_SETTLES_AS = {
+    "authorized": PaymentSessionStatus.AUTHORIZED,
+    "captured": PaymentSessionStatus.CAPTURED,
+    "canceled": PaymentSessionStatus.CANCELED,
+    "error": PaymentSessionStatus.ERROR,
+}
 MAX_DELAY = 60
 
 
@@ -116,6 +136,11 @@ class TestingPaymentProvider(PaymentProvider):
 
     def _status(self, data: Mapping[str, Any]) -> PaymentSessionStatus:
         scenario = data.get("scenario", "authorized")
+        if scenario == "silent":
+            settles_at = data.get("settles_at")
+            if settles_at is None or time.time() < float(settles_at):
+                return PaymentSessionStatus.PENDING_AUTHORIZATION
+            return _SETTLES_AS.get(str(data.get("settles_as", "authorized")), PaymentSessionStatus.ERROR)
         if scenario == "captured":
             return PaymentSessionStatus.CAPTURED
         if scenario == "requires_more" and not data.get("action_completed"):
@@ -151,13 +176,22 @@ class TestingPaymentProvider(PaymentProvider):
             raise ProviderError("The testing provider failed to authorize the payment.")
         if scenario == "timeout":
             raise RetryableProviderError("The testing provider timed out; the outcome is unknown.")
-        status = self._status(input.data)
         data = dict(input.data)
+        if scenario == "silent" and data.get("settles_at") is None:
+            # The first authorization is what the customer did: it is pending, and settles later.
+            data["settles_at"] = time.time() + float(_decimal(data.get("settle_after")))
+            status = PaymentSessionStatus.PENDING_AUTHORIZATION
+        else:
+            status = self._status(data)
         if status == PaymentSessionStatus.ERROR:
             data["decline_code"] = "card_declined"
         if status == PaymentSessionStatus.REQUIRES_MORE:
             data["next_action"] = {"type": "redirect_to_url", "url": "https://testing.invalid/3ds"}
-        return AuthorizePaymentOutput(data=data, status=status)
+        ttl = data.get("authorization_ttl", self.options.get("authorization_ttl"))
+        expires_at = None
+        if ttl is not None and status == PaymentSessionStatus.AUTHORIZED:
+            expires_at = datetime.now(UTC) + timedelta(seconds=float(_decimal(ttl)))
+        return AuthorizePaymentOutput(data=data, status=status, expires_at=expires_at)
 
     async def capture_payment(self, input: CapturePaymentInput) -> ProviderOutput:
         scenario = self._count("capture_payment", input)
@@ -189,6 +223,8 @@ class TestingPaymentProvider(PaymentProvider):
 
     async def get_payment_status(self, input: ProviderInput) -> StatusOutput:
         self._count("get_payment_status", input)
+        if "scenario" not in input.data:
+            return StatusOutput(data=dict(input.data), status=PaymentSessionStatus.PENDING)
         return StatusOutput(data=dict(input.data), status=self._status(input.data))
 
     async def get_webhook_action_and_data(self, payload: WebhookPayload) -> WebhookActionResult:

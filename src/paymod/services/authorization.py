@@ -4,7 +4,7 @@ its payment written once (the claim and the final write each check that the paym
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -107,7 +107,7 @@ class AuthorizationMixin(ModuleCore):
             raise NotAllowedError(f"Session: {id} was not authorized with the provider.")
         try:
             recorded = await self._record_authorization(
-                session, data, captured=status == PaymentSessionStatus.CAPTURED
+                session, data, captured=status == PaymentSessionStatus.CAPTURED, expires_at=result.expires_at
             )
         except Refused as refused:
             await self._quietly(
@@ -181,7 +181,7 @@ class AuthorizationMixin(ModuleCore):
             )
 
     async def _record_authorization(
-        self, session: Row, data: dict[str, Any], *, captured: bool
+        self, session: Row, data: dict[str, Any], *, captured: bool, expires_at: datetime | None = None
     ) -> PaymentDTO | str:
         """Marks the session authorized and writes its payment, once, under the collection's lock.
 
@@ -226,6 +226,7 @@ class AuthorizationMixin(ModuleCore):
                                 "payment_session_id": session_id,
                                 "data": data,
                                 "captured_at": now if captured else None,
+                                "authorization_expires_at": None if captured else expires_at,
                                 "status": rules.payment_status(
                                     canceled=False,
                                     fully_captured=captured,

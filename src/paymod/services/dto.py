@@ -81,6 +81,10 @@ class PaymentDTO(_Amount, _Timestamps):
     canceled_at: datetime | None = None
     #: What the provider released uncaptured when it closed the authorization (paymod's own).
     released_amount: Decimal | None = None
+    #: When the provider stops letting the authorization be captured, and when paymod marked it expired
+    #: (paymod's own).
+    authorization_expires_at: datetime | None = None
+    expired_at: datetime | None = None
     payment_collection_id: str
     payment_session_id: str
     captures: list[CaptureDTO] | None = None

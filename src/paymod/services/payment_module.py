@@ -26,6 +26,7 @@ from paymod.persistence.repository import Repository
 from paymod.providers.registry import ProviderConfig, ProviderRegistry, load_providers
 from paymod.services.account_holders import AccountHoldersMixin
 from paymod.services.authorization import AuthorizationMixin
+from paymod.services.authorization_expiry import AuthorizationExpiryMixin
 from paymod.services.collections import CollectionsMixin
 from paymod.services.core import ModuleOptions
 from paymod.services.disputes import DisputesMixin
@@ -33,6 +34,7 @@ from paymod.services.events import Subscriber, Subscribers
 from paymod.services.payments import PaymentsMixin
 from paymod.services.provider_authorizations import ProviderAuthorizationsMixin
 from paymod.services.provider_refunds import ProviderRefundsMixin
+from paymod.services.provider_sync import ProviderSyncMixin
 from paymod.services.providers import ProvidersMixin
 from paymod.services.refund_reasons import RefundReasonsMixin
 from paymod.services.sessions import SessionsMixin
@@ -55,8 +57,10 @@ class PaymentModule(
     AuthorizationMixin,
     PaymentsMixin,
     ProviderRefundsMixin,
+    AuthorizationExpiryMixin,
     ProviderAuthorizationsMixin,
     DisputesMixin,
+    ProviderSyncMixin,
     AccountHoldersMixin,
     RefundReasonsMixin,
     ProvidersMixin,

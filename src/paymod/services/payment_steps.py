@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import rules
 from paymod.domain.disputes import check_no_open_dispute
+from paymod.domain.expiry import check_capturable
 from paymod.domain.money import round_amount
 from paymod.durable.engine import StepContext
 from paymod.persistence import entities as e
@@ -59,6 +60,10 @@ class PaymentStepsMixin(ModuleCore):
         locked = await self.ledger.lock_payment(conn, payment_id)
         payment, captured = locked.row, locked.captures
         ctx.scratch["payment"] = payment
+        if not request.is_captured:
+            # Checked again under the lock: the expiry job may have marked it expired meanwhile.
+            expires_at, expired_at = payment["authorization_expires_at"], payment["expired_at"]
+            check_capturable(payment_id, expires_at, expired_at, utc_now())
         requested = request.amount
         closes = request.remaining_capturable is not None and request.remaining_capturable == 0
         if request.captured_total is not None:

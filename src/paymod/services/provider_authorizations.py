@@ -11,12 +11,16 @@ or closes the payment for the rest (a partial one), as a partial capture that re
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import rules
 from paymod.domain.money import round_amount
 from paymod.persistence import entities as e
 from paymod.persistence import outbox
-from paymod.persistence.repository import utc_now
+from paymod.persistence.ledger import LockedPayment
+from paymod.persistence.repository import Row, utc_now
 from paymod.services.core import ModuleCore
 from paymod.services.dto import PaymentDTO
 
@@ -36,21 +40,38 @@ class ProviderAuthorizationsMixin(ModuleCore):
         """
         async with self.database.write() as conn:
             locked = await self.ledger.lock_payment(conn, payment_id)
-            payment = locked.row
-            currency = payment["currency_code"]
-            captured = rules.total(locked.captures)
-            remaining = round_amount(payment["amount"], currency) - captured
-            if payment["canceled_at"] is not None:
-                return None
-            if payment["captured_at"] is not None or remaining <= 0:
-                log.warning("provider voided payment %s, captured in full already: ignored", payment_id)
-                return None
-            values: dict[str, object] = {"canceled_at": utc_now()}
-            if captured > 0:
-                values["released_amount"] = remaining
-            row = await self._repo(e.PAYMENT).update(conn, payment_id, values)
-            await self.ledger.refresh_status(conn, payment_id)
-            collection_id = payment["payment_collection_id"]
-            outbox.emit(conn, "payment.canceled", {"id": payment_id, "at_provider": True}, collection_id)
-            await self._recompute_collection(conn, collection_id)
-        return PaymentDTO.model_validate(row)
+            row = await self._book_void(
+                conn, locked, "payment.canceled", {"id": payment_id, "at_provider": True}, {}
+            )
+        return None if row is None else PaymentDTO.model_validate(row)
+
+    async def _book_void(
+        self,
+        conn: AsyncConnection,
+        locked: LockedPayment,
+        event: str,
+        event_data: dict[str, Any],
+        values: dict[str, Any],
+    ) -> Row | None:
+        """Books an authorization that ended without paymod asking (voided or lapsed at the provider),
+        under the payment's lock: canceled when nothing was captured, else closed with `released_amount`
+        = what was not captured; `event` is emitted. None when nothing was left to end."""
+        payment = locked.row
+        payment_id = payment["id"]
+        currency = payment["currency_code"]
+        captured = rules.total(locked.captures)
+        remaining = round_amount(payment["amount"], currency) - captured
+        if payment["canceled_at"] is not None:
+            return None
+        if payment["captured_at"] is not None or remaining <= 0:
+            log.warning("authorization of payment %s ended, captured in full already: ignored", payment_id)
+            return None
+        values = {**values, "canceled_at": utc_now()}
+        if captured > 0:
+            values["released_amount"] = remaining
+        row = await self._repo(e.PAYMENT).update(conn, payment_id, values)
+        await self.ledger.refresh_status(conn, payment_id)
+        collection_id = payment["payment_collection_id"]
+        outbox.emit(conn, event, event_data, collection_id)
+        await self._recompute_collection(conn, collection_id)
+        return row

@@ -29,11 +29,13 @@ from paymod.observability.context import request_id_bound
 from paymod.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS
 from paymod.persistence.repository import utc_now
 from paymod.persistence.retention import DEFAULT_RETENTION
+from paymod.services.authorization_expiry import DEFAULT_EXPIRY_WARNING
 from paymod.services.events import Subscribers
 from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.deliveries import DEFAULT_DISABLE_AFTER, due_endpoints, run_lane
 from paymod.webhooks.inbox import process_webhook_event
 from paymod.webhooks.outbox import backoff, dispatch_outbox
+from paymod.webhooks.provider_sync import DEFAULT_SYNC_AFTER, DEFAULT_SYNC_MAX_AGE, sync_sessions
 from paymod.webhooks.stores import WebhookStores, stores_for
 from paymod.workflows.reconciler import reconcile
 
@@ -60,6 +62,11 @@ class Worker:
         prune_every: float = 600.0,
         endpoint_disable_after: timedelta = DEFAULT_DISABLE_AFTER,
         stores: WebhookStores | None = None,
+        expiry_every: float = 60.0,
+        expiry_warning: timedelta = DEFAULT_EXPIRY_WARNING,
+        sync_every: float = 60.0,
+        sync_after: timedelta = DEFAULT_SYNC_AFTER,
+        sync_max_age: timedelta = DEFAULT_SYNC_MAX_AGE,
     ) -> None:
         self.module = module
         #: Its rows (inbox, outbox, deliveries, retention); the composition root passes them in.
@@ -76,7 +83,15 @@ class Worker:
         self.endpoint_disable_after = endpoint_disable_after
         self._next_reconcile = time.monotonic() + reconcile_every
         self._next_prune = time.monotonic() + prune_every
-        #: Rows handled so far, by kind: `inbox`, `outbox`, `deliveries`, `reconciled`, `pruned`.
+        self.expiry_every = expiry_every
+        self.expiry_warning = expiry_warning
+        self.sync_every = sync_every
+        self.sync_after = sync_after
+        self.sync_max_age = sync_max_age
+        self._next_expiry = time.monotonic()
+        self._next_sync = time.monotonic()
+        #: Rows handled so far, by kind: `inbox`, `outbox`, `deliveries`, `reconciled`, `pruned`,
+        #: `expiring` (warned), `expired`, `synced` (sessions the janitor corrected).
         self.handled: Counter[str] = Counter()
         self._wakeups = {name: asyncio.Event() for name in ("inbox", "outbox", "deliveries")}
 
@@ -181,8 +196,10 @@ class Worker:
 
     # -- housekeeping ------------------------------------------------------------------------------
     async def maintain(self) -> int:
-        """When due: finishes flows left in an unknown state (every `reconcile_every` seconds) and
-        prunes finished rows older than the retention (every `prune_every` seconds)."""
+        """When due: finishes flows left in an unknown state (every `reconcile_every` seconds), prunes
+        finished rows older than the retention (every `prune_every` seconds), warns about and expires
+        lapsing authorizations (every `expiry_every` seconds) and asks providers about sessions their
+        webhooks never settled (every `sync_every` seconds)."""
         now = time.monotonic()
         done = 0
         if self.reconcile_every > 0 and now >= self._next_reconcile:
@@ -200,6 +217,30 @@ class Worker:
             if sum(pruned.values()):
                 log.info("pruned rows older than %s: %s", self.retention, dict(pruned))
             self.handled["pruned"] += sum(pruned.values())
+        if self.expiry_every > 0 and now >= self._next_expiry:
+            self._next_expiry = now + self.expiry_every
+            expiry = await self.module.maintain_authorization_expiry(
+                warning=self.expiry_warning, limit=self.batch * 5
+            )
+            self.handled["expiring"] += len(expiry.warned)
+            self.handled["expired"] += len(expiry.expired)
+            done += len(expiry.warned) + len(expiry.expired)
+        if self.sync_every > 0 and now >= self._next_sync:
+            self._next_sync = now + self.sync_every
+            synced = await sync_sessions(
+                self.module, after=self.sync_after, max_age=self.sync_max_age, limit=self.batch
+            )
+            for checked in synced:
+                if checked.changed or checked.outcome == "failed":
+                    log.info(
+                        "provider sync: session %s %s -> %s (%s) %s",
+                        checked.session_id,
+                        checked.before,
+                        checked.after,
+                        checked.outcome,
+                        checked.detail,
+                    )
+            self.handled["synced"] += sum(checked.changed for checked in synced)
         return done
 
     async def reconcile_if_due(self) -> int:
@@ -335,6 +376,11 @@ def worker_for(
         retention=timedelta(days=settings.retention_days),
         prune_every=settings.prune_interval,
         endpoint_disable_after=timedelta(seconds=settings.endpoint_disable_after),
+        expiry_every=settings.authorization_expiry_interval,
+        expiry_warning=timedelta(seconds=settings.authorization_expiry_warning),
+        sync_every=settings.session_sync_interval,
+        sync_after=timedelta(seconds=settings.session_sync_after),
+        sync_max_age=timedelta(seconds=settings.session_sync_max_age),
     )
 
 

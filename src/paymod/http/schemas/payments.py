@@ -79,6 +79,12 @@ class Payment(Timestamped):
         description="what the provider released uncaptured when it closed the authorization (the payment "
         "is then canceled for the rest)",
     )
+    authorization_expires_at: datetime | None = Field(
+        default=None, description="when the provider stops letting the authorization be captured"
+    )
+    expired_at: datetime | None = Field(
+        default=None, description="when paymod marked the authorization expired (it is canceled then)"
+    )
     payment_collection_id: str | None = None
     payment_session_id: str | None = None
     captures: list[Capture] | None = None

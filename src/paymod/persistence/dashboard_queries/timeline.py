@@ -24,7 +24,8 @@ class TimelineEntry:
 
 async def collection_timeline(database: Database, collection_id: str) -> list[TimelineEntry]:
     """Everything that happened to a collection, oldest first: sessions, authorizations, 3-D Secure,
-    captures, refunds (with reasons and notes), cancels, provider webhooks and events delivered."""
+    captures, refunds (with reasons and notes), cancels, expired authorizations, provider webhooks and
+    events delivered (among them the janitor's corrections, `payment.payment-session.synced`)."""
     s, p, c, r, rr = t.payment_session, t.payment, t.capture, t.refund, t.refund_reason
     entries: list[TimelineEntry] = []
     async with database.read() as conn:
@@ -71,6 +72,12 @@ async def collection_timeline(database: Database, collection_id: str) -> list[Ti
             if payment.canceled_at is not None:
                 entries.append(
                     TimelineEntry(payment.canceled_at, "canceled", "Canceled", payment.id, tone="bad")
+                )
+            if payment.expired_at is not None:
+                entries.append(
+                    TimelineEntry(
+                        payment.expired_at, "expired", "Authorization expired", payment.id, tone="bad"
+                    )
                 )
         if payment_ids:
             for capture in await conn.execute(

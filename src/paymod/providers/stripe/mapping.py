@@ -6,6 +6,7 @@ Pure functions over plain dicts (`StripeObject.to_dict()`), so the tables are te
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from paymod.domain.statuses import PaymentAction, PaymentSessionStatus
@@ -40,6 +41,28 @@ def session_status(intent: Mapping[str, Any], async_types: Collection[str] = ())
     if status == "succeeded":
         return S.CAPTURED
     return S.PENDING
+
+
+#: How long Stripe holds an online card authorization when the charge does not say (`capture_before`).
+CARD_AUTHORIZATION_HOLD = timedelta(days=7)
+
+
+def authorization_expires_at(intent: Mapping[str, Any]) -> datetime | None:
+    """When Stripe releases an authorized intent's money: the charge's `capture_before` (folded into
+    the intent as `capture_before`), else 7 days after the intent's creation for a card; None for other
+    methods, or when the intent is not waiting for a capture."""
+    if intent.get("status") != "requires_capture":
+        return None
+    deadline = intent.get("capture_before")
+    if isinstance(deadline, int | float) and not isinstance(deadline, bool):
+        return datetime.fromtimestamp(deadline, UTC)
+    method = payment_method_type(intent)
+    types = intent.get("payment_method_types") or ()
+    created = intent.get("created")
+    is_card = method == "card" or (method is None and list(types) == ["card"])
+    if is_card and isinstance(created, int | float) and not isinstance(created, bool):
+        return datetime.fromtimestamp(created, UTC) + CARD_AUTHORIZATION_HOLD
+    return None
 
 
 # event type -> (action, field holding the amount in smallest units)

@@ -38,7 +38,7 @@ from paymod.providers.stripe.client import (
     log,
 )
 from paymod.providers.stripe.errors import decline_code, error_intent
-from paymod.providers.stripe.mapping import REFUND_ID_KEY
+from paymod.providers.stripe.mapping import REFUND_ID_KEY, authorization_expires_at
 
 #: Refund reasons Stripe itself knows; other paymod reason codes go to metadata only.
 STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -244,7 +244,8 @@ class StripePayments(StripeCalls):
     async def authorize_payment(self, input: ProviderInput) -> AuthorizePaymentOutput:
         result = await self.get_payment_status(input)
         assert result.status is not None
-        return AuthorizePaymentOutput(data=result.data, status=result.status)
+        expires_at = authorization_expires_at(result.data or {})
+        return AuthorizePaymentOutput(data=result.data, status=result.status, expires_at=expires_at)
 
     async def retrieve_payment(self, input: ProviderInput) -> ProviderOutput:
         """The PaymentIntent as Stripe has it now, every money field in major units (`Decimal`)."""
