@@ -187,6 +187,8 @@ class TestingPaymentProvider(PaymentProvider):
             data["decline_code"] = "card_declined"
         if status == PaymentSessionStatus.REQUIRES_MORE:
             data["next_action"] = {"type": "redirect_to_url", "url": "https://testing.invalid/3ds"}
+        if status in (PaymentSessionStatus.AUTHORIZED, PaymentSessionStatus.CAPTURED):
+            data["authorized_status"] = str(status)
         ttl = data.get("authorization_ttl", self.options.get("authorization_ttl"))
         expires_at = None
         if ttl is not None and status == PaymentSessionStatus.AUTHORIZED:
@@ -224,7 +226,10 @@ class TestingPaymentProvider(PaymentProvider):
     async def get_payment_status(self, input: ProviderInput) -> StatusOutput:
         self._count("get_payment_status", input)
         if "scenario" not in input.data:
-            return StatusOutput(data=dict(input.data), status=PaymentSessionStatus.PENDING)
+            # No scenario chosen: the customer has not paid here unless this provider authorized it.
+            answered = input.data.get("authorized_status")
+            status = PaymentSessionStatus(answered) if answered else PaymentSessionStatus.PENDING
+            return StatusOutput(data=dict(input.data), status=status)
         return StatusOutput(data=dict(input.data), status=self._status(input.data))
 
     async def get_webhook_action_and_data(self, payload: WebhookPayload) -> WebhookActionResult:
