@@ -16,7 +16,7 @@ It answers what the PayPal provider calls, through PayPal's own SDK, with PayPal
 - PayPal-Request-Id: the same id on the same route gets the first successful answer again (200, the
   same body) and has no second effect; `expire_request_ids()` forgets them, as PayPal does after 6 hours;
 - `POST /v1/notifications/verify-webhook-signature`: SUCCESS only for an event this fake signed, with
-  its transmission headers and the webhook id it was sent for, unchanged.
+  its transmission headers and the webhook id it was sent for, unchanged (the event's bytes as sent).
 
 Driver hooks stand in for the buyer and for PayPal's own doings: `approve(order_id)` (also reachable
 as `GET /checkoutnow?token=...`, the approval link), `decline_instrument(order_id)` (alias
@@ -151,8 +151,27 @@ def _id(length: int = 17) -> str:
     return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(length))
 
 
-def canonical(event: Any) -> bytes:
-    return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+def _raw_member(raw: bytes, name: str) -> bytes:
+    """The bytes of the top-level member `name` of the JSON object `raw`, as sent (b"" when absent).
+
+    PayPal's signature covers the CRC32 of the event's bytes as it sent them, so the verification call
+    checks the event embedded in its request byte for byte: a re-serialized or altered event fails."""
+    text = raw.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    index = text.find("{") + 1
+    while 0 < index < len(text):
+        while text[index] in " \t\r\n,":
+            index += 1
+        if text[index] == "}":
+            break
+        key, index = decoder.raw_decode(text, index)
+        while text[index] in " \t\r\n:":
+            index += 1
+        start = index
+        _, index = decoder.raw_decode(text, index)
+        if key == name:
+            return text[start:index].encode()
+    return b""
 
 
 @dataclass
@@ -286,7 +305,7 @@ class FakePayPal:
         body = json.dumps(event).encode()
         transmission_id = str(uuid.uuid4())
         transmission_time = _now()
-        crc = zlib.crc32(canonical(event))
+        crc = zlib.crc32(body)
         signed = f"{transmission_id}|{transmission_time}|{webhook_id or self.webhook_id}|{crc}"
         signature = base64.b64encode(
             hmac.new(self._signing_key, signed.encode(), hashlib.sha256).digest()
@@ -321,7 +340,7 @@ class FakePayPal:
         except urllib.error.HTTPError as exc:
             return int(exc.code), bytes(exc.read()), event
 
-    def _verify(self, body: Json) -> Json:
+    def _verify(self, body: Json, raw_event: bytes) -> Json:
         required = (
             "auth_algo",
             "cert_url",
@@ -342,7 +361,7 @@ class FakePayPal:
         host = urlsplit(str(body["cert_url"])).hostname or ""
         signed = (
             f"{body['transmission_id']}|{body['transmission_time']}|{body['webhook_id']}|"
-            f"{zlib.crc32(canonical(body['webhook_event']))}"
+            f"{zlib.crc32(raw_event)}"
         )
         expected = base64.b64encode(
             hmac.new(self._signing_key, signed.encode(), hashlib.sha256).digest()
@@ -724,7 +743,7 @@ class FakePayPal:
                     status, stored = self.request_ids[key]
                     record.status, record.replayed = 200, True
                     return 200, copy.deepcopy(stored), {}
-                status, body = self._route(method, path, body_in, headers)
+                status, body = self._route(method, path, body_in, headers, raw)
                 if key is not None and 200 <= status < 300 and body is not None:
                     self.request_ids[key] = (status, copy.deepcopy(body))
             record.status, record.body = status, body or {}
@@ -774,10 +793,12 @@ class FakePayPal:
                 "parameter.",
             )
 
-    def _route(self, method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Json | None]:
+    def _route(
+        self, method: str, path: str, body: Any, headers: dict[str, str], raw: bytes = b""
+    ) -> tuple[int, Json | None]:
         full = "return=representation" in headers.get("prefer", "")
         if method == "POST" and path == "/v1/notifications/verify-webhook-signature":
-            return 200, self._verify(body)
+            return 200, self._verify(body, _raw_member(raw, "webhook_event"))
         if method == "POST" and path == "/v2/checkout/orders":
             order = self._create_order(body)
             if full:

@@ -3,6 +3,7 @@ every method, PayPal-Request-Id idempotency, declines, faults, webhooks."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -409,8 +410,13 @@ async def test_an_event_that_does_not_verify_is_refused(provider: PayPalProvider
     tampered = WebhookPayload(
         data={}, raw_data=good.raw_data.replace(b"100.00", b"1.00"), headers=good.headers
     )
+    # The same event in other bytes: PayPal's signature covers the bytes it sent, not their meaning.
+    reserialized = WebhookPayload(
+        data={}, raw_data=json.dumps(json.loads(good.raw_data), indent=1).encode(), headers=good.headers
+    )
     for bad in (
         tampered,
+        reserialized,
         WebhookPayload(
             data={}, raw_data=good.raw_data, headers={**good.headers, "PAYPAL-TRANSMISSION-SIG": "x"}
         ),
