@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 try:
     from paypalserversdk.configuration import Configuration, Environment, Server
     from paypalserversdk.exceptions.api_exception import ApiException
@@ -33,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 from paymod.domain.errors import ProviderError
 from paymod.providers.base import PaymentProvider
 from paymod.providers.paypal.errors import PayPalFailure, translate, unreachable
+from paymod.providers.paypal.mapping import session_id
 from paymod.providers.paypal.options import PayPalOptions
 
 log = logging.getLogger("paymod.providers.paypal")
@@ -82,6 +85,7 @@ class PayPalCalls(PaymentProvider):
     _executor: ThreadPoolExecutor | None
     _token: Any
     _lock: threading.Lock
+    _http: httpx.AsyncClient | None
 
     @property
     def base_url(self) -> str:
@@ -140,7 +144,41 @@ class PayPalCalls(PaymentProvider):
     async def _blocking(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool(), fn)
 
+    def _http_client(self) -> httpx.AsyncClient:
+        """The HTTP client for PayPal's APIs the SDK does not cover (webhook verification, disputes)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.settings.timeout)
+        return self._http
+
+    async def _rest(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Data | None = None,
+        files: Any = None,
+        request_id: str | None = None,
+    ) -> Answer:
+        """One call to a PayPal REST API the SDK does not cover, with the SDK's OAuth token; errors are
+        translated as the SDK's are (`errors.translate`)."""
+        token = await self._blocking(self._access_token)
+        headers = {"Authorization": f"Bearer {token}"}
+        if request_id:
+            headers["PayPal-Request-Id"] = request_id
+        try:
+            response = await self._http_client().request(
+                method, self.base_url + path, json=json_body, files=files, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise unreachable(exc) from exc
+        if response.status_code >= 400:
+            raise translate(PayPalFailure.parse(response.status_code, response.text))
+        return Answer(status=response.status_code, body=_json(response.text))
+
     async def close(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True)
@@ -164,6 +202,15 @@ class PayPalCalls(PaymentProvider):
 
         answer: Answer = await self._blocking(run)
         return answer
+
+    async def _capture_session(self, capture_id: str) -> str | None:
+        """paymod's session id of a capture (its `custom_id`), None for a capture paymod did not make
+        or PayPal does not know."""
+        answer = await self._send(
+            lambda c: c.payments.get_captured_payment({"capture_id": capture_id}),
+            expect={"INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND"},
+        )
+        return None if answer.failure is not None else session_id(answer.body)
 
     @staticmethod
     def _order_id(data: Data, doing: str) -> str:

@@ -183,6 +183,10 @@ EVENTS: dict[str, PaymentAction] = {
     "PAYMENT.CAPTURE.DECLINED": PaymentAction.FAILED,
     "PAYMENT.CAPTURE.REFUNDED": PaymentAction.REFUNDED,
     "PAYMENT.CAPTURE.REVERSED": PaymentAction.REFUNDED,
+    # A dispute (inquiry or chargeback) of a capture: the dispute as it stands (disputes.py).
+    "CUSTOMER.DISPUTE.CREATED": PaymentAction.DISPUTED,
+    "CUSTOMER.DISPUTE.UPDATED": PaymentAction.DISPUTED,
+    "CUSTOMER.DISPUTE.RESOLVED": PaymentAction.DISPUTED,
 }
 REFUND_EVENTS = frozenset({"PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED"})
 

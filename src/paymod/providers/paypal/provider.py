@@ -1,5 +1,5 @@
 """PayPal on PayPal's official server SDK (`paypal-server-sdk`): Orders v2 with the buyer's approval,
-authorizations, captures, refunds, voids, and verified webhooks (identifier `paypal`)."""
+authorizations, captures, refunds, voids, disputes, and verified webhooks (identifier `paypal`)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ from paymod.domain.errors import ProviderError, RetryableProviderError
 from paymod.domain.statuses import PaymentAction
 from paymod.providers.base import ProviderRefund, WebhookActionResult, WebhookPayload
 from paymod.providers.paypal.amounts import from_money
-from paymod.providers.paypal.client import Data, PayPalCalls
+from paymod.providers.paypal.client import Data
+from paymod.providers.paypal.disputes import DISPUTE_EVENTS, PayPalDisputes
 from paymod.providers.paypal.errors import retryable, unreachable
 from paymod.providers.paypal.mapping import (
     REFUND_EVENTS,
@@ -47,10 +48,8 @@ def _invalid(message: str) -> ProviderError:
     return ProviderError(f"PayPal webhook refused: {message}", code="invalid_signature")
 
 
-class PayPalWebhooks(PayPalCalls):
-    """The webhook method of `PayPalProvider`."""
-
-    _http: httpx.AsyncClient | None
+class PayPalWebhooks(PayPalDisputes):
+    """The webhook method of `PayPalProvider` (and, through `PayPalDisputes`, the dispute methods)."""
 
     def _verification_body(self, payload: WebhookPayload) -> bytes:
         """The verification request, the event embedded as received: PayPal checks the signature over
@@ -77,10 +76,8 @@ class PayPalWebhooks(PayPalCalls):
             raise _invalid("the body is not a PayPal event")
         body = self._verification_body(payload)
         token = await self._blocking(self._access_token)
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.settings.timeout)
         try:
-            response = await self._http.post(
+            response = await self._http_client().post(
                 self.base_url + VERIFY_PATH,
                 content=body,
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -102,12 +99,6 @@ class PayPalWebhooks(PayPalCalls):
             )
         return event
 
-    async def close(self) -> None:
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
-        await super().close()
-
     async def get_webhook_action_and_data(self, payload: WebhookPayload) -> WebhookActionResult:
         event = await self._verify(payload)
         event_type = str(event.get("event_type") or "")
@@ -120,6 +111,8 @@ class PayPalWebhooks(PayPalCalls):
             return not_ours
         if event_type in REFUND_EVENTS:
             return await self._refund_event(resource, event_id, details) or not_ours
+        if event_type in DISPUTE_EVENTS:
+            return await self._dispute_event(resource, event_id, details)
         session = session_id(resource)
         if session is None:
             return not_ours
@@ -149,10 +142,7 @@ class PayPalWebhooks(PayPalCalls):
         capture_id = up_id(refund)
         if not capture_id or not refund.get("id"):
             return None
-        capture = (
-            await self._send(lambda c: c.payments.get_captured_payment({"capture_id": capture_id}))
-        ).body
-        session = session_id(capture)
+        session = await self._capture_session(capture_id)
         if session is None:
             return None
         return WebhookActionResult(
