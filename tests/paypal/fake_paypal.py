@@ -15,13 +15,19 @@ It answers what the PayPal provider calls, through PayPal's own SDK, with PayPal
   CAPTURE_FULLY_REFUNDED, DECIMALS_NOT_SUPPORTED, CURRENCY_NOT_SUPPORTED, DUPLICATE_INVOICE_ID, ...);
 - PayPal-Request-Id: the same id on the same route gets the first successful answer again (200, the
   same body) and has no second effect; `expire_request_ids()` forgets them, as PayPal does after 6 hours;
+- Disputes v1: `GET /v1/customer/disputes/{id}`, `POST .../accept-claim` (the dispute is resolved in
+  the buyer's favour), `POST .../provide-evidence` (multipart/form-data, the JSON part `input`; the
+  dispute goes to UNDER_REVIEW); both only while PayPal waits for the seller's response;
 - `POST /v1/notifications/verify-webhook-signature`: SUCCESS only for an event this fake signed, with
   its transmission headers and the webhook id it was sent for, unchanged (the event's bytes as sent).
 
 Driver hooks stand in for the buyer and for PayPal's own doings: `approve(order_id)` (also reachable
 as `GET /checkoutnow?token=...`, the approval link), `decline_instrument(order_id)` (alias
 `decline_next`), `approve_new_orders` / `decline_new_orders` (every new order approved at once or
-refused, for tests that cannot reach one order), `refund_outside`, `void_outside`, `fail_next` (a 5xx,
+refused, for tests that cannot reach one order), `refund_outside`, `void_outside`, the buyer's
+disputes `dispute_outside(capture_id)`, `update_dispute_outside`, `resolve_dispute_outside` (each
+records the `CUSTOMER.DISPUTE.*` event PayPal would send, read with `last_event(event_type)`, as do
+accepting and evidence), `fail_next` (a 5xx,
 executed or not, or a slow answer past the client's timeout), `expire_request_ids`, `sign(event)` and
 `deliver_webhook(url, event_type, resource)`, which signs and POSTs an event; `requests` records every
 request (path, PayPal-Request-Id, status, replayed) and `effects(method, path_regex)` counts those
@@ -36,6 +42,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import email.parser
+import email.policy
 import hashlib
 import hmac
 import itertools
@@ -174,6 +182,22 @@ def _raw_member(raw: bytes, name: str) -> bytes:
     return b""
 
 
+def _form_parts(content_type: str, raw: bytes) -> dict[str, bytes]:
+    """The parts of a multipart/form-data body, by name."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    if not message.is_multipart():
+        raise ValueError("not a multipart body")
+    parts: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            parts[name] = payload
+    return parts
+
+
 @dataclass
 class Fault:
     """`server_error`: 500, nothing done; `lost`: done, then 500; `slow`: done, answered after `delay` s."""
@@ -210,6 +234,9 @@ class FakePayPal:
         self.authorizations: dict[str, Json] = {}
         self.captures: dict[str, Json] = {}
         self.refunds: dict[str, Json] = {}
+        self.disputes: dict[str, Json] = {}
+        #: The events PayPal would have sent, oldest first (`last_event` reads them).
+        self.events: list[Json] = []
         #: order id -> the issue its authorize / capture answers until the buyer approves again.
         self.declined: dict[str, str] = {}
         #: What happens to each new order, for tests that cannot steer one order: approved at once (as
@@ -269,6 +296,120 @@ class FakePayPal:
     def void_outside(self, authorization_id: str) -> Json:
         with self.lock:
             return copy.deepcopy(self._void(authorization_id))
+
+    def dispute_outside(
+        self,
+        capture_id: str,
+        amount: Decimal | None = None,
+        *,
+        reason: str = "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+        stage: str = "CHARGEBACK",
+        status: str = "WAITING_FOR_SELLER_RESPONSE",
+    ) -> Json:
+        """The buyer disputes a capture (all of it unless `amount`): an inquiry (`stage="INQUIRY"`)
+        or a chargeback; emits `CUSTOMER.DISPUTE.CREATED`."""
+        with self.lock:
+            capture = self.captures[capture_id]
+            currency = capture["amount"]["currency_code"]
+            disputed = _money(currency, amount) if amount is not None else copy.deepcopy(capture["amount"])
+            dispute_id = f"PP-D-{next(self._seq) + 10000}"
+            dispute: Json = {
+                "dispute_id": dispute_id,
+                "create_time": _now(),
+                "update_time": _now(),
+                "disputed_transactions": [
+                    {
+                        "seller_transaction_id": capture_id,
+                        "create_time": capture["create_time"],
+                        "transaction_status": "COMPLETED",
+                        "gross_amount": copy.deepcopy(capture["amount"]),
+                        "invoice_number": capture.get("invoice_id"),
+                        "custom": capture.get("custom_id"),
+                        "seller": {"merchant_id": "FAKEMERCHANT"},
+                    }
+                ],
+                "reason": reason,
+                "status": status,
+                "dispute_amount": disputed,
+                "dispute_life_cycle_stage": stage,
+                "dispute_channel": "INTERNAL" if stage == "INQUIRY" else "EXTERNAL",
+                "seller_response_due_date": "2027-01-06T07:59:59.000Z",
+            }
+            base = f"{self.url}/v1/customer/disputes/{dispute_id}"
+            dispute["links"] = [
+                {"href": base, "rel": "self", "method": "GET"},
+                {"href": f"{base}/accept-claim", "rel": "accept_claim", "method": "POST"},
+                {"href": f"{base}/provide-evidence", "rel": "provide_evidence", "method": "POST"},
+            ]
+            self.disputes[dispute_id] = dispute
+            self._emit("CUSTOMER.DISPUTE.CREATED", dispute)
+            return copy.deepcopy(dispute)
+
+    def update_dispute_outside(self, dispute_id: str, **changes: Any) -> Json:
+        """PayPal changes the dispute (`status`, `dispute_life_cycle_stage`, ...); emits
+        `CUSTOMER.DISPUTE.UPDATED`."""
+        with self.lock:
+            dispute = self.disputes[dispute_id]
+            dispute.update(changes)
+            dispute["update_time"] = _now()
+            self._emit("CUSTOMER.DISPUTE.UPDATED", dispute)
+            return copy.deepcopy(dispute)
+
+    def resolve_dispute_outside(self, dispute_id: str, outcome_code: str) -> Json:
+        """PayPal (or the bank) decides: `RESOLVED_BUYER_FAVOUR`, `RESOLVED_SELLER_FAVOUR`,
+        `CANCELED_BY_BUYER`, ...; emits `CUSTOMER.DISPUTE.RESOLVED`."""
+        with self.lock:
+            return copy.deepcopy(self._resolve(self.disputes[dispute_id], outcome_code))
+
+    def last_event(self, event_type: str) -> Json:
+        with self.lock:
+            return copy.deepcopy(next(e for e in reversed(self.events) if e["event_type"] == event_type))
+
+    def _emit(self, event_type: str, resource: Json) -> None:
+        self.events.append(self.event(event_type, resource))
+
+    def _resolve(self, dispute: Json, outcome_code: str) -> Json:
+        dispute["status"] = "RESOLVED"
+        outcome: Json = {"outcome_code": outcome_code}
+        if outcome_code in ("RESOLVED_BUYER_FAVOUR", "ACCEPTED"):
+            outcome["amount_refunded"] = copy.deepcopy(dispute["dispute_amount"])
+        dispute["dispute_outcome"] = outcome
+        dispute["update_time"] = _now()
+        dispute["links"] = dispute["links"][:1]
+        self._emit("CUSTOMER.DISPUTE.RESOLVED", dispute)
+        return dispute
+
+    def _answerable(self, dispute_id: str) -> Json:
+        dispute = self.disputes.get(dispute_id)
+        if dispute is None:
+            raise not_found()
+        if dispute["status"] != "WAITING_FOR_SELLER_RESPONSE":
+            # The issue name is this fake's: PayPal's reference lists no single one for it.
+            raise unprocessable("ACTION_NOT_ALLOWED", f"the dispute is {dispute['status']}")
+        return dispute
+
+    def _accept_claim(self, dispute_id: str, body: Json) -> Json:
+        dispute = self._answerable(dispute_id)
+        if not body.get("note"):
+            raise invalid_request("MISSING_REQUIRED_PARAMETER", "note is required")
+        dispute["_accept_note"] = body["note"]
+        self._resolve(dispute, "RESOLVED_BUYER_FAVOUR")
+        return {"links": [{"href": f"{self.url}/v1/customer/disputes/{dispute_id}", "rel": "self"}]}
+
+    def _provide_evidence(self, dispute_id: str, parts: dict[str, bytes]) -> Json:
+        dispute = self._answerable(dispute_id)
+        try:
+            given = json.loads(parts.get("input") or b"null")
+        except ValueError:
+            given = None
+        evidences = given.get("evidences") if isinstance(given, dict) else None
+        if not isinstance(evidences, list) or not evidences:
+            raise invalid_request("MISSING_REQUIRED_PARAMETER", "input.evidences is required")
+        dispute.setdefault("evidences", []).extend(evidences)
+        dispute["status"] = "UNDER_REVIEW"
+        dispute["update_time"] = _now()
+        self._emit("CUSTOMER.DISPUTE.UPDATED", dispute)
+        return {"links": [{"href": f"{self.url}/v1/customer/disputes/{dispute_id}", "rel": "self"}]}
 
     def effects(self, method: str, pattern: str) -> int:
         """How many requests matching `pattern` (a regex on the path) had an effect (replays excluded)."""
@@ -732,7 +873,13 @@ class FakePayPal:
                 return status, body, {}
             self._authenticate(headers)
             try:
-                body_in = json.loads(raw) if raw else {}
+                body_in = (
+                    _form_parts(headers["content-type"], raw)
+                    if headers.get("content-type", "").startswith("multipart/form-data")
+                    else json.loads(raw)
+                    if raw
+                    else {}
+                )
             except ValueError:
                 raise invalid_request(
                     "MALFORMED_REQUEST_JSON", "The request JSON is not well formed."
@@ -836,6 +983,21 @@ class FakePayPal:
                 return 201, self._public(self._reauthorize(id, body))
             if method == "POST" and kind == "captures" and action == "refund":
                 return 201, self._public(self._refund_capture(id, body))
+        match = re.fullmatch(r"/v1/customer/disputes/([^/]+)(?:/(accept-claim|provide-evidence))?", path)
+        if match:
+            dispute_id, action = match.groups()
+            if method == "GET" and action is None:
+                if dispute_id not in self.disputes:
+                    raise not_found()
+                return 200, self._public(self.disputes[dispute_id])
+            if method == "POST" and action == "accept-claim":
+                return 200, self._accept_claim(dispute_id, body)
+            if method == "POST" and action == "provide-evidence":
+                if not isinstance(body, dict) or not all(isinstance(v, bytes) for v in body.values()):
+                    raise invalid_request(
+                        "INVALID_CONTENT_TYPE", "provide-evidence takes multipart/form-data"
+                    )
+                return 200, self._provide_evidence(dispute_id, body)
         raise error(404, "RESOURCE_NOT_FOUND", f"No route {method} {path}.")
 
 
