@@ -15,9 +15,10 @@ It answers what the PayPal provider calls, through PayPal's own SDK, with PayPal
   CAPTURE_FULLY_REFUNDED, DECIMALS_NOT_SUPPORTED, CURRENCY_NOT_SUPPORTED, DUPLICATE_INVOICE_ID, ...);
 - PayPal-Request-Id: the same id on the same route gets the first successful answer again (200, the
   same body) and has no second effect; `expire_request_ids()` forgets them, as PayPal does after 6 hours;
-- Disputes v1: `GET /v1/customer/disputes/{id}`, `POST .../accept-claim` (the dispute is resolved in
-  the buyer's favour), `POST .../provide-evidence` (multipart/form-data, the JSON part `input`; the
-  dispute goes to UNDER_REVIEW); both only while PayPal waits for the seller's response;
+- Disputes v1: `GET /v1/customer/disputes` (filter `disputed_transaction_id`),
+  `GET /v1/customer/disputes/{id}`, `POST .../accept-claim` (the dispute is resolved in the buyer's
+  favour), `POST .../provide-evidence` (multipart/form-data, the JSON part `input`; the dispute goes
+  to UNDER_REVIEW); both only while PayPal waits for the seller's response;
 - `POST /v1/notifications/verify-webhook-signature`: SUCCESS only for an event this fake signed, with
   its transmission headers and the webhook id it was sent for, unchanged (the event's bytes as sent).
 
@@ -25,7 +26,8 @@ Driver hooks stand in for the buyer and for PayPal's own doings: `approve(order_
 as `GET /checkoutnow?token=...`, the approval link), `decline_instrument(order_id)` (alias
 `decline_next`), `approve_new_orders` / `decline_new_orders` (every new order approved at once or
 refused, for tests that cannot reach one order), `refund_outside`, `void_outside`, the buyer's
-disputes `dispute_outside(capture_id)`, `update_dispute_outside`, `resolve_dispute_outside` (each
+disputes `dispute_outside(capture_id)`, `update_dispute_outside`, `resolve_dispute_outside`,
+`reverse_capture_outside` (PayPal takes a capture's money back, `PAYMENT.CAPTURE.REVERSED`) (each
 records the `CUSTOMER.DISPUTE.*` event PayPal would send, read with `last_event(event_type)`, as do
 accepting and evidence), `fail_next` (a 5xx,
 executed or not, or a slow answer past the client's timeout), `expire_request_ids`, `sign(event)` and
@@ -360,6 +362,17 @@ class FakePayPal:
         `CANCELED_BY_BUYER`, ...; emits `CUSTOMER.DISPUTE.RESOLVED`."""
         with self.lock:
             return copy.deepcopy(self._resolve(self.disputes[dispute_id], outcome_code))
+
+    def reverse_capture_outside(self, capture_id: str, amount: Decimal | None = None) -> Json:
+        """PayPal takes (part of) a capture back (a chargeback); emits `PAYMENT.CAPTURE.REVERSED` with the
+        reversal, a refund of the capture."""
+        with self.lock:
+            body: Json = {"note_to_payer": "Payment reversed"}
+            if amount is not None:
+                body["amount"] = _money(self.captures[capture_id]["amount"]["currency_code"], amount)
+            reversal = self._refund_capture(capture_id, body)
+            self._emit("PAYMENT.CAPTURE.REVERSED", reversal)
+            return copy.deepcopy(reversal)
 
     def last_event(self, event_type: str) -> Json:
         with self.lock:
@@ -890,7 +903,7 @@ class FakePayPal:
                     status, stored = self.request_ids[key]
                     record.status, record.replayed = 200, True
                     return 200, copy.deepcopy(stored), {}
-                status, body = self._route(method, path, body_in, headers, raw)
+                status, body = self._route(method, path, body_in, headers, raw, parts.query)
                 if key is not None and 200 <= status < 300 and body is not None:
                     self.request_ids[key] = (status, copy.deepcopy(body))
             record.status, record.body = status, body or {}
@@ -941,7 +954,7 @@ class FakePayPal:
             )
 
     def _route(
-        self, method: str, path: str, body: Any, headers: dict[str, str], raw: bytes = b""
+        self, method: str, path: str, body: Any, headers: dict[str, str], raw: bytes = b"", query: str = ""
     ) -> tuple[int, Json | None]:
         full = "return=representation" in headers.get("prefer", "")
         if method == "POST" and path == "/v1/notifications/verify-webhook-signature":
@@ -983,6 +996,16 @@ class FakePayPal:
                 return 201, self._public(self._reauthorize(id, body))
             if method == "POST" and kind == "captures" and action == "refund":
                 return 201, self._public(self._refund_capture(id, body))
+        if method == "GET" and path == "/v1/customer/disputes":
+            wanted = (parse_qs(query).get("disputed_transaction_id") or [None])[0]
+            items = [
+                {k: d[k] for k in ("dispute_id", "create_time", "update_time", "reason", "status", "links")}
+                | {"dispute_amount": d["dispute_amount"]}
+                for d in self.disputes.values()
+                if wanted is None
+                or any(t["seller_transaction_id"] == wanted for t in d["disputed_transactions"])
+            ]
+            return 200, {"items": self._public({"items": items})["items"], "links": []}
         match = re.fullmatch(r"/v1/customer/disputes/([^/]+)(?:/(accept-claim|provide-evidence))?", path)
         if match:
             dispute_id, action = match.groups()

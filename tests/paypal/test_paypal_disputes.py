@@ -316,3 +316,50 @@ async def test_a_dispute_of_a_capture_paymod_did_not_make_is_not_ours(
     fake.dispute_outside(capture_id)
     assert await deliver(paypal_module, fake, fake.last_event("CUSTOMER.DISPUTE.CREATED")) == "ignored"
     assert await dispute_rows(paypal_module) == []
+
+
+@pytest.mark.parametrize("reversal_first", [False, True], ids=["dispute_first", "reversal_first"])
+async def test_the_reversal_of_a_disputed_capture_is_the_disputes_withdrawal_not_a_refund(
+    paypal_module: PaymentModule, fake: FakePayPal, reversal_first: bool
+) -> None:
+    module = paypal_module
+    payment_id, capture_id = await captured(module, fake)
+    created = fake.dispute_outside(capture_id, Decimal(40))
+    created_event = fake.last_event("CUSTOMER.DISPUTE.CREATED")
+    if not reversal_first:
+        await deliver(module, fake, created_event)
+    fake.reverse_capture_outside(capture_id, Decimal(40))
+    assert await deliver(module, fake, fake.last_event("PAYMENT.CAPTURE.REVERSED")) == "processed"
+    if reversal_first:
+        # The dispute was recorded from the reversal: its own report is no news.
+        assert await deliver(module, fake, created_event) == "ignored"
+    [row] = await dispute_rows(module)
+    assert (row["provider_dispute_id"], row["status"], row["funds_withdrawn"]) == (
+        created["dispute_id"],
+        "needs_response",
+        True,
+    )
+    payment = await module.retrieve_payment(payment_id, {"relations": ["refunds"]})
+    assert payment.refunds == []
+
+    fake.resolve_dispute_outside(created["dispute_id"], "RESOLVED_BUYER_FAVOUR")
+    await deliver(module, fake, fake.last_event("CUSTOMER.DISPUTE.RESOLVED"))
+    # 40 went back to the buyer once: paymod and PayPal both hold 60 refundable.
+    with pytest.raises(InvalidDataError, match="disputes lost"):
+        await module.refund_payment({"payment_id": payment_id, "amount": 61})
+    payment = await module.refund_payment({"payment_id": payment_id, "amount": 60})
+    assert [r.amount for r in payment.refunds or []] == [Decimal(60)]
+    assert fake.captures[capture_id]["status"] == "REFUNDED"
+
+
+async def test_the_reversal_of_a_capture_nobody_disputes_is_booked_as_a_refund(
+    paypal_module: PaymentModule, fake: FakePayPal
+) -> None:
+    payment_id, capture_id = await captured(paypal_module, fake)
+    reversal = fake.reverse_capture_outside(capture_id, Decimal(25))
+    assert await deliver(paypal_module, fake, fake.last_event("PAYMENT.CAPTURE.REVERSED")) == "processed"
+    payment = await paypal_module.retrieve_payment(payment_id, {"relations": ["refunds"]})
+    assert [(r.amount, r.provider_refund_id) for r in payment.refunds or []] == [
+        (Decimal(25), reversal["id"])
+    ]
+    assert await dispute_rows(paypal_module) == []

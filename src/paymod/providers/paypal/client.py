@@ -157,6 +157,7 @@ class PayPalCalls(PaymentProvider):
         *,
         json_body: Data | None = None,
         files: Any = None,
+        params: dict[str, str] | None = None,
         request_id: str | None = None,
     ) -> Answer:
         """One call to a PayPal REST API the SDK does not cover, with the SDK's OAuth token; errors are
@@ -167,7 +168,7 @@ class PayPalCalls(PaymentProvider):
             headers["PayPal-Request-Id"] = request_id
         try:
             response = await self._http_client().request(
-                method, self.base_url + path, json=json_body, files=files, headers=headers
+                method, self.base_url + path, json=json_body, files=files, params=params, headers=headers
             )
         except httpx.HTTPError as exc:
             raise unreachable(exc) from exc

@@ -21,6 +21,10 @@ CANCELED_BY_BUYER, ACCEPTED, DENIED, NONE). paymod speaks Stripe's words (`Dispu
   RESOLVED_WITH_PAYOUT, where PayPal paid the buyer itself) is `won`; a resolved chargeback with no
   outcome paymod knows is `won` too (a wrong `won` leaves a refund for PayPal to refuse, a wrong `lost`
   would forbid one the merchant may owe).
+
+A capture PayPal reverses (`PAYMENT.CAPTURE.REVERSED`) while the buyer disputes it is the dispute's money
+leaving the merchant, not a refund: it is reported as the dispute with `funds_withdrawn`, so a lost
+dispute is not counted twice (once as the reversal, once as lost).
 """
 
 from __future__ import annotations
@@ -154,6 +158,39 @@ class PayPalDisputes(PayPalCalls):
             session_id=session,
             event_id=event_id,
             data={**details, "capture_id": capture_id},
+            dispute=mapped,
+        )
+
+    async def _reversal_dispute(
+        self, capture_id: str, session: str, event_id: str | None, details: Data
+    ) -> WebhookActionResult | None:
+        """The dispute a reversal of `capture_id` withdrew the funds for (the latest dispute of the
+        capture), as a `disputed` report; None when the capture is not disputed (a plain reversal)."""
+        listed = await self._rest("GET", DISPUTES_PATH, params={"disputed_transaction_id": capture_id})
+        found = [
+            item
+            for item in listed.body.get("items") or ()
+            if isinstance(item, Mapping) and item.get("dispute_id")
+        ]
+        if not found:
+            return None
+        latest = max(found, key=lambda item: str(item.get("update_time") or item.get("create_time") or ""))
+        dispute = (await self._rest("GET", f"{DISPUTES_PATH}/{latest['dispute_id']}")).body
+        mapped = provider_dispute(dispute)
+        if mapped is None:
+            log.warning(
+                "PayPal dispute %s has an unknown status %r: the reversal of capture %s is ignored",
+                latest["dispute_id"],
+                dispute.get("status"),
+                capture_id,
+            )
+            return WebhookActionResult(action=PaymentAction.NOT_SUPPORTED, event_id=event_id, data=details)
+        mapped.funds_withdrawn = True
+        return WebhookActionResult(
+            action=PaymentAction.DISPUTED,
+            session_id=session,
+            event_id=event_id,
+            data={**details, "capture_id": capture_id, "dispute_id": mapped.id},
             dispute=mapped,
         )
 

@@ -182,6 +182,7 @@ EVENTS: dict[str, PaymentAction] = {
     "PAYMENT.CAPTURE.DENIED": PaymentAction.FAILED,
     "PAYMENT.CAPTURE.DECLINED": PaymentAction.FAILED,
     "PAYMENT.CAPTURE.REFUNDED": PaymentAction.REFUNDED,
+    # A reversal of a disputed capture is reported as the dispute instead (disputes.py).
     "PAYMENT.CAPTURE.REVERSED": PaymentAction.REFUNDED,
     # A dispute (inquiry or chargeback) of a capture: the dispute as it stands (disputes.py).
     "CUSTOMER.DISPUTE.CREATED": PaymentAction.DISPUTED,

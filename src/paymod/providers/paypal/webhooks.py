@@ -33,6 +33,7 @@ from paymod.providers.paypal.mapping import (
     up_id,
 )
 
+REVERSED = "PAYMENT.CAPTURE.REVERSED"
 #: The transmission headers PayPal sends with every webhook, as the verification call names them.
 TRANSMISSION_HEADERS = {
     "auth_algo": "paypal-auth-algo",
@@ -138,13 +139,18 @@ class PayPalWebhooks(PayPalDisputes):
     async def _refund_event(
         self, refund: Mapping[str, Any], event_id: str | None, details: Data
     ) -> WebhookActionResult | None:
-        """A refund (or reversal) of a capture: the capture it links to (`rel: up`) names the session."""
+        """A refund (or reversal) of a capture: the capture it links to (`rel: up`) names the session. A
+        reversal of a disputed capture is the dispute's withdrawal, reported as the dispute."""
         capture_id = up_id(refund)
         if not capture_id or not refund.get("id"):
             return None
         session = await self._capture_session(capture_id)
         if session is None:
             return None
+        if details["event_type"] == REVERSED:
+            disputed = await self._reversal_dispute(capture_id, session, event_id, details)
+            if disputed is not None:
+                return disputed
         return WebhookActionResult(
             action=PaymentAction.REFUNDED,
             session_id=session,
