@@ -121,8 +121,10 @@ def test_every_event_paymod_subscribes_to_has_its_action() -> None:
     assert event_action("PAYMENT.CAPTURE.DECLINED") == PaymentAction.FAILED
     assert event_action("PAYMENT.CAPTURE.REFUNDED") == PaymentAction.REFUNDED
     assert event_action("PAYMENT.CAPTURE.REVERSED") == PaymentAction.REFUNDED
+    for name in ("CREATED", "UPDATED", "RESOLVED"):
+        assert event_action(f"CUSTOMER.DISPUTE.{name}") == PaymentAction.DISPUTED
     assert event_action("BILLING.SUBSCRIPTION.CREATED") == PaymentAction.NOT_SUPPORTED
-    assert len(EVENTS) == 9
+    assert len(EVENTS) == 12
 
 
 def test_the_session_is_found_by_the_purchase_units_custom_id_or_reference_id() -> None:
