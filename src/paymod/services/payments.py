@@ -16,7 +16,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from paymod.domain.errors import ConflictError, InvalidDataError, NotFoundError
+from paymod.domain.errors import (
+    ConflictError,
+    InvalidDataError,
+    NotFoundError,
+    ProviderError,
+    RetryableProviderError,
+)
 from paymod.domain.expiry import check_capturable
 from paymod.durable.engine import Run, Step, Workflow
 from paymod.durable.store import DatabaseRunStore
@@ -37,9 +43,10 @@ from paymod.services.flow_values import (
 )
 from paymod.services.inputs import as_mapping, optional_object, optional_text, parse_amount, required
 from paymod.services.payment_steps import PaymentStepsMixin
+from paymod.services.provider_authorizations import ProviderAuthorizationsMixin
 
 
-class PaymentsMixin(PaymentStepsMixin):
+class PaymentsMixin(PaymentStepsMixin, ProviderAuthorizationsMixin):
     """Payments, captures and refunds: reads, metadata, and the capture, refund and cancel flows."""
 
     # -- payments -------------------------------------------------------------------------
@@ -180,9 +187,17 @@ class PaymentsMixin(PaymentStepsMixin):
         )
         if not request.is_captured:
             await self._check_not_expired(request.payment_id)
-        return await self._run_payment_flow(
-            "capture-payment", request, optional_text(data, "idempotency_key")
-        )
+        try:
+            return await self._run_payment_flow(
+                "capture-payment", request, optional_text(data, "idempotency_key")
+            )
+        except RetryableProviderError:
+            raise  # the outcome is unknown: the run stays resumable, nothing was unbooked
+        except ProviderError as refusal:
+            if request.is_captured:
+                raise
+            # Refused, and unbooked: the provider may have voided the authorization meanwhile.
+            raise await self._void_behind_refused_capture(request.payment_id, refusal) from refusal
 
     async def _check_not_expired(self, payment_id: str) -> None:
         """Refuses early a capture of a lapsed authorization (the booking checks again under the lock)."""
