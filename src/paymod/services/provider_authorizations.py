@@ -66,7 +66,7 @@ class ProviderAuthorizationsMixin(ModuleCore):
                     select(t.payment.c.provider_id, t.payment.c.data).where(
                         t.payment.c.id == payment_id,
                         t.payment.c.deleted_at.is_(None),
-                        t.payment.c.canceled_at.is_(None),
+                        # Canceled already may be the void's report, booked since the refusal: asked too.
                         t.payment.c.captured_at.is_(None),
                     )
                 )
