@@ -134,8 +134,9 @@ async def test_a_capture_refused_because_stripe_voided_it_cancels_the_payment(
     void; the event, delivered after, changes nothing."""
     collection_id, payment_id, intent_id = await authorized(module)
     fake.cancel_outside(intent_id)
-    with pytest.raises(ProviderError, match="voided at the provider"):
+    with pytest.raises(ProviderError, match="voided at the provider") as refused:
         await module.capture_payment({"payment_id": payment_id})
+    assert refused.value.code == "payment_intent_unexpected_state"
     found = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
     assert found.canceled_at is not None and (found.captures, found.released_amount) == ([], None)
     assert await status(module, payment_id) == "canceled"
