@@ -24,6 +24,7 @@ from paymod.domain.errors import (
     RetryableProviderError,
 )
 from paymod.domain.expiry import check_capturable
+from paymod.durable import codec
 from paymod.durable.engine import Run, Step, Workflow
 from paymod.durable.store import DatabaseRunStore
 from paymod.persistence import entities as e
@@ -194,10 +195,14 @@ class PaymentsMixin(PaymentStepsMixin, ProviderAuthorizationsMixin):
         except RetryableProviderError:
             raise  # the outcome is unknown: the run stays resumable, nothing was unbooked
         except ProviderError as refusal:
-            if request.is_captured:
-                raise
-            # Refused, and unbooked: the provider may have voided the authorization meanwhile.
-            raise await self._void_behind_refused_capture(request.payment_id, refusal) from refusal
+            raise await self._refused_capture(request, refusal) from refusal
+
+    async def _refused_capture(self, request: CaptureRequest, refusal: ProviderError) -> ProviderError:
+        """The error for a capture the provider refused (and that was unbooked): the provider may have
+        voided the authorization meanwhile, which is then booked."""
+        if request.is_captured:
+            return refusal
+        return await self._void_behind_refused_capture(request.payment_id, refusal)
 
     async def _check_not_expired(self, payment_id: str) -> None:
         """Refuses early a capture of a lapsed authorization (the booking checks again under the lock)."""
@@ -281,7 +286,16 @@ class PaymentsMixin(PaymentStepsMixin, ProviderAuthorizationsMixin):
 
     async def resume_run(self, run: Run) -> None:
         """Finishes a claimed run from its last recovery point (its provider calls reuse its keys)."""
-        await self.runner.resume(self.flows[run.name], run)
+        workflow = self.flows[run.name]
+        try:
+            await self.runner.resume(workflow, run)
+        except RetryableProviderError:
+            raise
+        except ProviderError as refusal:
+            request = codec.load(workflow.input, run.input)
+            if not isinstance(request, CaptureRequest):
+                raise
+            raise await self._refused_capture(request, refusal) from refusal
 
     def _run_store(self) -> DatabaseRunStore:
         store = self.runner.store
