@@ -93,7 +93,6 @@ async def test_a_void_at_the_provider_racing_a_capture_it_refuses_cancels_the_pa
     servers: tuple[PaymentModule, PaymentModule],
 ) -> None:
     admin, hooks = servers
-    refused = 0
     for round in range(ROUNDS):
         collection = await admin.create_payment_collections({"currency_code": "usd", "amount": 100})
         session = await admin.create_payment_session(
@@ -123,7 +122,6 @@ async def test_a_void_at_the_provider_racing_a_capture_it_refuses_cancels_the_pa
         if isinstance(capture_result, ProviderError):
             assert capture_result.code == "authorization_voided", capture_result
             assert "voided at the provider" in capture_result.message
-            refused += 1
         else:
             assert isinstance(capture_result, InvalidDataError), capture_result
             assert "has been canceled" in capture_result.message
@@ -144,4 +142,3 @@ async def test_a_void_at_the_provider_racing_a_capture_it_refuses_cancels_the_pa
         assert stored_status == "canceled"
         assert canceled_events == [{"id": authorized.id, "at_provider": True}]
         assert (await admin.retrieve_payment_collection(collection.id)).status == "canceled"
-    assert 0 <= refused <= ROUNDS
