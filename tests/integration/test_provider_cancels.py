@@ -10,17 +10,25 @@ import pytest
 from test_provider_refunds import deliver, events, quick, status
 
 from paymod import PaymentModule
-from paymod.domain.errors import InvalidDataError
+from paymod.domain.errors import InvalidDataError, ProviderError
 from paymod.webhooks.inbox import list_webhook_events
 
 __all__ = ["quick"]
 
 
-async def authorized_payment(module: PaymentModule, amount: int = 100) -> tuple[str, str, str]:
+async def authorized_payment(
+    module: PaymentModule, amount: int = 100, scenario: str = "authorized"
+) -> tuple[str, str, str]:
     """(collection, session, payment) of an authorized payment."""
     collection = await module.create_payment_collections({"currency_code": "usd", "amount": amount})
     session = await module.create_payment_session(
-        collection.id, {"provider_id": "pp_testing_default", "amount": amount, "currency_code": "usd"}
+        collection.id,
+        {
+            "provider_id": "pp_testing_default",
+            "amount": amount,
+            "currency_code": "usd",
+            "data": {"scenario": scenario},
+        },
     )
     payment = await module.authorize_payment_session(session.id)
     assert payment is not None
@@ -96,3 +104,34 @@ async def test_the_module_records_a_provider_cancel_directly(quick: PaymentModul
     canceled = await quick.record_provider_cancel(payment_id)
     assert canceled is not None and canceled.canceled_at is not None
     assert await quick.record_provider_cancel(payment_id) is None
+
+
+async def test_a_capture_refused_because_the_provider_voided_cancels_the_payment(
+    quick: PaymentModule,
+) -> None:
+    """The void's report has not come (or was lost): the refused capture asks the provider."""
+    collection_id, session_id, payment_id = await authorized_payment(quick, scenario="voided")
+    with pytest.raises(ProviderError, match="voided at the provider") as refused:
+        await quick.capture_payment({"payment_id": payment_id})
+    assert refused.value.code == "authorization_voided"
+    found = await quick.retrieve_payment(payment_id, {"relations": ["captures"]})
+    assert found.canceled_at is not None and (found.captures, found.released_amount) == ([], None)
+    assert await status(quick, payment_id) == "canceled"
+    assert (await quick.retrieve_payment_collection(collection_id)).status == "canceled"
+    # The report that comes late finds it canceled already.
+    await deliver(quick, {"id": "evt_late", "action": "canceled", "session_id": session_id})
+    assert await events(quick, "payment.canceled") == [{"id": payment_id, "at_provider": True}]
+    assert [e["status"] for e in await list_webhook_events(quick)] == ["ignored"]
+    with pytest.raises(InvalidDataError, match="has been canceled"):
+        await quick.capture_payment({"payment_id": payment_id})
+
+
+async def test_a_capture_refused_for_another_reason_leaves_the_payment_authorized(
+    quick: PaymentModule,
+) -> None:
+    _, _, payment_id = await authorized_payment(quick, scenario="capture_error")
+    with pytest.raises(ProviderError) as refused:
+        await quick.capture_payment({"payment_id": payment_id})
+    assert refused.value.message == "The testing provider failed to capture the payment."
+    assert await status(quick, payment_id) == "authorized"
+    assert await events(quick, "payment.canceled") == []

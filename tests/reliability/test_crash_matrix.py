@@ -206,6 +206,21 @@ async def test_a_provider_refusal_on_recovery_undoes_the_booking(
     assert await reconcile(module, older_than=timedelta(0)) == []
 
 
+async def test_a_resumed_capture_refused_because_the_provider_voided_cancels_the_payment(
+    crash_module: PaymentModule, database_url: str, calls_file: Path
+) -> None:
+    """The process died before asking the provider; meanwhile the provider voided the authorization.
+    The reconciler's capture is refused, unbooked, and the void the provider reports is booked."""
+    module = crash_module
+    payment_id = await authorized_payment(module, scenario="voided")
+    assert run_child(database_url, calls_file, "capture", payment_id, "k5", "before-provider-capture") == 137
+    [resumed] = await reconcile(module, older_than=timedelta(0))
+    assert resumed.outcome == "failed" and "voided at the provider" in resumed.detail
+    payment = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
+    assert payment.captures == [] and payment.canceled_at is not None
+    assert await reconcile(module, older_than=timedelta(0)) == []
+
+
 async def test_the_worker_runs_the_reconciler_and_paymod_reconcile_reports(
     crash_module: PaymentModule, database_url: str, calls_file: Path
 ) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from stripe_settings import stripe_config
 
 from paymod import PaymentModule
+from paymod.domain.errors import ProviderError
 from paymod.persistence.tables import event_outbox, payment
 from paymod.webhooks.inbox import list_webhook_events, receive_webhook
 from paymod.webhooks.worker import Worker
@@ -123,3 +124,22 @@ async def test_paymods_own_cancel_reported_back_changes_nothing(
     assert await deliver(module, fake, fake.last_event("payment_intent.canceled")) == "ignored"
     assert (await module.retrieve_payment(payment_id)).canceled_at == canceled.canceled_at
     assert await canceled_events(module) == []
+
+
+async def test_a_capture_refused_because_stripe_voided_it_cancels_the_payment(
+    module: PaymentModule, fake: FakeStripe
+) -> None:
+    """Voided in Stripe while its event is still on its way: Stripe refuses the capture
+    (`payment_intent_unexpected_state`), paymod asks for the intent, finds it canceled and books the
+    void; the event, delivered after, changes nothing."""
+    collection_id, payment_id, intent_id = await authorized(module)
+    fake.cancel_outside(intent_id)
+    with pytest.raises(ProviderError, match="voided at the provider") as refused:
+        await module.capture_payment({"payment_id": payment_id})
+    assert refused.value.code == "payment_intent_unexpected_state"
+    found = await module.retrieve_payment(payment_id, {"relations": ["captures"]})
+    assert found.canceled_at is not None and (found.captures, found.released_amount) == ([], None)
+    assert await status(module, payment_id) == "canceled"
+    assert (await module.retrieve_payment_collection(collection_id)).status == "canceled"
+    assert await deliver(module, fake, fake.last_event("payment_intent.canceled")) == "ignored"
+    assert await canceled_events(module) == [{"id": payment_id, "at_provider": True}]

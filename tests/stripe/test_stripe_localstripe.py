@@ -4,24 +4,32 @@ localstripe keeps state like Stripe for the subset it implements (reference/loca
 works"): customers, card PaymentMethods, manual and automatic PaymentIntents, a single (partial)
 capture, cancel, several partial refunds, 3-D Secure through its `_authenticate` route, declines,
 SetupIntents, and signed `payment_intent.succeeded` / `.payment_failed` webhooks. The tests act as
-the storefront's Stripe.js through `shopper` (a plain SDK client).
+the storefront's Stripe.js through `shopper` (a plain SDK client), and as Stripe's dashboard: a refund
+made through localstripe's API, reported by a `charge.refunded` built from its Charge (localstripe
+sends no refund events).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 import stripe
-from stripe_settings import stripe_config
+from sqlalchemy import select
+from stripe_settings import WEBHOOK_SECRET, stripe_config
 
 from paymod import PaymentModule
 from paymod.domain.errors import InvalidDataError, NotAllowedError, ProviderError
-from paymod.webhooks.inbox import list_webhook_events
+from paymod.persistence.tables import refund
+from paymod.webhooks.inbox import list_webhook_events, receive_webhook
+from paymod.webhooks.signing import sign_payload
+from paymod.webhooks.worker import Worker
 
 PROVIDER = "pp_stripe_stripe"
 WEBHOOK_TIMEOUT = 20.0
@@ -426,3 +434,87 @@ async def test_the_variants_are_registered_and_create_intents_for_their_method(
         )
         intent = await shopper.v1.payment_intents.retrieve_async(session.data["id"])
         assert intent.capture_method == "automatic"  # localstripe does not echo payment_method_types
+
+
+@pytest.fixture
+async def hooks_module(database_url: str, localstripe: str) -> AsyncIterator[PaymentModule]:
+    """The module with Stripe at localstripe, its webhooks processed at once by the worker."""
+    async with await PaymentModule.connect(
+        database_url, providers=[stripe_config(localstripe)], options={"webhook_delay": 0}, migrate=False
+    ) as module:
+        yield module
+
+
+def charge_refunded_event(charge: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The `charge.refunded` Stripe would send for a Charge localstripe holds: localstripe makes no
+    events for refunds, so the whole envelope is filled in here (`id`, `object`, `api_version`,
+    `created`, `livemode`, `pending_webhooks`, `request`, `type`, `data`); the Charge gets
+    `amount_captured`, which localstripe's leaves out, and loses the `refunds` list localstripe
+    expands, as Stripe's webhooks leave it out since API version 2022-11-15: paymod then lists the
+    intent's refunds from localstripe's API."""
+    charge = {**charge, "amount_captured": charge.get("amount_captured", charge["amount"])}
+    charge.pop("refunds")
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": "charge.refunded",
+        "data": {"object": charge},
+    }
+
+
+async def deliver_signed(module: PaymentModule, event: dict[str, Any]) -> str:
+    """Signs the event with Stripe's scheme under the configured secret, receives it as paymod's route
+    does and lets the worker apply it; its stored status."""
+    raw = json.dumps(event).encode()
+    headers = {"Stripe-Signature": sign_payload(raw, WEBHOOK_SECRET)}
+    received = await receive_webhook(module, "stripe_stripe", raw, headers, json.loads(raw))
+    worker = Worker(module)
+    try:
+        while await worker.run_once():
+            pass
+    finally:
+        await worker.close()
+    [stored] = [e for e in await list_webhook_events(module, limit=1000) if e["id"] == received.id]
+    return str(stored["status"])
+
+
+async def test_a_refund_made_in_localstripe_is_booked_once_from_a_hand_built_charge_refunded(
+    hooks_module: PaymentModule, shopper: stripe.StripeClient
+) -> None:
+    module = hooks_module
+    session = await session_of(module, "100", payment_method="pm_card_visa", confirm=True)
+    payment = await module.authorize_payment_session(session.id)
+    assert payment is not None
+    await module.capture_payment({"payment_id": payment.id})
+    intent_id = session.data["id"]
+
+    # Refunded outside paymod, through localstripe's API (a dashboard refund).
+    intent = await shopper.v1.payment_intents.retrieve_async(intent_id, {"expand": ["latest_charge"]})
+    assert isinstance(intent.latest_charge, stripe.Charge)
+    charge_id = intent.latest_charge.id
+    outside = await shopper.v1.refunds.create_async({"charge": charge_id, "amount": 3000})
+    charge = (await shopper.v1.charges.retrieve_async(charge_id)).to_dict()
+    assert (charge["payment_intent"], charge["amount_refunded"]) == (intent_id, 3000)
+    event = charge_refunded_event(charge, "evt_localstripe_refund")
+
+    assert await deliver_signed(module, event) == "processed"
+    assert await deliver_signed(module, {**event, "id": "evt_localstripe_refund_again"}) == "ignored"
+    found = await module.retrieve_payment(payment.id, {"relations": ["captures", "refunds"]})
+    [booked] = found.refunds or []
+    assert (booked.amount, booked.metadata) == (Decimal(30), {"external": True})
+    assert booked.note == "refunded at the provider"
+    async with module.database.read() as conn:
+        stored = await conn.execute(select(refund.c.provider_refund_id).where(refund.c.id == booked.id))
+        assert stored.scalar_one() == outside.id
+    captured = sum((c.amount for c in found.captures or []), Decimal(0))
+    assert captured == Decimal(100)
+    # What stays refundable is captured - refunded: 70, not a cent more.
+    with pytest.raises(InvalidDataError, match="refund"):
+        await module.refund_payment({"payment_id": payment.id, "amount": Decimal("70.01")})
+    found = await module.refund_payment({"payment_id": payment.id})
+    assert sorted(r.amount for r in found.refunds or []) == [Decimal(30), Decimal(70)]

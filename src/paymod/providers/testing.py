@@ -25,6 +25,10 @@ nobody paid it).
 Authorizations that lapse: with the `authorization_ttl` option or `data["authorization_ttl"]` (seconds),
 an authorization answers `expires_at` = now + that many seconds (without either, it never lapses).
 
+- `voided`: authorization succeeds, then the authorization is voided at the provider (its dashboard,
+  say): a capture raises `ProviderError` with code `authorization_voided`, and `get_payment_status`
+  of the authorized session answers `canceled`. Its void's report is a `canceled` webhook (below),
+  sent or not, as the test chooses.
 - `single_capture`: the first capture closes the authorization and releases the rest, as Stripe does
   after a partial capture without multicapture.
 
@@ -199,6 +203,10 @@ class TestingPaymentProvider(PaymentProvider):
         scenario = self._count("capture_payment", input)
         if scenario == "capture_error":
             raise ProviderError("The testing provider failed to capture the payment.")
+        if scenario == "voided":
+            raise ProviderError(
+                "The testing provider cannot capture a voided authorization.", code="authorization_voided"
+            )
         captured = _decimal(input.data.get("amount_captured")) + input.amount
         data = {**input.data, "amount_captured": str(captured)}
         if scenario == "single_capture":
@@ -230,6 +238,8 @@ class TestingPaymentProvider(PaymentProvider):
             answered = input.data.get("authorized_status")
             status = PaymentSessionStatus(answered) if answered else PaymentSessionStatus.PENDING
             return StatusOutput(data=dict(input.data), status=status)
+        if input.data.get("scenario") == "voided" and input.data.get("authorized_status"):
+            return StatusOutput(data=dict(input.data), status=PaymentSessionStatus.CANCELED)
         return StatusOutput(data=dict(input.data), status=self._status(input.data))
 
     async def get_webhook_action_and_data(self, payload: WebhookPayload) -> WebhookActionResult:

@@ -16,8 +16,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from paymod.domain.errors import ConflictError, InvalidDataError, NotFoundError
+from paymod.domain.errors import (
+    ConflictError,
+    InvalidDataError,
+    NotFoundError,
+    ProviderError,
+    RetryableProviderError,
+)
 from paymod.domain.expiry import check_capturable
+from paymod.durable import codec
 from paymod.durable.engine import Run, Step, Workflow
 from paymod.durable.store import DatabaseRunStore
 from paymod.persistence import entities as e
@@ -37,9 +44,10 @@ from paymod.services.flow_values import (
 )
 from paymod.services.inputs import as_mapping, optional_object, optional_text, parse_amount, required
 from paymod.services.payment_steps import PaymentStepsMixin
+from paymod.services.provider_authorizations import ProviderAuthorizationsMixin
 
 
-class PaymentsMixin(PaymentStepsMixin):
+class PaymentsMixin(PaymentStepsMixin, ProviderAuthorizationsMixin):
     """Payments, captures and refunds: reads, metadata, and the capture, refund and cancel flows."""
 
     # -- payments -------------------------------------------------------------------------
@@ -180,9 +188,21 @@ class PaymentsMixin(PaymentStepsMixin):
         )
         if not request.is_captured:
             await self._check_not_expired(request.payment_id)
-        return await self._run_payment_flow(
-            "capture-payment", request, optional_text(data, "idempotency_key")
-        )
+        try:
+            return await self._run_payment_flow(
+                "capture-payment", request, optional_text(data, "idempotency_key")
+            )
+        except RetryableProviderError:
+            raise  # the outcome is unknown: the run stays resumable, nothing was unbooked
+        except ProviderError as refusal:
+            raise await self._refused_capture(request, refusal) from refusal
+
+    async def _refused_capture(self, request: CaptureRequest, refusal: ProviderError) -> ProviderError:
+        """The error for a capture the provider refused (and that was unbooked): the provider may have
+        voided the authorization meanwhile, which is then booked."""
+        if request.is_captured:
+            return refusal
+        return await self._void_behind_refused_capture(request.payment_id, refusal)
 
     async def _check_not_expired(self, payment_id: str) -> None:
         """Refuses early a capture of a lapsed authorization (the booking checks again under the lock)."""
@@ -266,7 +286,16 @@ class PaymentsMixin(PaymentStepsMixin):
 
     async def resume_run(self, run: Run) -> None:
         """Finishes a claimed run from its last recovery point (its provider calls reuse its keys)."""
-        await self.runner.resume(self.flows[run.name], run)
+        workflow = self.flows[run.name]
+        try:
+            await self.runner.resume(workflow, run)
+        except RetryableProviderError:
+            raise
+        except ProviderError as refusal:
+            request = codec.load(workflow.input, run.input)
+            if not isinstance(request, CaptureRequest):
+                raise
+            raise await self._refused_capture(request, refusal) from refusal
 
     def _run_store(self) -> DatabaseRunStore:
         store = self.runner.store

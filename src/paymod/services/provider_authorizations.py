@@ -6,6 +6,11 @@ It runs under the payment's lock, like a capture's booking (`payment_steps`), so
 admin capture on the same payment has one winner: the void first, and the capture is refused as for
 any canceled payment; the capture first, and the void finds nothing left to cancel (a full capture)
 or closes the payment for the rest (a partial one), as a partial capture that released the rest does.
+
+A capture booked while the void's report is on its way makes the void find nothing to cancel; the
+provider then refuses the capture, which is unbooked. So a capture the provider refuses asks it
+what it holds, outside any transaction, and books the void here if it says canceled: whichever of
+the two books it first wins, the other finds the payment canceled.
 """
 
 from __future__ import annotations
@@ -13,16 +18,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import rules
+from paymod.domain.errors import ProviderError
 from paymod.domain.money import round_amount
+from paymod.domain.statuses import PaymentSessionStatus
 from paymod.persistence import entities as e
 from paymod.persistence import outbox
+from paymod.persistence import tables as t
 from paymod.persistence.ledger import LockedPayment
 from paymod.persistence.repository import Row, utc_now
+from paymod.providers.base import ProviderInput
 from paymod.services.core import ModuleCore
 from paymod.services.dto import PaymentDTO
+from paymod.services.inputs import provider_context
 
 log = logging.getLogger("paymod.payments")
 
@@ -44,6 +55,44 @@ class ProviderAuthorizationsMixin(ModuleCore):
                 conn, locked, "payment.canceled", {"id": payment_id, "at_provider": True}, {}
             )
         return None if row is None else PaymentDTO.model_validate(row)
+
+    async def _void_behind_refused_capture(self, payment_id: str, refusal: ProviderError) -> ProviderError:
+        """After the provider refused a capture (and it was unbooked): asks the provider what it holds
+        and, if it voided the authorization, books the void as its report would. Returns the error for
+        the capture's caller: the refusal, saying so when the authorization was voided."""
+        async with self.database.read() as conn:
+            found = (
+                await conn.execute(
+                    select(t.payment.c.provider_id, t.payment.c.data).where(
+                        t.payment.c.id == payment_id,
+                        t.payment.c.deleted_at.is_(None),
+                        # Canceled already may be the void's report, booked since the refusal: asked too.
+                        t.payment.c.captured_at.is_(None),
+                    )
+                )
+            ).first()
+        if found is None:
+            return refusal
+        try:
+            answer = await self.provider(found.provider_id).get_payment_status(
+                ProviderInput(
+                    data=dict(found.data or {}), context=provider_context(None, f"{payment_id}:status")
+                )
+            )
+        except NotImplementedError:
+            return refusal  # the provider cannot say: its void's report is all paymod will know
+        except Exception as exc:  # the refusal stands; the provider's report of a void still books it
+            log.warning("capture of payment %s refused; asking the provider failed: %s", payment_id, exc)
+            return refusal
+        if answer.status != PaymentSessionStatus.CANCELED:
+            return refusal
+        if await self.record_provider_cancel(payment_id) is not None:
+            log.info("capture of payment %s refused: voided at the provider, canceled", payment_id)
+        message = (
+            f"{refusal.message} The authorization was voided at the provider: "
+            f"the payment: {payment_id} has been canceled."
+        )
+        return type(refusal)(message, code=refusal.code)
 
     async def _book_void(
         self,
