@@ -162,7 +162,6 @@ payment = Table(
         nullable=False,
     ),
     *_timestamps(),
-    _live_index("payment", "provider_id", name="IDX_payment_provider_id"),
     _live_index("payment", "payment_collection_id"),
     _live_index("payment", "payment_session_id"),
     _live_index("payment", "payment_session_id", unique=True),
@@ -170,8 +169,9 @@ payment = Table(
     # The dashboard's payment list pages through these orders (keyset: the last row's value and id).
     _live_index("payment", "created_at", "id"),
     _live_index("payment", "amount", "id"),
-    # ... and, filtered by a status, newest first.
+    # ... and, filtered by a status or a provider, newest first.
     _live_index("payment", "status", "created_at", "id"),
+    _live_index("payment", "provider_id", "created_at", "id"),
     CheckConstraint(_in(PaymentStatus), name="status"),
 )
 
