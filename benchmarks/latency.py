@@ -58,8 +58,9 @@ from benchmarks.http_target import Api, paymod_server
 
 FAST = "pp_testing_fast"
 SLOW = "pp_testing_slow"
-#: What SQLAlchemy's pool says when a request waited `pool_timeout` (30 s) for a connection.
-POOL_TIMEOUT_TEXT = "QueuePool limit of size"
+#: What the server logs when a request waited 30 s for a database connection (at the pool, or for its
+#: turn at it).
+POOL_TIMEOUT_TEXT = "sqlalchemy.exc.TimeoutError"
 
 
 def settings_file(workdir: Path, latency: float) -> Path:

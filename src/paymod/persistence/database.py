@@ -85,7 +85,9 @@ class Database:
         # event loop) some waited out the pool's timeout while later ones passed: 69 of 800 flows
         # with 200 in flight (benchmarks.latency). At most as many callers as the pool has
         # connections go past this gate, so none waits in the pool itself.
-        self._turns = asyncio.Semaphore(pool_size + (pool_size * 2 if self.dialect == "postgresql" else 10))
+        #: Connections the pool opens at most (SQLAlchemy's overflow for SQLite: 10).
+        self.capacity = pool_size + (pool_size * 2 if self.dialect == "postgresql" else 10)
+        self._turns = asyncio.Semaphore(self.capacity)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._writer = self.engine.execution_options(paymod_write=True)
