@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -28,9 +27,6 @@ LOCK_TIMEOUT_MS = 3000
 AUTOCOMMIT_OPTION = "paymod_autocommit"
 #: Seconds a caller waits for its turn at the pool (SQLAlchemy's own pool timeout).
 POOL_TIMEOUT = 30.0
-#: The databases (`id`) whose connection this task, or the task that started it, holds: it does not
-#: queue for another.
-_HOLDING: ContextVar[frozenset[int]] = ContextVar("paymod_holding_connection", default=frozenset())
 CONFLICT_MESSAGE = (
     "The request conflicted with another request. "
     "You may retry the request with the provided Idempotency-Key."
@@ -88,6 +84,9 @@ class Database:
         #: Connections the pool opens at most (SQLAlchemy's overflow for SQLite: 10).
         self.capacity = pool_size + (pool_size * 2 if self.dialect == "postgresql" else 10)
         self._turns = asyncio.Semaphore(self.capacity)
+        #: The tasks that went past the gate, and how many times each (a task nests transactions).
+        self._inside: dict[asyncio.Task[Any], int] = {}
+        self._waiting = 0
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._writer = self.engine.execution_options(paymod_write=True)
@@ -102,25 +101,37 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.dialect == "postgresql"
 
+    def waiting(self) -> int:
+        """How many callers wait for their turn at the pool."""
+        return self._waiting
+
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
-        """Waits (first come, first served) until a connection is free for this caller."""
-        holding = _HOLDING.get()
-        if id(self) in holding:
-            yield  # a caller that holds one already must not wait for itself
-            return
-        try:
-            async with asyncio.timeout(POOL_TIMEOUT):
-                await self._turns.acquire()
-        except TimeoutError:
-            message = f"No database connection was free within {POOL_TIMEOUT:g} s"
-            raise PoolTimeoutError(message) from None
-        token = _HOLDING.set(holding | {id(self)})
+        """Waits (first come, first served) until a connection is free for this caller; a task that
+        holds one already goes on (it must not wait for itself)."""
+        task = asyncio.current_task()
+        assert task is not None, "paymod's database is used from asyncio tasks"
+        inside = self._inside.get(task, 0)
+        if not inside:
+            queued = self._turns.locked()
+            self._waiting += queued
+            try:
+                async with asyncio.timeout(POOL_TIMEOUT):
+                    await self._turns.acquire()
+            except TimeoutError:
+                message = f"No database connection was free within {POOL_TIMEOUT:g} s"
+                raise PoolTimeoutError(message) from None
+            finally:
+                self._waiting -= queued
+        self._inside[task] = inside + 1
         try:
             yield
         finally:
-            _HOLDING.reset(token)
-            self._turns.release()
+            if inside:
+                self._inside[task] = inside
+            else:
+                del self._inside[task]
+                self._turns.release()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
