@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -331,7 +332,7 @@ async def measure_flows(
         for kind in ("empty", "seeded"):
             announce(f"flows on the {kind} database, round {round + 1}")
             if kind == "empty":
-                name = f"paymod_bench_depth_empty_{round}"
+                name = f"paymod_bench_depth_empty_{os.getpid()}_{round}"
                 url = await fresh_postgres(name)
                 try:
                     runs[kind].append(await run_module(url, **options))
