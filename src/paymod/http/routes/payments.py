@@ -76,7 +76,9 @@ async def list_payments(
     after: Annotated[
         str | None,
         Query(
+            min_length=1,
             max_length=500,
+            pattern="^[A-Za-z0-9_-]+$",
             description="A `next_cursor`: the page after it, as fast at any depth (`order` by `created_at` "
             "or `-created_at` only, no `offset`; `count` is then null)",
         ),
