@@ -68,9 +68,15 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def paymod_server(
-    database_url: str, workdir: Path, *, sql_log: Path | None = None, startup_timeout: float = 60.0
+    database_url: str,
+    workdir: Path,
+    *,
+    sql_log: Path | None = None,
+    startup_timeout: float = 60.0,
+    config: Path | None = None,
 ) -> AsyncIterator[Server]:
-    """Starts `paymod serve` (through `benchmarks.serve`) and stops it (SIGTERM) on exit."""
+    """Starts `paymod serve` (through `benchmarks.serve`) and stops it (SIGTERM) on exit; `config`: a
+    settings file (providers, regions), else none."""
     os.makedirs(workdir, exist_ok=True)
     port = free_port()
     counters = workdir / f"paymod-serve-{port}.counters"
@@ -87,6 +93,7 @@ async def paymod_server(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )
     env[ENV] = str(counters)
+    env["PAYMOD_CONFIG"] = str(config or "")
     env.pop(SQL_LOG_ENV, None)
     if sql_log is not None:
         env[SQL_LOG_ENV] = str(sql_log)
@@ -139,8 +146,9 @@ async def _wait_healthy(server: Server, deadline: float) -> None:
 class Api:
     """The five calls of the flow, over one keep-alive client."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, provider_id: str = "pp_system_default") -> None:
         self.client = client
+        self.provider_id = provider_id
         self.admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         self.store = {"x-publishable-api-key": PUBLISHABLE_KEY}
 
@@ -161,7 +169,7 @@ class Api:
             OPS[1],
             self.post(
                 f"/admin/payment-collections/{collection_id}/payment-sessions",
-                {"provider_id": "pp_system_default", "data": {}},
+                {"provider_id": self.provider_id, "data": {}},
                 self.admin,
             ),
         )

@@ -52,6 +52,11 @@ STATE_RULES = [
     r"refund_reason_id: \d+ refund reasons have the code ",
     # two lists of one body that must not overlap (JSON Schema cannot relate two arrays' items)
     r"A provider cannot be both added to and removed from a region",
+    # a page cursor must be one the API handed out, and pages after one are in `created_at` order
+    # without an offset (JSON Schema cannot relate two parameters, nor name the strings a server made)
+    r"Invalid cursor ",
+    r"Pages after a cursor are ordered by created_at",
+    r"A cursor and an offset cannot be combined",
 ]
 _STATE_RULE = re.compile("|".join(f"(?:{rule})" for rule in STATE_RULES))
 

@@ -286,5 +286,5 @@ def page_params(default_limit: int, resource: Resource) -> Any:
     return params
 
 
-def listing(plural: str, items: Sequence[dict[str, Any]], count: int, page: Page) -> dict[str, Any]:
+def listing(plural: str, items: Sequence[dict[str, Any]], count: int | None, page: Page) -> dict[str, Any]:
     return {plural: list(items), "count": count, "offset": page.offset, "limit": page.limit}

@@ -29,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -241,16 +242,51 @@ class Repository:
 
     def _order(self, order: Mapping[str, str]) -> list[Any]:
         clauses = []
+        descending = False
         for name, direction in order.items():
             column = self.entity.column(name)
             text = str(direction).upper()
             if text not in ("ASC", "DESC"):
                 raise InvalidDataError(f"Order direction for {name!r} must be ASC or DESC")
-            clauses.append(column.desc() if text == "DESC" else column.asc())
-        if "created_at" in self.table.c and "created_at" not in order:
-            clauses.append(self.table.c.created_at.asc())
-        clauses.append(self.table.c[next(iter(self.table.primary_key.columns)).name].asc())
+            descending = text == "DESC"
+            clauses.append(column.desc() if descending else column.asc())
+        # The tie-breakers run the way the last key does: newest first is then one backward scan of
+        # the (created_at, id) index, and the order keyset pages follow.
+        tie_breakers = (
+            [self.table.c.created_at] if "created_at" in self.table.c and "created_at" not in order else []
+        )
+        tie_breakers.append(self.table.c[next(iter(self.table.primary_key.columns)).name])
+        clauses.extend(c.desc() if descending else c.asc() for c in tie_breakers)
         return clauses
+
+    async def find_after(
+        self,
+        conn: AsyncConnection,
+        filters: Mapping[str, Any] | None,
+        config: FindConfig,
+        after: tuple[Any, str] | None,
+    ) -> tuple[list[Row], bool]:
+        """A keyset page: the rows in `config.order` (one key, `created_at` by default) that come after
+        the row (key value, id) `after`, at most `config.take`; and whether more follow. A page deep
+        in the list costs what the first one does when an index has (filter, key, id) in this order."""
+        order = dict(config.order) or {"created_at": "ASC"}
+        if len(order) != 1:
+            raise InvalidDataError("Pages after a cursor are ordered by one field")
+        ((name, direction),) = order.items()
+        key, id = self.entity.column(name), self.table.c[next(iter(self.table.primary_key.columns)).name]
+        descending = str(direction).upper() == "DESC"
+        stmt: Select[Any] = select(self.table).where(self.where(filters, with_deleted=config.with_deleted))
+        if after is not None:
+            position = tuple_(key, id)
+            bound = tuple_(literal(after[0], key.type), literal(after[1], id.type))
+            stmt = stmt.where(position < bound if descending else position > bound)
+        stmt = stmt.order_by(*self._order({name: "DESC" if descending else "ASC"}))
+        if config.take is not None:
+            stmt = stmt.limit(config.take + 1)
+        rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
+        if config.take is not None and len(rows) > config.take:
+            return rows[: config.take], True
+        return rows, False
 
     # -- filters --------------------------------------------------------------------------
     def where(self, filters: Mapping[str, Any] | None, *, with_deleted: bool = False) -> ColumnElement[bool]:

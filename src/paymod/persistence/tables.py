@@ -189,7 +189,6 @@ payment = Table(
         nullable=False,
     ),
     *_timestamps(),
-    _live_index("payment", "provider_id", name="IDX_payment_provider_id"),
     _live_index("payment", "payment_collection_id"),
     _live_index("payment", "payment_session_id"),
     _live_index("payment", "payment_session_id", unique=True),
@@ -197,7 +196,7 @@ payment = Table(
     # The dashboard's payment list pages through these orders (keyset: the last row's value and id).
     _live_index("payment", "created_at", "id"),
     _live_index("payment", "amount", "id"),
-    # ... and, filtered by a status, newest first.
+    # ... and, filtered by a status or a provider, newest first.
     _live_index("payment", "status", "created_at", "id"),
     # The expiry job's scan: open authorizations by deadline (captured or canceled ones drop out).
     Index(
@@ -206,6 +205,7 @@ payment = Table(
         postgresql_where=_OPEN_AUTHORIZATION,
         sqlite_where=_OPEN_AUTHORIZATION,
     ),
+    _live_index("payment", "provider_id", "created_at", "id"),
     CheckConstraint(_in(PaymentStatus), name="status"),
 )
 

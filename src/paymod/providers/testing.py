@@ -55,6 +55,9 @@ its key and the provider was asked once (a long-running server using it for load
 `record_calls` option to false: the count grows with every call); with the `calls_file` option each
 call is also appended to that file as a JSON line, so a test can count calls made by processes it
 killed.
+The `latency` option (seconds, 0 to 10, default 0) makes every call to the provider's API (not the
+webhook check, which is local) answer that much later, as a remote provider does: load tests use it to
+see that calls in flight hold no database connection.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ _SETTLES_AS = {
     "error": PaymentSessionStatus.ERROR,
 }
 MAX_DELAY = 60
+MAX_LATENCY = 10
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -123,6 +127,18 @@ class TestingPaymentProvider(PaymentProvider):
         super().__init__(options)
         self.calls: Counter[tuple[str, str | None]] = Counter()
         self._methods: dict[str, dict[str, Data]] = {}
+        self._latency = float(self.options.get("latency") or 0)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> None:
+        latency = options.get("latency", 0)
+        number = isinstance(latency, int | float) and not isinstance(latency, bool)
+        if not number or not 0 <= latency <= MAX_LATENCY:
+            raise ValueError(f"latency must be a number of seconds from 0 to {MAX_LATENCY}")
+
+    async def _lag(self) -> None:
+        if self._latency:
+            await asyncio.sleep(self._latency)
 
     def _count(self, method: str, input: ProviderInput) -> str:
         key = input.context.idempotency_key
@@ -156,6 +172,7 @@ class TestingPaymentProvider(PaymentProvider):
         return PaymentSessionStatus.AUTHORIZED
 
     async def initiate_payment(self, input: InitiatePaymentInput) -> InitiatePaymentOutput:
+        await self._lag()
         if self._count("initiate_payment", input) == "initiate_error":
             raise ProviderError("Create session error")
         reference = f"tst_{uuid.uuid4().hex[:16]}"
@@ -163,14 +180,17 @@ class TestingPaymentProvider(PaymentProvider):
         return InitiatePaymentOutput(id=reference, data=data, status=PaymentSessionStatus.PENDING)
 
     async def update_payment(self, input: UpdatePaymentInput) -> StatusOutput:
+        await self._lag()
         self._count("update_payment", input)
         return StatusOutput(data={**input.data, "amount": str(input.amount)})
 
     async def delete_payment(self, input: ProviderInput) -> ProviderOutput:
+        await self._lag()
         self._count("delete_payment", input)
         return ProviderOutput(data={**input.data, "deleted": True})
 
     async def authorize_payment(self, input: ProviderInput) -> AuthorizePaymentOutput:
+        await self._lag()
         scenario = self._count("authorize_payment", input)
         delay = _decimal(input.data.get("delay"))
         if delay > 0:
@@ -200,6 +220,7 @@ class TestingPaymentProvider(PaymentProvider):
         return AuthorizePaymentOutput(data=data, status=status, expires_at=expires_at)
 
     async def capture_payment(self, input: CapturePaymentInput) -> ProviderOutput:
+        await self._lag()
         scenario = self._count("capture_payment", input)
         if scenario == "capture_error":
             raise ProviderError("The testing provider failed to capture the payment.")
@@ -214,6 +235,7 @@ class TestingPaymentProvider(PaymentProvider):
         return ProviderOutput(data=data)
 
     async def refund_payment(self, input: RefundPaymentInput) -> ProviderOutput:
+        await self._lag()
         if self._count("refund_payment", input) == "refund_error":
             raise ProviderError("The testing provider failed to refund the payment.")
         refunded = _decimal(input.data.get("amount_refunded")) + input.amount
@@ -223,15 +245,18 @@ class TestingPaymentProvider(PaymentProvider):
         )
 
     async def retrieve_payment(self, input: ProviderInput) -> ProviderOutput:
+        await self._lag()
         self._count("retrieve_payment", input)
         return ProviderOutput(data=dict(input.data))
 
     async def cancel_payment(self, input: ProviderInput) -> ProviderOutput:
+        await self._lag()
         if self._count("cancel_payment", input) == "cancel_error":
             raise ProviderError("The testing provider failed to cancel the payment.")
         return ProviderOutput(data={**input.data, "canceled": True})
 
     async def get_payment_status(self, input: ProviderInput) -> StatusOutput:
+        await self._lag()
         self._count("get_payment_status", input)
         if "scenario" not in input.data:
             # No scenario chosen: the customer has not paid here unless this provider authorized it.
@@ -297,6 +322,7 @@ class TestingPaymentProvider(PaymentProvider):
         return DisputeOutput(data={**input.data, "accepted": True}, status=DisputeStatus.LOST)
 
     async def create_account_holder(self, input: AccountHolderInput) -> AccountHolderOutput:
+        await self._lag()
         self._count("create_account_holder", input)
         customer = input.context.customer or {}
         if not customer.get("id"):
@@ -305,27 +331,32 @@ class TestingPaymentProvider(PaymentProvider):
         return AccountHolderOutput(id=external_id, data={"id": external_id, "email": customer.get("email")})
 
     async def retrieve_account_holder(self, input: AccountHolderInput) -> AccountHolderOutput:
+        await self._lag()
         holder = input.context.account_holder or {}
         return AccountHolderOutput(id=str(holder.get("external_id", "")), data=dict(holder.get("data") or {}))
 
     async def update_account_holder(self, input: AccountHolderInput) -> ProviderOutput:
+        await self._lag()
         self._count("update_account_holder", input)
         holder = input.context.account_holder or {}
         customer = input.context.customer or {}
         return ProviderOutput(data={**(holder.get("data") or {}), "email": customer.get("email")})
 
     async def delete_account_holder(self, input: AccountHolderInput) -> ProviderOutput:
+        await self._lag()
         self._count("delete_account_holder", input)
         holder = input.context.account_holder or {}
         self._methods.pop(str(holder.get("external_id")), None)
         return ProviderOutput(data={})
 
     async def list_payment_methods(self, input: PaymentMethodInput) -> list[PaymentMethodOutput]:
+        await self._lag()
         holder = input.context.account_holder or {}
         saved = self._methods.get(str(holder.get("external_id")), {})
         return [PaymentMethodOutput(id=pm_id, data=data) for pm_id, data in saved.items()]
 
     async def save_payment_method(self, input: PaymentMethodInput) -> PaymentMethodOutput:
+        await self._lag()
         self._count("save_payment_method", input)
         holder = input.context.account_holder or {}
         pm_id = f"tpm_{uuid.uuid4().hex[:16]}"
@@ -333,6 +364,7 @@ class TestingPaymentProvider(PaymentProvider):
         return PaymentMethodOutput(id=pm_id, data={"id": pm_id, **input.data})
 
     async def delete_payment_method(self, input: PaymentMethodInput) -> ProviderOutput:
+        await self._lag()
         pm_id = str(input.data.get("id"))
         for saved in self._methods.values():
             saved.pop(pm_id, None)

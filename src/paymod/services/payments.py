@@ -10,8 +10,11 @@ new run (the reconciler still sees it).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,7 +32,7 @@ from paymod.durable.engine import Run, Step, Workflow
 from paymod.durable.store import DatabaseRunStore
 from paymod.persistence import entities as e
 from paymod.persistence import tables as t
-from paymod.persistence.repository import utc_now
+from paymod.persistence.repository import FindConfig, utc_now
 from paymod.services.core import Config, Filters
 from paymod.services.dto import CaptureDTO, PaymentDTO, RefundDTO
 from paymod.services.flow_values import (
@@ -45,6 +48,27 @@ from paymod.services.flow_values import (
 from paymod.services.inputs import as_mapping, optional_object, optional_text, parse_amount, required
 from paymod.services.payment_steps import PaymentStepsMixin
 from paymod.services.provider_authorizations import ProviderAuthorizationsMixin
+from paymod.services.relations import load_relations
+
+
+def encode_payment_cursor(created_at: datetime, id: str) -> str:
+    """The cursor of the page that starts after this payment (opaque to clients)."""
+    text = json.dumps([created_at.isoformat(), id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_payment_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        moment, id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        at = datetime.fromisoformat(moment)
+        if not isinstance(id, str) or at.tzinfo is None:
+            raise ValueError(cursor)
+    except (ValueError, TypeError, UnicodeError, binascii.Error):
+        raise InvalidDataError(
+            f"Invalid cursor {cursor[:100]!r}: pass a next_cursor as it was given"
+        ) from None
+    return at, id
 
 
 class PaymentsMixin(PaymentStepsMixin, ProviderAuthorizationsMixin):
@@ -61,6 +85,25 @@ class PaymentsMixin(PaymentStepsMixin, ProviderAuthorizationsMixin):
         self, filters: Filters | None = None, config: Config = None
     ) -> tuple[list[PaymentDTO], int]:
         return await self._list_and_count(e.PAYMENT, PaymentDTO, filters, config)
+
+    async def list_payments_page(
+        self, filters: Filters | None = None, config: Config = None, *, after: str | None = None
+    ) -> tuple[list[PaymentDTO], str | None]:
+        """A keyset page of payments: the `take` payments after the cursor `after` (None: the first
+        page) in the order of `created_at` (ascending, or `{"order": {"created_at": "DESC"}}` for
+        newest first), and the cursor of the next page (None after the last). Unlike an offset, a
+        cursor costs the same at any depth, and rows created meanwhile neither repeat nor go missing."""
+        cfg = FindConfig.of(config)
+        if set(cfg.order) - {"created_at"}:
+            raise InvalidDataError("Pages after a cursor are ordered by created_at")
+        if cfg.skip:
+            raise InvalidDataError("A cursor and an offset cannot be combined")
+        position = None if after is None else decode_payment_cursor(after)
+        async with self._reader(cfg) as conn:
+            rows, more = await self._repo(e.PAYMENT).find_after(conn, filters, cfg, position)
+            await load_relations(conn, self._repos, e.PAYMENT.name, rows, cfg.relations)
+        cursor = encode_payment_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        return [PaymentDTO.model_validate(r) for r in rows], cursor
 
     async def update_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
         """Updates a payment's `metadata` (no provider call)."""

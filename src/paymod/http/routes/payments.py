@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Request
 
+from paymod.domain.statuses import PaymentStatus
 from paymod.http import fields as f
 from paymod.http import schemas as s
 from paymod.http.auth import Admin
@@ -34,6 +35,7 @@ from paymod.http.routes.common import (
 )
 from paymod.http.routes.refund_reasons import refund_reason_id
 from paymod.services.dto import PaymentDTO
+from paymod.services.payments import encode_payment_cursor
 
 admin = router("/admin", "admin")
 
@@ -52,6 +54,13 @@ async def _payment_document(module: ModuleDep, payment: PaymentDTO) -> JSONRespo
     return JSONResponse({"payment": document(f.default_selection(f.PAYMENT), payment)})
 
 
+def _cursor_after(items: list[PaymentDTO]) -> str | None:
+    last = items[-1] if items else None
+    return (
+        None if last is None or last.created_at is None else encode_payment_cursor(last.created_at, last.id)
+    )
+
+
 @admin.get("/payments", **get_options(s.PaymentList, READ))
 async def list_payments(
     actor: Admin,
@@ -63,6 +72,18 @@ async def list_payments(
     payment_collection_id: Ids = None,
     provider_id: Ids = None,
     q: Annotated[str | None, Query(max_length=200, description="Matches ids")] = None,
+    status: Annotated[list[PaymentStatus] | None, Query(description="One or more payment statuses")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=500,
+            pattern="^[A-Za-z0-9_-]+$",
+            description="A `next_cursor`: the page after it, as fast at any depth (`order` by `created_at` "
+            "or `-created_at` only, no `offset`; `count` is then null)",
+        ),
+    ] = None,
+    count: Annotated[bool, Query(description="false: skip counting the matches (`count` is null)")] = True,
 ) -> JSONResponse:
     selection = f.parse_fields(f.PAYMENT, page.fields)
     filters = filters_of(
@@ -70,11 +91,27 @@ async def list_payments(
         payment_session_id=payment_session_id,
         payment_collection_id=payment_collection_id,
         provider_id=provider_id,
+        status=[s.value for s in status] if status else None,
         created_at=created,
         q=search_term(module, q) if q else None,
     )
-    items, count = await module.list_and_count_payments(filters, page.config(f.PAYMENT, selection))
-    return JSONResponse(listing("payments", [document(selection, p) for p in items], count, page))
+    config = page.config(f.PAYMENT, selection)
+    by_date = set(config["order"]) <= {"created_at"}
+    total: int | None = None
+    cursor: str | None = None
+    if after is not None or (not count and by_date and not page.offset):
+        # Keyset pages: each reads only its own rows through the (filter, created_at, id) indexes.
+        items, cursor = await module.list_payments_page(filters, config, after=after)
+    elif count:
+        items, total = await module.list_and_count_payments(filters, config)
+        if by_date and page.offset + len(items) < total:
+            cursor = _cursor_after(items)
+    else:
+        items = await module.list_payments(filters, config)
+        if by_date and len(items) == page.limit:
+            cursor = _cursor_after(items)
+    body = listing("payments", [document(selection, p) for p in items], total, page)
+    return JSONResponse({**body, "next_cursor": cursor})
 
 
 @admin.get("/payments/payment-providers", **get_options(s.PaymentProviderList, READ))

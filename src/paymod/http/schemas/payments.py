@@ -101,6 +101,14 @@ class PaymentResponse(BaseModel):
 
 class PaymentList(ListDocument):
     payments: list[Payment]
+    count: int | None = Field(  # type: ignore[assignment]
+        description="how many payments match; null on a page read after a cursor, or with `count=false` "
+        "(counting a million payments costs more than reading a page)"
+    )
+    next_cursor: str | None = Field(
+        default=None,
+        description="pass it as `after` for the next page (in `created_at` order); null after the last",
+    )
 
 
 class PaymentProviderList(ListDocument):
