@@ -21,8 +21,7 @@ from paymod.domain.errors import InvalidDataError
 from paymod.domain.rules import LOST_DISPUTES
 from paymod.persistence.tables import dispute
 from paymod.webhooks.inbox import list_webhook_events
-from paymod.webhooks.worker import Worker
-from reliability.provider_webhooks import report, two_modules
+from reliability.provider_webhooks import authorized_payment, race_the_worker, report, two_modules
 
 # The worker's head start in each round, in seconds: both orders happen, and the moments in between.
 HEAD_STARTS = (0, 0.001, 0.002, 0.003, 0.004, 0.006, 0.008, 0.012, 0, 0.005)
@@ -41,12 +40,7 @@ async def test_a_lost_dispute_racing_an_admin_refund_never_refunds_more_than_cap
     admin, hooks = servers
     outcomes: list[bool] = []
     for round in range(ROUNDS):
-        collection = await admin.create_payment_collections({"currency_code": "usd", "amount": 100})
-        session = await admin.create_payment_session(
-            collection.id, {"provider_id": "pp_testing_default", "amount": 100, "currency_code": "usd"}
-        )
-        payment = await admin.authorize_payment_session(session.id)
-        assert payment is not None
+        session, payment = await authorized_payment(admin)
         await admin.capture_payment({"payment_id": payment.id})
         body = {
             "id": f"evt_race_{round}",
@@ -57,20 +51,12 @@ async def test_a_lost_dispute_racing_an_admin_refund_never_refunds_more_than_cap
             "status": "lost",
         }
         await report(hooks, body)
-        worker = Worker(hooks)
 
         async def refund(head_start: float, payment_id: str = payment.id) -> object:
             await asyncio.sleep(head_start)
             return await admin.refund_payment({"payment_id": payment_id, "amount": 60})
 
-        try:
-            admin_result, _ = await asyncio.gather(
-                refund(HEAD_STARTS[round]),
-                worker.run_once(),
-                return_exceptions=True,
-            )
-        finally:
-            await worker.close()
+        admin_result = await race_the_worker(hooks, refund(HEAD_STARTS[round]))
         [event] = [e for e in await list_webhook_events(hooks) if e["event_id"] == f"evt_race_{round}"]
         assert event["status"] == "processed", event
         async with admin.database.read() as conn:

@@ -6,7 +6,6 @@ refunded than captured."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -16,8 +15,7 @@ from paymod import PaymentModule
 from paymod.domain.errors import InvalidDataError
 from paymod.domain.rules import REFUND_EXCEEDS
 from paymod.webhooks.inbox import list_webhook_events
-from paymod.webhooks.worker import Worker
-from reliability.provider_webhooks import report, two_modules
+from reliability.provider_webhooks import authorized_payment, race_the_worker, report, two_modules
 
 ROUNDS = 8
 
@@ -34,12 +32,7 @@ async def test_an_external_refund_racing_an_admin_refund_never_refunds_more_than
     admin, hooks = servers
     outcomes: list[tuple[bool, bool]] = []
     for round in range(ROUNDS):
-        collection = await admin.create_payment_collections({"currency_code": "usd", "amount": 100})
-        session = await admin.create_payment_session(
-            collection.id, {"provider_id": "pp_testing_default", "amount": 100, "currency_code": "usd"}
-        )
-        payment = await admin.authorize_payment_session(session.id)
-        assert payment is not None
+        session, payment = await authorized_payment(admin)
         await admin.capture_payment({"payment_id": payment.id})
         body = {
             "id": f"evt_race_{round}",
@@ -49,15 +42,9 @@ async def test_an_external_refund_racing_an_admin_refund_never_refunds_more_than
             "amount": 60,
         }
         await report(hooks, body)
-        worker = Worker(hooks)
-        try:
-            admin_result, _ = await asyncio.gather(
-                admin.refund_payment({"payment_id": payment.id, "amount": 60}),
-                worker.run_once(),
-                return_exceptions=True,
-            )
-        finally:
-            await worker.close()
+        admin_result = await race_the_worker(
+            hooks, admin.refund_payment({"payment_id": payment.id, "amount": 60})
+        )
         refunds = await admin.list_refunds({"payment_id": payment.id})
         assert sum((r.amount for r in refunds), Decimal(0)) <= Decimal(100), refunds
         assert len(refunds) == 1, refunds

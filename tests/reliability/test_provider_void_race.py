@@ -10,7 +10,6 @@ the void itself. Whichever comes first, the payment ends canceled, once."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -21,8 +20,7 @@ from paymod import PaymentModule
 from paymod.domain.errors import InvalidDataError, ProviderError
 from paymod.persistence.tables import event_outbox, payment
 from paymod.webhooks.inbox import list_webhook_events
-from paymod.webhooks.worker import Worker
-from reliability.provider_webhooks import report, two_modules
+from reliability.provider_webhooks import authorized_payment, race_the_worker, report, two_modules
 
 ROUNDS = 8
 
@@ -39,23 +37,10 @@ async def test_a_void_at_the_provider_racing_an_admin_capture_has_one_winner(
     admin, hooks = servers
     outcomes: list[bool] = []
     for round in range(ROUNDS):
-        collection = await admin.create_payment_collections({"currency_code": "usd", "amount": 100})
-        session = await admin.create_payment_session(
-            collection.id, {"provider_id": "pp_testing_default", "amount": 100, "currency_code": "usd"}
-        )
-        authorized = await admin.authorize_payment_session(session.id)
-        assert authorized is not None
+        session, authorized = await authorized_payment(admin)
         body = {"id": f"evt_void_{round}", "action": "canceled", "session_id": session.id}
         await report(hooks, body)
-        worker = Worker(hooks)
-        try:
-            capture_result, _ = await asyncio.gather(
-                admin.capture_payment({"payment_id": authorized.id}),
-                worker.run_once(),
-                return_exceptions=True,
-            )
-        finally:
-            await worker.close()
+        capture_result = await race_the_worker(hooks, admin.capture_payment({"payment_id": authorized.id}))
         found = await admin.retrieve_payment(authorized.id, {"relations": ["captures"]})
         captured = sum((c.amount for c in found.captures or []), Decimal(0))
         async with admin.database.read() as conn:
@@ -65,7 +50,7 @@ async def test_a_void_at_the_provider_racing_an_admin_capture_has_one_winner(
             found_events = await conn.execute(
                 select(event_outbox.c.data).where(
                     event_outbox.c.name == "payment.canceled",
-                    event_outbox.c.payment_collection_id == collection.id,
+                    event_outbox.c.payment_collection_id == session.payment_collection_id,
                 )
             )
             canceled_events = found_events.scalars().all()
@@ -83,7 +68,7 @@ async def test_a_void_at_the_provider_racing_an_admin_capture_has_one_winner(
             assert found.captured_at is not None
             assert (stored_status, event["status"]) == ("captured", "ignored"), event
             assert canceled_events == []
-        collection_status = (await admin.retrieve_payment_collection(collection.id)).status
+        collection_status = (await admin.retrieve_payment_collection(session.payment_collection_id)).status
         assert collection_status == ("canceled" if void_won else "completed")
         outcomes.append(void_won)
     assert len(outcomes) == ROUNDS
@@ -94,29 +79,10 @@ async def test_a_void_at_the_provider_racing_a_capture_it_refuses_cancels_the_pa
 ) -> None:
     admin, hooks = servers
     for round in range(ROUNDS):
-        collection = await admin.create_payment_collections({"currency_code": "usd", "amount": 100})
-        session = await admin.create_payment_session(
-            collection.id,
-            {
-                "provider_id": "pp_testing_default",
-                "amount": 100,
-                "currency_code": "usd",
-                "data": {"scenario": "voided"},
-            },
-        )
-        authorized = await admin.authorize_payment_session(session.id)
-        assert authorized is not None
+        session, authorized = await authorized_payment(admin, data={"scenario": "voided"})
         body = {"id": f"evt_voided_{round}", "action": "canceled", "session_id": session.id}
         await report(hooks, body)
-        worker = Worker(hooks)
-        try:
-            capture_result, _ = await asyncio.gather(
-                admin.capture_payment({"payment_id": authorized.id}),
-                worker.run_once(),
-                return_exceptions=True,
-            )
-        finally:
-            await worker.close()
+        capture_result = await race_the_worker(hooks, admin.capture_payment({"payment_id": authorized.id}))
         # Either the void was booked first and the capture refused by paymod, or the capture was
         # booked first and refused by the provider, which said it voided the authorization.
         if isinstance(capture_result, ProviderError):
@@ -133,7 +99,7 @@ async def test_a_void_at_the_provider_racing_a_capture_it_refuses_cancels_the_pa
             found_events = await conn.execute(
                 select(event_outbox.c.data).where(
                     event_outbox.c.name == "payment.canceled",
-                    event_outbox.c.payment_collection_id == collection.id,
+                    event_outbox.c.payment_collection_id == session.payment_collection_id,
                 )
             )
             canceled_events = found_events.scalars().all()
@@ -141,4 +107,4 @@ async def test_a_void_at_the_provider_racing_a_capture_it_refuses_cancels_the_pa
         assert (found.captures, found.captured_at, found.released_amount) == ([], None, None)
         assert stored_status == "canceled"
         assert canceled_events == [{"id": authorized.id, "at_provider": True}]
-        assert (await admin.retrieve_payment_collection(collection.id)).status == "canceled"
+        assert (await admin.retrieve_payment_collection(session.payment_collection_id)).status == "canceled"
