@@ -33,7 +33,10 @@ class Colour(Enum):
         (None, b"null"),
         (Colour.RED, b'"red"'),
         ("caf\u00e9 \u2603", '"caf\u00e9 \u2603"'.encode()),
-        ('quote " backslash \\ newline \n tab \t nul \x00', b'"quote \\" backslash \\\\ newline \\n tab \\t nul \\u0000"'),
+        (
+            'quote " backslash \\ newline \n tab \t nul \x00',
+            b'"quote \\" backslash \\\\ newline \\n tab \\t nul \\u0000"',
+        ),
         (datetime(2026, 12, 7, 15, 38, 19, 358242, tzinfo=UTC), b'"2026-12-07T15:38:19.358242+00:00"'),
         (date(2026, 12, 7), b'"2026-12-07"'),
         (
