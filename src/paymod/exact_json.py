@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from pydantic import BaseModel
@@ -86,6 +87,12 @@ def plain(value: Any) -> Any:
     return value
 
 
+# What `json.dumps(text, ensure_ascii=False)` and `json.dumps(text)` return for a string, without
+# building an encoder per call (the standard library's own C functions; the output is the same).
+_string: Callable[[str], str] = encode_basestring
+_ascii_string: Callable[[str], str] = encode_basestring_ascii
+
+
 def _encode(value: Any, out: list[str]) -> None:
     if value is None:
         out.append("null")
@@ -96,7 +103,7 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, Enum):
         _encode(value.value, out)
     elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
+        out.append(_string(value))
     elif isinstance(value, int):
         out.append(str(value))
     elif isinstance(value, Decimal):
@@ -109,7 +116,7 @@ def _encode(value: Any, out: list[str]) -> None:
             raise ValueError(f"{value} is not a JSON number")
         out.append(repr(value))
     elif isinstance(value, datetime | date):
-        out.append(json.dumps(value.isoformat()))
+        out.append(_ascii_string(value.isoformat()))
     elif isinstance(value, BaseModel):
         _encode(value.model_dump(mode="python"), out)
     elif isinstance(value, Mapping):
@@ -117,7 +124,7 @@ def _encode(value: Any, out: list[str]) -> None:
         for index, (key, item) in enumerate(value.items()):
             if index:
                 out.append(",")
-            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(_string(str(key)))
             out.append(":")
             _encode(item, out)
         out.append("}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import SecretStr
 from starlette.datastructures import Headers
@@ -27,7 +27,7 @@ from starlette.types import Scope
 
 from paymod.http.errors import UnauthorizedError
 from paymod.http.execution import mark_executing
-from paymod.http.state import AppState, app_state
+from paymod.http.state import AppState, state_of
 from paymod.services.access import ApiKeyType
 
 PUBLISHABLE_KEY_HEADER = "x-publishable-api-key"
@@ -36,7 +36,16 @@ KEY_OF_SECTION = {"admin": ApiKeyType.SECRET, "store": ApiKeyType.PUBLISHABLE}
 #: Scope key of the request's caller, once verified.
 _PRINCIPAL = "paymod.principal"
 
-_bearer = HTTPBearer(
+
+class _BearerSecretKey(HTTPBearer):
+    """Documents the Bearer form in OpenAPI; `credential` reads it (parsing it here too would be
+    work thrown away on every admin request)."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+_bearer = _BearerSecretKey(
     auto_error=False,
     scheme_name="secret_api_key",
     description="A secret API key (`paymod api-keys create --type secret`): `Authorization: Bearer sk_...`",
@@ -151,23 +160,23 @@ async def _verify(state: AppState, request: Request, token: str | None, type: Ap
     return principal
 
 
+# The app's state is read from the request, not through a dependency of its own: each dependency
+# costs FastAPI a resolution step on every request.
 async def secret_key(
     request: Request,
-    state: Annotated[AppState, Depends(app_state)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    bearer: Annotated[None, Security(_bearer)],
     basic: Annotated[None, Security(_basic)],
 ) -> Principal:
     # Both schemes are declared for OpenAPI; `credential` reads whichever the request used.
     token = credential(request.headers, ApiKeyType.SECRET)
-    return await _verify(state, request, token, ApiKeyType.SECRET)
+    return await _verify(state_of(request), request, token, ApiKeyType.SECRET)
 
 
 async def publishable_key(
     request: Request,
-    state: Annotated[AppState, Depends(app_state)],
     token: Annotated[str | None, Security(_publishable)],
 ) -> Principal:
-    return await _verify(state, request, token, ApiKeyType.PUBLISHABLE)
+    return await _verify(state_of(request), request, token, ApiKeyType.PUBLISHABLE)
 
 
 Admin = Annotated[Principal, Depends(secret_key)]

@@ -14,7 +14,7 @@ parsers accept exactly what the pattern matches.
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -39,7 +39,12 @@ class Resource:
     orderable: tuple[str, ...] = ("created_at", "updated_at", "id")
 
     def default_fields(self) -> set[str]:
-        return set(self.fields if self.defaults is None else self.defaults) | {"id"}
+        return set(self._default_fields)
+
+    @cached_property
+    def _default_fields(self) -> frozenset[str]:
+        # Computed once: every answer without `fields` starts from it (a copy, as selections change).
+        return frozenset(self.fields if self.defaults is None else self.defaults) | {"id"}
 
 
 @dataclass

@@ -4,7 +4,7 @@ checkout authorization, and the collection's update and delete)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +121,12 @@ async def authorize_payment_collection(
     *,
     session_id: str | None = None,
     context: Mapping[str, Any] | None = None,
+    relations: Sequence[str] = COLLECTION_RELATIONS,
 ) -> Authorization:
-    """The checkout's completion: authorizes the collection's session (the given one, or the latest)."""
+    """The checkout's completion: authorizes the collection's session (the given one, or the latest).
+
+    The collection is read again afterwards with `relations` (a caller that shows less of it reads
+    less)."""
     collection = await module.retrieve_payment_collection(
         payment_collection_id, {"relations": ["payment_sessions"]}
     )
@@ -140,7 +144,9 @@ async def authorize_payment_collection(
             raise InvalidDataError("Payment sessions are required to complete the payment collection")
         session = processable[-1]
     payment, session = await _authorize_session(module, session.id, context)
-    collection = await _collection(module, payment_collection_id)
+    collection = await module.retrieve_payment_collection(
+        payment_collection_id, {"relations": list(relations)}
+    )
     if payment is not None:
         return Authorization(collection, payment=payment)
     return Authorization(collection, payment_session=session)

@@ -88,10 +88,14 @@ async def authorize_payment_collection(
     the customer must act first (its `data` says how); 402 when the provider declines.
     Send an `Idempotency-Key`: a retry then returns the same answer and never authorizes twice.
     """
-    result = await flows.authorize_payment_collection(
-        module, id, session_id=body.session_id if body else None, context=body.context if body else None
-    )
     collection_selection = f.parse_fields(f.STORE_PAYMENT_COLLECTION, None)
+    result = await flows.authorize_payment_collection(
+        module,
+        id,
+        session_id=body.session_id if body else None,
+        context=body.context if body else None,
+        relations=f.relation_paths(collection_selection),
+    )
     answer: dict[str, Any] = {
         "payment_collection": document(collection_selection, result.payment_collection),
         "action_required": result.action_required,
