@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from paymod.domain.errors import UnsafeInput as UnsafeInput
+from paymod.domain.money import exact_text
 
 MAX_DEPTH = 32
 #: The largest number free-form JSON keeps (a double's): metadata numbers are stored as doubles.
@@ -110,7 +111,7 @@ def _encode(value: Any, out: list[str]) -> None:
         if not value.is_finite():
             raise ValueError(f"{value} is not a JSON number")
         # Medusa's numbers carry no trailing zeros: 49.90 goes out as 49.9 (raw_amount keeps the value).
-        out.append(format(value.normalize(), "f") if value else "0")
+        out.append(exact_text(value))
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{value} is not a JSON number")

@@ -67,3 +67,10 @@ def test_round_trip_keeps_amounts_exact() -> None:
 def test_non_finite_numbers_are_refused(value: object) -> None:
     with pytest.raises(ValueError, match="not a JSON number"):
         dumps({"amount": value})
+
+
+def test_an_amount_with_more_digits_than_decimals_default_precision_goes_out_whole() -> None:
+    # 15 integer digits and 20 decimals are a valid amount: no digit may be lost on the wire.
+    amount = Decimal("999999999999999.12345678901234567890")
+    assert dumps({"amount": amount}) == b'{"amount":999999999999999.1234567890123456789}'
+    assert Decimal(json.loads(dumps(amount), parse_float=Decimal)) == amount

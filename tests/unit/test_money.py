@@ -324,3 +324,8 @@ def test_raw_amount_value_is_plain_and_exact(amount: Decimal) -> None:
     assert isinstance(text, str)
     assert "E" not in text and "e" not in text
     assert D(text) == amount
+
+
+def test_the_raw_amount_keeps_every_digit_of_a_35_digit_amount() -> None:
+    amount = Decimal("999999999999999.12345678901234567890")
+    assert raw_amount(amount) == {"value": "999999999999999.1234567890123456789", "precision": 20}

@@ -42,12 +42,12 @@ def money(amount: Decimal, currency_code: str) -> str:
     """
     from decimal import Decimal
 
-    from paymod.domain.money import currency_precision
+    from paymod.domain.money import currency_precision, exact_text
 
     places = currency_precision(currency_code)
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > places:
-        return format(amount.normalize(), "f")
+        return exact_text(amount)
     return format(amount.quantize(Decimal(1).scaleb(-places)), "f")
 
 

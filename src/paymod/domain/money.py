@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import MAX_PREC, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel.core import get_global
@@ -109,7 +109,16 @@ def normalize_currency_code(value: object) -> str:
     return code
 
 
+#: Wide enough to keep every digit: `normalize()` under the default 28 digits would round an amount of
+#: 15 integer digits and 20 decimals.
+_EXACT = Context(prec=MAX_PREC)
+
+
+def exact_text(amount: Decimal) -> str:
+    """The amount in plain decimal notation without trailing zeros, every digit kept: 49.90 → "49.9"."""
+    return format(amount.normalize(_EXACT), "f") if amount != 0 else "0"
+
+
 def raw_amount(amount: Decimal) -> dict[str, object]:
     """Medusa's raw BigNumber shape: the exact decimal string and a precision of 20."""
-    text = format(amount.normalize(), "f") if amount != 0 else "0"
-    return {"value": text, "precision": 20}
+    return {"value": exact_text(amount), "precision": 20}
