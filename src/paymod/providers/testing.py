@@ -54,7 +54,8 @@ Every call is counted per (method, idempotency key) in `calls`, so tests can pro
 its key and the provider was asked once (a long-running server using it for load tests sets the
 `record_calls` option to false: the count grows with every call); with the `calls_file` option each
 call is also appended to that file as a JSON line, so a test can count calls made by processes it
-killed.
+killed. `lose_next_capture_answer()` makes the next capture happen here with its answer lost on the
+way (`RetryableProviderError`); a retry with the same idempotency key gets the kept answer.
 The `latency` option (seconds, 0 to 10, default 0) makes every call to the provider's API (not the
 webhook check, which is local) answer that much later, as a remote provider does: load tests use it to
 see that calls in flight hold no database connection.
@@ -128,6 +129,9 @@ class TestingPaymentProvider(PaymentProvider):
         self.calls: Counter[tuple[str, str | None]] = Counter()
         self._methods: dict[str, dict[str, Data]] = {}
         self._latency = float(self.options.get("latency") or 0)
+        #: Captures done whose answer was "lost" (`lose_next_capture_answer`), by idempotency key.
+        self._kept_captures: dict[str | None, ProviderOutput] = {}
+        self._lose_next_capture_answer = False
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> None:
@@ -150,6 +154,12 @@ class TestingPaymentProvider(PaymentProvider):
             with open(calls_file, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"method": method, "key": key}) + "\n")
         return str(input.data.get("scenario", "authorized"))
+
+    def lose_next_capture_answer(self) -> None:
+        """For tests: the next capture is made here, then its answer is lost on the way
+        (`RetryableProviderError`, the outcome is unknown to paymod); a retry with the same idempotency
+        key gets the kept answer, as a provider's idempotent replay would, and captures nothing more."""
+        self._lose_next_capture_answer = True
 
     def count(self, method: str) -> int:
         return sum(n for (m, _), n in self.calls.items() if m == method)
@@ -228,11 +238,21 @@ class TestingPaymentProvider(PaymentProvider):
             raise ProviderError(
                 "The testing provider cannot capture a voided authorization.", code="authorization_voided"
             )
+        kept = self._kept_captures.get(input.context.idempotency_key)
+        if kept is not None:
+            return kept
         captured = _decimal(input.data.get("amount_captured")) + input.amount
         data = {**input.data, "amount_captured": str(captured)}
-        if scenario == "single_capture":
-            return CapturePaymentOutput(data=data, remaining_capturable=Decimal(0))
-        return ProviderOutput(data=data)
+        answer = (
+            CapturePaymentOutput(data=data, remaining_capturable=Decimal(0))
+            if scenario == "single_capture"
+            else ProviderOutput(data=data)
+        )
+        if self._lose_next_capture_answer:
+            self._lose_next_capture_answer = False
+            self._kept_captures[input.context.idempotency_key] = answer
+            raise RetryableProviderError("The testing provider's capture answer was lost; it did capture.")
+        return answer
 
     async def refund_payment(self, input: RefundPaymentInput) -> ProviderOutput:
         await self._lag()

@@ -11,7 +11,7 @@ from typing import Any
 from paymod.domain.statuses import PaymentAction
 from paymod.providers.base import WebhookPayload
 from paymod.providers.testing import SIGNATURE_HEADER, TestingPaymentProvider, sign
-from paymod.services.dto import PaymentSessionDTO
+from paymod.services.dto import PaymentDTO, PaymentSessionDTO
 from paymod.testing.driver import Capability, Harness, Operation, ProviderDriver, Scenario
 from paymod.testing.suite import CHECKED_WEBHOOKS
 
@@ -34,7 +34,7 @@ class TestingDriver(ProviderDriver):
 
     __test__ = False  # not a pytest class
     provider_id = "pp_testing_default"
-    capabilities = frozenset(Capability) - {C.UNKNOWN_OUTCOME}
+    capabilities = frozenset(Capability)
     webhooks = CHECKED_WEBHOOKS
     secret = "whsec_conformance"
 
@@ -53,6 +53,11 @@ class TestingDriver(ProviderDriver):
 
     async def complete_customer_action(self, harness: Harness, session: PaymentSessionDTO) -> None:
         await harness.module.update_payment_session({"id": session.id, "data": {"action_completed": True}})
+
+    async def lose_next_capture(self, harness: Harness, payment: PaymentDTO) -> None:
+        provider = harness.provider
+        assert isinstance(provider, TestingPaymentProvider)
+        provider.lose_next_capture_answer()
 
     async def webhook(
         self, harness: Harness, action: PaymentAction, session: PaymentSessionDTO, amount: Decimal
