@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from paymod.domain.errors import (
     ConflictError,
     InvalidDataError,
@@ -26,13 +24,11 @@ from paymod.domain.errors import (
     ProviderError,
     RetryableProviderError,
 )
-from paymod.domain.expiry import check_capturable
 from paymod.durable import codec
 from paymod.durable.engine import Run, Step, Workflow
 from paymod.durable.store import DatabaseRunStore
 from paymod.persistence import entities as e
-from paymod.persistence import tables as t
-from paymod.persistence.repository import FindConfig, utc_now
+from paymod.persistence.repository import FindConfig
 from paymod.services.core import Config, Filters
 from paymod.services.dto import CaptureDTO, PaymentDTO, RefundDTO
 from paymod.services.flow_values import (
@@ -229,8 +225,6 @@ class PaymentsMixin(PaymentStepsMixin, ProviderAuthorizationsMixin):
             captured_by=optional_text(data, "captured_by") or optional_text(data, "created_by"),
             is_captured=bool(data.get("is_captured", False)),
         )
-        if not request.is_captured:
-            await self._check_not_expired(request.payment_id)
         try:
             return await self._run_payment_flow(
                 "capture-payment", request, optional_text(data, "idempotency_key")
@@ -246,19 +240,6 @@ class PaymentsMixin(PaymentStepsMixin, ProviderAuthorizationsMixin):
         if request.is_captured:
             return refusal
         return await self._void_behind_refused_capture(request.payment_id, refusal)
-
-    async def _check_not_expired(self, payment_id: str) -> None:
-        """Refuses early a capture of a lapsed authorization (the booking checks again under the lock)."""
-        async with self.database.read() as conn:
-            found = (
-                await conn.execute(
-                    select(t.payment.c.authorization_expires_at, t.payment.c.expired_at).where(
-                        t.payment.c.id == payment_id, t.payment.c.deleted_at.is_(None)
-                    )
-                )
-            ).first()
-        if found is not None:
-            check_capturable(payment_id, found.authorization_expires_at, found.expired_at, utc_now())
 
     async def refund_payment(self, data: Mapping[str, Any]) -> PaymentDTO:
         """Refunds `amount` (default: what remains refundable) of a captured payment; returns the payment
