@@ -64,25 +64,31 @@ class Database:
         self.url = normalize_url(database_url)
         self.dialect = "sqlite" if self.url.drivername.startswith("sqlite") else "postgresql"
         kwargs: dict[str, Any] = {"echo": echo, "json_serializer": dumps}
+        # Connections the pool may open beyond pool_size (10 is SQLAlchemy's default, kept for SQLite).
+        max_overflow = pool_size * 2 if self.dialect == "postgresql" else 10
         if self.dialect == "postgresql":
             kwargs.update(
                 pool_size=pool_size,
-                max_overflow=pool_size * 2,
+                max_overflow=max_overflow,
                 pool_pre_ping=False,
                 connect_args={"server_settings": {"lock_timeout": str(LOCK_TIMEOUT_MS)}},
             )
         else:
             if self.url.database in (None, "", ":memory:"):
                 raise ValueError("paymod needs a SQLite file (an in-memory database is not shared)")
-            kwargs.update(pool_size=pool_size, connect_args={"timeout": LOCK_TIMEOUT_MS / 1000 * 10})
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                connect_args={"timeout": LOCK_TIMEOUT_MS / 1000 * 10},
+            )
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         # Callers get the pool's connections in the order they asked. SQLAlchemy's pool lets a newcomer
         # take a connection that was being handed to a waiter, so under load (many requests, a busy
         # event loop) some waited out the pool's timeout while later ones passed: 69 of 800 flows
         # with 200 in flight (benchmarks.latency). At most as many callers as the pool has
         # connections go past this gate, so none waits in the pool itself.
-        #: Connections the pool opens at most (SQLAlchemy's overflow for SQLite: 10).
-        self.capacity = pool_size + (pool_size * 2 if self.dialect == "postgresql" else 10)
+        #: Connections the pool opens at most.
+        self.capacity = pool_size + max_overflow
         self._turns = asyncio.Semaphore(self.capacity)
         #: The tasks that went past the gate, and how many times each (a task nests transactions).
         self._inside: dict[asyncio.Task[Any], int] = {}
