@@ -16,7 +16,7 @@ write lock, so the facts come with the row in one statement.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,7 @@ from paymod.domain.errors import NotFoundError
 from paymod.domain.rules import PaymentFacts, SessionFacts
 from paymod.domain.statuses import PaymentSessionStatus
 from paymod.persistence import tables as t
+from paymod.persistence.disputes import DisputeFacts
 from paymod.persistence.payment_status import PaymentStatusWriter
 from paymod.persistence.processes import STALE_AFTER
 from paymod.persistence.repository import utc_now
@@ -46,7 +47,9 @@ _MOVEMENTS = """
   (SELECT CAST({agg}(x.amount) AS TEXT) FROM capture x
     WHERE x.payment_id = {payment} AND x.deleted_at IS NULL) AS captured,
   (SELECT CAST({agg}(y.amount) AS TEXT) FROM refund y
-    WHERE y.payment_id = {payment} AND y.deleted_at IS NULL) AS refunded
+    WHERE y.payment_id = {payment} AND y.deleted_at IS NULL) AS refunded,
+  (SELECT CAST({agg}({arr}(d.status, d.amount)) AS TEXT) FROM dispute d
+    WHERE d.payment_id = {payment}) AS disputes
 """
 
 _LOCK_PAYMENT = "SELECT p.* FROM payment p WHERE p.id = :id AND p.deleted_at IS NULL FOR NO KEY UPDATE OF p"
@@ -175,12 +178,28 @@ class CollectionFacts:
     def live_payment_of(self, session_id: str) -> PaymentFacts | None:
         return next((p for p in self.payments if p.session_id == session_id and not p.canceled), None)
 
+    def changed(
+        self,
+        *,
+        sessions: list[SessionFacts] | None = None,
+        payments: list[PaymentFacts] | None = None,
+    ) -> CollectionFacts:
+        """These facts after a write this transaction made under the collection's lock: nothing else
+        can change them meanwhile, so the status is derived without reading them again."""
+        return replace(
+            self,
+            sessions=self.sessions if sessions is None else sessions,
+            payments=self.payments if payments is None else payments,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LockedPayment:
     row: Row
     captures: list[Decimal]
     refunds: list[Decimal]
+    #: Its disputes, read with the movements (a dispute is recorded under the payment's lock).
+    disputes: DisputeFacts
 
 
 class Ledger:
@@ -210,17 +229,23 @@ class Ledger:
         )
 
     async def lock_payment(self, conn: AsyncConnection, payment_id: str) -> LockedPayment:
-        """The payment, locked, with its live capture and refund amounts."""
+        """The payment, locked, with its live capture and refund amounts and its disputes."""
         found = (await conn.execute(self._payment, {"id": payment_id})).mappings().first()
         if found is None:
             raise NotFoundError(f"Payment with id: {payment_id} was not found")
         row = dict(found)
         if self._locks:
-            movements = (await conn.execute(self._movements, {"id": payment_id})).mappings().one()
-            captured, refunded = movements["captured"], movements["refunded"]
+            movements = dict((await conn.execute(self._movements, {"id": payment_id})).mappings().one())
         else:
-            captured, refunded = row.pop("captured"), row.pop("refunded")
-        return LockedPayment(row=row, captures=_amounts(_parse(captured)), refunds=_amounts(_parse(refunded)))
+            movements = {name: row.pop(name) for name in ("captured", "refunded", "disputes")}
+        return LockedPayment(
+            row=row,
+            captures=_amounts(_parse(movements["captured"])),
+            refunds=_amounts(_parse(movements["refunded"])),
+            disputes=DisputeFacts.of(
+                (status, Decimal(str(amount))) for status, amount in _parse(movements["disputes"])
+            ),
+        )
 
     async def refresh_status(self, conn: AsyncConnection, payment_id: str, *, locked: bool = True) -> None:
         """Stores the payment's status after a write that changed its facts (`payment_status`)."""

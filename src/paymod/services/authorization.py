@@ -4,6 +4,7 @@ its payment written once (the claim and the final write each check that the paym
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from paymod.domain.errors import (
     RetryableProviderError,
 )
 from paymod.domain.money import round_amount
+from paymod.domain.rules import PaymentFacts
 from paymod.domain.statuses import PaymentSessionStatus
 from paymod.durable.engine import fault_point
 from paymod.observability.metrics import measured_flow
@@ -247,7 +249,24 @@ class AuthorizationMixin(ModuleCore):
                     )
                     self._emit(conn, "capture.created", captures[0]["id"], collection_id)
                     self._emit(conn, "captured", payment["id"], collection_id)
-                await self._recompute_collection(conn, collection_id, locked=True)
+                authorized = replace(current, status=PaymentSessionStatus.AUTHORIZED.value, authorizing=False)
+                booked = PaymentFacts(
+                    currency_code=payment["currency_code"],
+                    canceled=False,
+                    captures=[payment["amount"]] if captured else [],
+                    refunds=[],
+                    id=payment["id"],
+                    session_id=session_id,
+                    amount=payment["amount"],
+                )
+                await self._recompute_collection(
+                    conn,
+                    collection_id,
+                    facts=facts.changed(
+                        sessions=[authorized if s.id == session_id else s for s in facts.sessions],
+                        payments=[*facts.payments, booked],
+                    ),
+                )
             return PaymentDTO.model_validate(
                 {**payment, "captures": captures, "refunds": [], "payment_session": locked}
             )

@@ -124,17 +124,24 @@ class ModuleCore:
         return [dto.model_validate(r) for r in rows], count
 
     async def _recompute_collection(
-        self, conn: AsyncConnection, collection_id: str, *, locked: bool = False
+        self,
+        conn: AsyncConnection,
+        collection_id: str,
+        *,
+        locked: bool = False,
+        facts: CollectionFacts | None = None,
     ) -> Row:
         """Re-derives status and totals under a lock on the collection row (serializes recomputes).
 
         `locked`: this transaction holds the collection's lock already (the facts are read again, as
-        the transaction changed them since)."""
-        facts = (
-            await self.ledger.collection_facts(conn, collection_id)
-            if locked
-            else await self.ledger.lock_collection(conn, collection_id)
-        )
+        the transaction changed them since), or `facts`: it holds the lock and knows the facts after
+        its own writes (`CollectionFacts.changed`), which are not read again."""
+        if facts is None:
+            facts = (
+                await self.ledger.collection_facts(conn, collection_id)
+                if locked
+                else await self.ledger.lock_collection(conn, collection_id)
+            )
         if facts is None:
             raise self._repo(e.PAYMENT_COLLECTION).not_found(collection_id)
         totals = rules.derive_collection(

@@ -17,7 +17,6 @@ from paymod.domain.money import round_amount
 from paymod.durable.engine import StepContext
 from paymod.persistence import entities as e
 from paymod.persistence import tables as t
-from paymod.persistence.disputes import dispute_facts
 from paymod.persistence.repository import Row, utc_now
 from paymod.providers.base import (
     CapturePaymentInput,
@@ -202,7 +201,7 @@ class PaymentStepsMixin(ModuleCore):
         reason = None
         if request.refund_reason_id is not None:
             reason = await self._repo(e.REFUND_REASON).get(conn, request.refund_reason_id)
-        disputes = await dispute_facts(conn, payment_id)
+        disputes = locked.disputes
         check_no_open_dispute(payment_id, disputes.statuses)
         amount = rules.plan_refund(
             currency_code=payment["currency_code"],

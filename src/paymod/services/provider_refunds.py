@@ -22,7 +22,6 @@ from paymod.domain.errors import InvalidDataError
 from paymod.persistence import entities as e
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
-from paymod.persistence.disputes import dispute_facts
 from paymod.persistence.repository import Row, utc_now
 from paymod.services.core import ModuleCore
 from paymod.services.dto import RefundDTO
@@ -85,7 +84,7 @@ class ProviderRefundsMixin(ModuleCore):
                     captured=locked.captures,
                     refunded=locked.refunds,
                     requested=requested,
-                    lost=(await dispute_facts(conn, payment_id)).lost,
+                    lost=locked.disputes.lost,
                 )
             except InvalidDataError as exc:
                 raise InvalidDataError(

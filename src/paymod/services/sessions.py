@@ -13,6 +13,7 @@ from paymod.domain.errors import (
     NotAllowedError,
 )
 from paymod.domain.ids import PAYMENT_SESSION, new_id
+from paymod.domain.rules import SessionFacts
 from paymod.domain.statuses import PaymentSessionStatus
 from paymod.persistence import entities as e
 from paymod.persistence.repository import Row
@@ -123,7 +124,17 @@ class SessionsMixin(ModuleCore):
                     ],
                 )
                 self._emit(conn, "payment-session.created", session_id, payment_collection_id)
-                await self._recompute_collection(conn, payment_collection_id, locked=True)
+                dropped = {r["id"] for r in replaced}
+                created = SessionFacts(
+                    status=status.value, amount=amount, currency_code=currency_code, id=session_id
+                )
+                await self._recompute_collection(
+                    conn,
+                    payment_collection_id,
+                    facts=facts.changed(
+                        sessions=[s for s in facts.sessions if s.id not in dropped] + [created]
+                    ),
+                )
         except BaseException:
             # Unlike Medusa, the provider gets its own data back, so it can cancel what it created.
             await self._quietly(provider.delete_payment(ProviderInput(data=dict(result.data or {}))))
