@@ -130,6 +130,20 @@ _AUTHORIZE_SESSION = (
     )
     .returning(*t.payment_session.c)
 )
+# A live collection's live sessions, oldest first (the order the generic reads use); one row with a
+# NULL session for a collection without sessions, no row for a missing one.
+_SESSIONS_OF_COLLECTION = (
+    select(t.payment_session.c.id, t.payment_session.c.status)
+    .select_from(
+        t.payment_collection.outerjoin(
+            t.payment_session,
+            (t.payment_session.c.payment_collection_id == t.payment_collection.c.id)
+            & t.payment_session.c.deleted_at.is_(None),
+        )
+    )
+    .where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
+    .order_by(t.payment_session.c.created_at, t.payment_session.c.id)
+)
 _CAPTURE_ONLY = ("refund_reason_id", "note")
 _LIVE_MOVEMENTS = (
     select(
@@ -334,6 +348,16 @@ class Ledger:
         session = dict(found)
         payment_id = session.pop("live_payment_id")
         return session, None if payment_id is None else str(payment_id)
+
+    async def sessions_of_collection(
+        self, conn: AsyncConnection, collection_id: str
+    ) -> list[tuple[str, str]] | None:
+        """The live collection's live sessions as (id, status), oldest first; None when there is no
+        such collection."""
+        rows = (await conn.execute(_SESSIONS_OF_COLLECTION, {"id": collection_id})).all()
+        if not rows:
+            return None
+        return [(row.id, row.status) for row in rows if row.id is not None]
 
     async def authorize_session(
         self, conn: AsyncConnection, session_id: str, data: dict[str, Any], now: datetime

@@ -248,6 +248,17 @@ class SessionsMixin(ModuleCore):
     async def retrieve_payment_session(self, id: str, config: Config = None) -> PaymentSessionDTO:
         return await self._retrieve(e.PAYMENT_SESSION, PaymentSessionDTO, id, config)
 
+    async def payment_session_statuses(
+        self, payment_collection_id: str
+    ) -> list[tuple[str, PaymentSessionStatus]]:
+        """The collection's live sessions as (id, status), oldest first, in one statement; a missing
+        collection raises `NotFoundError`. What the checkout needs to pick the session to authorize."""
+        async with self.database.single() as conn:
+            found = await self.ledger.sessions_of_collection(conn, payment_collection_id)
+        if found is None:
+            raise self._repo(e.PAYMENT_COLLECTION).not_found(payment_collection_id)
+        return [(id, PaymentSessionStatus(status)) for id, status in found]
+
     async def list_payment_sessions(
         self, filters: Filters | None = None, config: Config = None
     ) -> list[PaymentSessionDTO]:

@@ -127,23 +127,19 @@ async def authorize_payment_collection(
 
     The collection is read again afterwards with `relations` (a caller that shows less of it reads
     less)."""
-    collection = await module.retrieve_payment_collection(
-        payment_collection_id, {"relations": ["payment_sessions"]}
-    )
-    sessions = collection.payment_sessions or []
+    sessions = await module.payment_session_statuses(payment_collection_id)
     if session_id is not None:
-        session = next((s for s in sessions if s.id == session_id), None)
-        if session is None:
+        if all(id != session_id for id, _ in sessions):
             raise NotFoundError(
                 f"PaymentSession with id: {session_id} was not found in payment collection "
                 f"{payment_collection_id}"
             )
     else:
-        processable = [s for s in sessions if s.status in _PROCESSABLE]
+        processable = [id for id, status in sessions if status in _PROCESSABLE]
         if not processable:
             raise InvalidDataError("Payment sessions are required to complete the payment collection")
-        session = processable[-1]
-    payment, session = await _authorize_session(module, session.id, context)
+        session_id = processable[-1]
+    payment, session = await _authorize_session(module, session_id, context)
     collection = await module.retrieve_payment_collection(
         payment_collection_id, {"relations": list(relations)}
     )
