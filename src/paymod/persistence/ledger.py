@@ -25,14 +25,15 @@ from sqlalchemy import Text, TextualSelect, bindparam, func, literal, null, sele
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import NotFoundError
-from paymod.domain.rules import PaymentFacts, SessionFacts
+from paymod.domain.rules import CollectionTotals, PaymentFacts, SessionFacts
 from paymod.domain.statuses import PaymentSessionStatus
+from paymod.persistence import outbox
 from paymod.persistence import tables as t
 from paymod.persistence.disputes import DisputeFacts
 from paymod.persistence.payment_status import PaymentStatusWriter
 from paymod.persistence.processes import STALE_AFTER
 from paymod.persistence.repository import utc_now
-from paymod.persistence.types import Amount, JSONDocument, UTCDateTime
+from paymod.persistence.types import Amount, JSONDocument, UTCDateTime, dumps
 
 Row = dict[str, Any]
 
@@ -76,6 +77,26 @@ SELECT c.id, c.amount, c.currency_code,
     WHERE p.payment_collection_id = c.id AND p.deleted_at IS NULL) AS payments
 FROM payment_collection c
 WHERE c.id = :id AND c.deleted_at IS NULL
+"""
+
+# A collection's derived status and totals, stored with the events its transaction buffered so far, in
+# one statement (PostgreSQL runs a data-modifying WITH whatever the outer statement does).
+_STORE_TOTALS_WITH_EVENTS = """
+WITH events AS (
+  INSERT INTO event_outbox
+    (id, name, data, payment_collection_id, status, attempts, available_at, request_id, created_at)
+  SELECT e.id, e.name, CAST(e.data AS JSONB), e.collection_id, 'pending', 0, :now, e.request_id, :now
+  FROM unnest(CAST(:event_ids AS TEXT[]), CAST(:event_names AS TEXT[]), CAST(:event_data AS TEXT[]),
+              CAST(:event_collections AS TEXT[]), CAST(:event_requests AS TEXT[]))
+    AS e(id, name, data, collection_id, request_id)
+)
+UPDATE payment_collection SET
+  status = :status, authorized_amount = :authorized_amount, captured_amount = :captured_amount,
+  refunded_amount = :refunded_amount,
+  completed_at = CASE WHEN CAST(:completed AS BOOLEAN) THEN :now ELSE completed_at END,
+  updated_at = :now
+WHERE id = :id
+RETURNING payment_collection.*
 """
 
 # Typed by name (positional columns would be matched by position).
@@ -143,6 +164,11 @@ _SESSIONS_OF_COLLECTION = (
     )
     .where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
     .order_by(t.payment_session.c.created_at, t.payment_session.c.id)
+)
+_UPDATE_COLLECTION = (
+    update(t.payment_collection)
+    .where(t.payment_collection.c.id == bindparam("_pk"))
+    .returning(*t.payment_collection.c)
 )
 _CAPTURE_ONLY = ("refund_reason_id", "note")
 _LIVE_MOVEMENTS = (
@@ -232,6 +258,17 @@ class Ledger:
             self._payment = text(
                 f"SELECT p.*, {movements} FROM payment p WHERE p.id = :id AND p.deleted_at IS NULL"
             ).columns(**_PAYMENT_TYPES)
+        self._store_totals_with_events = (
+            text(_STORE_TOTALS_WITH_EVENTS)
+            .bindparams(
+                bindparam("now", type_=UTCDateTime()),
+                *(
+                    bindparam(name, type_=Amount())
+                    for name in ("authorized_amount", "captured_amount", "refunded_amount")
+                ),
+            )
+            .columns(*t.payment_collection.c)
+        )
         self._collection = (
             text(_COLLECTION.format(**parts))
             .bindparams(
@@ -329,6 +366,43 @@ class Ledger:
             ],
             provider_enabled=None if enabled is None else bool(enabled),
         )
+
+    async def store_collection_totals(
+        self, conn: AsyncConnection, collection_id: str, totals: CollectionTotals
+    ) -> Row | None:
+        """Stores the status and totals derived for the collection (stamping `completed_at` when it
+        completed); None when it is gone. On PostgreSQL the events buffered so far are written by the
+        same statement; on SQLite they wait for the commit (`Database.write`)."""
+        now = utc_now()
+        values: dict[str, Any] = {
+            "status": totals.status.value,
+            "authorized_amount": totals.authorized_amount,
+            "captured_amount": totals.captured_amount,
+            "refunded_amount": totals.refunded_amount,
+            "updated_at": now,
+        }
+        if totals.completed:
+            values["completed_at"] = now
+        events = outbox.take(conn) if self._locks else []
+        if not events:
+            found = await conn.execute(_UPDATE_COLLECTION, {"_pk": collection_id, **values})
+        else:
+            found = await conn.execute(
+                self._store_totals_with_events,
+                {
+                    **values,
+                    "id": collection_id,
+                    "now": now,
+                    "completed": totals.completed,
+                    "event_ids": [e["id"] for e in events],
+                    "event_names": [e["name"] for e in events],
+                    "event_data": [dumps(e["data"]) for e in events],
+                    "event_collections": [e["payment_collection_id"] for e in events],
+                    "event_requests": [e["request_id"] for e in events],
+                },
+            )
+        row = found.mappings().first()
+        return None if row is None else dict(row)
 
     async def collection_and_provider(
         self, conn: AsyncConnection, collection_id: str, provider_id: str

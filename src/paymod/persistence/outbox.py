@@ -40,12 +40,14 @@ def discard(conn: AsyncConnection) -> None:
     conn.info.pop(_BUFFER, None)
 
 
-async def flush(conn: AsyncConnection) -> None:
+def take(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """The events buffered so far, as outbox rows with their ids, taken out of the buffer: for a
+    statement that writes them along with its own change (`Ledger.store_collection_totals`)."""
     events = conn.info.pop(_BUFFER, None)
     if not events:
-        return
+        return []
     now = utc_now()
-    rows = [
+    return [
         {
             **event,
             "id": new_id(EVENT_PREFIX),
@@ -56,4 +58,9 @@ async def flush(conn: AsyncConnection) -> None:
         }
         for event in events
     ]
-    await conn.execute(_INSERT_EVENTS, rows)
+
+
+async def flush(conn: AsyncConnection) -> None:
+    rows = take(conn)
+    if rows:
+        await conn.execute(_INSERT_EVENTS, rows)

@@ -150,16 +150,11 @@ class ModuleCore:
             sessions=facts.sessions,
             payments=facts.payments,
         )
-        values: dict[str, Any] = {
-            "status": totals.status.value,
-            "authorized_amount": totals.authorized_amount,
-            "captured_amount": totals.captured_amount,
-            "refunded_amount": totals.refunded_amount,
-        }
-        if totals.completed:
-            values["completed_at"] = utc_now()
         self._emit(conn, "payment-collection.updated", collection_id, collection_id)
-        return await self._repo(e.PAYMENT_COLLECTION).update(conn, collection_id, values)
+        row = await self.ledger.store_collection_totals(conn, collection_id, totals)
+        if row is None:
+            raise self._repo(e.PAYMENT_COLLECTION).not_found(collection_id)
+        return row
 
     # -- the collection's guards (run under its lock) -------------------------------------
     # Sessions are created, replaced and deleted, authorized, and the amount or currency changed only
