@@ -16,17 +16,31 @@ write lock, so the facts come with the row in one statement.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, TextualSelect, bindparam, func, literal, null, select, text, update
+from sqlalchemy import (
+    Table,
+    Text,
+    TextualSelect,
+    Update,
+    bindparam,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import NotFoundError
 from paymod.domain.rules import CollectionTotals, PaymentFacts, SessionFacts
-from paymod.domain.statuses import PaymentSessionStatus
+from paymod.domain.statuses import PaymentSessionStatus, PaymentStatus
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
 from paymod.persistence.disputes import DisputeFacts
@@ -170,6 +184,12 @@ _UPDATE_COLLECTION = (
     .where(t.payment_collection.c.id == bindparam("_pk"))
     .returning(*t.payment_collection.c)
 )
+# A status derived under the payment's lock; only a changed status is written.
+_STORE_PAYMENT_STATUS = (
+    update(t.payment)
+    .where(t.payment.c.id == bindparam("_payment_id"), t.payment.c.status != bindparam("_status"))
+    .values(status=bindparam("_status"))
+)
 _CAPTURE_ONLY = ("refund_reason_id", "note")
 _LIVE_MOVEMENTS = (
     select(
@@ -249,6 +269,7 @@ class Ledger:
         parts = _DIALECT[dialect]
         self._locks = dialect == "postgresql"
         self._statuses = PaymentStatusWriter(dialect)
+        self._book: dict[tuple[str, tuple[str, ...]], Update] = {}
         if self._locks:
             self._payment: TextualSelect = text(_LOCK_PAYMENT).columns(**_PAYMENT_TYPES)
             self._movements = text("SELECT " + _MOVEMENTS.format(**parts, payment=":id"))
@@ -297,6 +318,29 @@ class Ledger:
                 (status, Decimal(str(amount))) for status, amount in _parse(movements["disputes"])
             ),
         )
+
+    async def book_movement(
+        self, conn: AsyncConnection, table: Table, row: Mapping[str, Any], *, status: PaymentStatus
+    ) -> None:
+        """Writes a capture or refund row (`row` has its id) and the payment's status after it, which
+        the caller derived from the facts it read under the payment's lock (`lock_payment`). On
+        PostgreSQL one statement writes both."""
+        now = utc_now()
+        values = {"created_at": now, "updated_at": now, **row}
+        status_params = {"_payment_id": values["payment_id"], "_status": status.value}
+        if not self._locks:
+            await conn.execute(insert(table), values)
+            await conn.execute(_STORE_PAYMENT_STATUS, status_params)
+            return
+        # The row's parameters are renamed: an UPDATE would take a parameter named like one of its
+        # table's columns (`id`, `amount`) as a value to SET.
+        names = tuple(sorted(values))
+        key = (table.name, names)
+        statement = self._book.get(key)
+        if statement is None:
+            booked = insert(table).values({name: bindparam(f"_row_{name}") for name in names}).cte("booked")
+            statement = self._book[key] = _STORE_PAYMENT_STATUS.add_cte(booked)
+        await conn.execute(statement, {**{f"_row_{k}": v for k, v in values.items()}, **status_params})
 
     async def refresh_status(self, conn: AsyncConnection, payment_id: str, *, locked: bool = True) -> None:
         """Stores the payment's status after a write that changed its facts (`payment_status`)."""

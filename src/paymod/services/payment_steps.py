@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from paymod.domain import rules
 from paymod.domain.disputes import check_no_open_dispute
 from paymod.domain.expiry import check_capturable
+from paymod.domain.ids import CAPTURE, REFUND, new_id
 from paymod.domain.money import round_amount
 from paymod.durable.engine import StepContext
 from paymod.persistence import entities as e
@@ -84,12 +85,25 @@ class PaymentStepsMixin(ModuleCore):
         )
         if plan is None:
             return self._nothing_to_capture(payment, captured, closes)
-        capture = await self._repo(e.CAPTURE).insert(
-            conn, [{"payment_id": payment_id, "amount": plan.amount, "created_by": request.captured_by}]
+        capture_id = new_id(CAPTURE)
+        await self.ledger.book_movement(
+            conn,
+            t.capture,
+            {
+                "id": capture_id,
+                "payment_id": payment_id,
+                "amount": plan.amount,
+                "created_by": request.captured_by,
+            },
+            status=rules.payment_status(
+                canceled=payment["canceled_at"] is not None,
+                fully_captured=payment["captured_at"] is not None,
+                captured=rules.total(captured) + plan.amount,
+                refunded=rules.total(locked.refunds),
+            ),
         )
-        await self.ledger.refresh_status(conn, payment_id)
         return CaptureBooked(
-            capture_id=capture[0]["id"],
+            capture_id=capture_id,
             amount=plan.amount,
             captured_after=rules.total(captured) + plan.amount,
             payment_amount=round_amount(payment["amount"], payment["currency_code"]),
@@ -210,22 +224,28 @@ class PaymentStepsMixin(ModuleCore):
             requested=request.amount,
             lost=disputes.lost,
         )
-        refund = await self._repo(e.REFUND).insert(
+        refund_id = new_id(REFUND)
+        await self.ledger.book_movement(
             conn,
-            [
-                {
-                    "payment_id": payment_id,
-                    "amount": amount,
-                    "refund_reason_id": request.refund_reason_id,
-                    "note": request.note,
-                    "created_by": request.created_by,
-                    "metadata": request.metadata,
-                }
-            ],
+            t.refund,
+            {
+                "id": refund_id,
+                "payment_id": payment_id,
+                "amount": amount,
+                "refund_reason_id": request.refund_reason_id,
+                "note": request.note,
+                "created_by": request.created_by,
+                "metadata": request.metadata,
+            },
+            status=rules.payment_status(
+                canceled=payment["canceled_at"] is not None,
+                fully_captured=payment["captured_at"] is not None,
+                captured=rules.total(locked.captures),
+                refunded=rules.total(locked.refunds) + amount,
+            ),
         )
-        await self.ledger.refresh_status(conn, payment_id)
         return RefundBooked(
-            refund_id=refund[0]["id"],
+            refund_id=refund_id,
             amount=amount,
             reason=reason["code"] if reason else None,
             provider_id=payment["provider_id"],
