@@ -40,14 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.errors import NotFoundError
 from paymod.domain.rules import CollectionTotals, PaymentFacts, SessionFacts
-from paymod.domain.statuses import PaymentSessionStatus, PaymentStatus
+from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus, PaymentStatus
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
 from paymod.persistence.disputes import DisputeFacts
 from paymod.persistence.payment_status import PaymentStatusWriter
 from paymod.persistence.processes import STALE_AFTER
 from paymod.persistence.repository import utc_now
-from paymod.persistence.types import Amount, JSONDocument, UTCDateTime, dumps
+from paymod.persistence.types import Amount, JSONDocument, UTCDateTime
 
 Row = dict[str, Any]
 
@@ -95,15 +95,10 @@ WHERE c.id = :id AND c.deleted_at IS NULL
 
 # A collection's derived status and totals, stored with the events its transaction buffered so far, in
 # one statement (PostgreSQL runs a data-modifying WITH whatever the outer statement does).
-_STORE_TOTALS_WITH_EVENTS = """
-WITH events AS (
-  INSERT INTO event_outbox
-    (id, name, data, payment_collection_id, status, attempts, available_at, request_id, created_at)
-  SELECT e.id, e.name, CAST(e.data AS JSONB), e.collection_id, 'pending', 0, :now, e.request_id, :now
-  FROM unnest(CAST(:event_ids AS TEXT[]), CAST(:event_names AS TEXT[]), CAST(:event_data AS TEXT[]),
-              CAST(:event_collections AS TEXT[]), CAST(:event_requests AS TEXT[]))
-    AS e(id, name, data, collection_id, request_id)
-)
+_STORE_TOTALS_WITH_EVENTS = (
+    "WITH "
+    + outbox.BUFFERED_EVENTS
+    + """
 UPDATE payment_collection SET
   status = :status, authorized_amount = :authorized_amount, captured_amount = :captured_amount,
   refunded_amount = :refunded_amount,
@@ -112,6 +107,16 @@ UPDATE payment_collection SET
 WHERE id = :id
 RETURNING payment_collection.*
 """
+)
+_CREATE_COLLECTION_WITH_EVENTS = (
+    "WITH "
+    + outbox.BUFFERED_EVENTS
+    + """
+INSERT INTO payment_collection (id, currency_code, amount, status, metadata, created_at, updated_at)
+VALUES (:id, :currency_code, :amount, :status, :metadata, :now, :now)
+RETURNING payment_collection.*
+"""
+)
 
 # Typed by name (positional columns would be matched by position).
 _PAYMENT_TYPES: dict[str, Any] = {
@@ -179,6 +184,7 @@ _SESSIONS_OF_COLLECTION = (
     .where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
     .order_by(t.payment_session.c.created_at, t.payment_session.c.id)
 )
+_CREATE_COLLECTION = insert(t.payment_collection).returning(*t.payment_collection.c)
 _UPDATE_COLLECTION = (
     update(t.payment_collection)
     .where(t.payment_collection.c.id == bindparam("_pk"))
@@ -279,14 +285,26 @@ class Ledger:
             self._payment = text(
                 f"SELECT p.*, {movements} FROM payment p WHERE p.id = :id AND p.deleted_at IS NULL"
             ).columns(**_PAYMENT_TYPES)
+        events_at = bindparam("events_at", type_=UTCDateTime())
         self._store_totals_with_events = (
             text(_STORE_TOTALS_WITH_EVENTS)
             .bindparams(
+                events_at,
                 bindparam("now", type_=UTCDateTime()),
                 *(
                     bindparam(name, type_=Amount())
                     for name in ("authorized_amount", "captured_amount", "refunded_amount")
                 ),
+            )
+            .columns(*t.payment_collection.c)
+        )
+        self._create_collection_with_events = (
+            text(_CREATE_COLLECTION_WITH_EVENTS)
+            .bindparams(
+                events_at,
+                bindparam("now", type_=UTCDateTime()),
+                bindparam("amount", type_=Amount()),
+                bindparam("metadata", type_=t.payment_collection.c.metadata.type),
             )
             .columns(*t.payment_collection.c)
         )
@@ -427,26 +445,34 @@ class Ledger:
         }
         if totals.completed:
             values["completed_at"] = now
-        events = outbox.take(conn) if self._locks else []
-        if not events:
+        events = outbox.buffered_events_params(conn) if self._locks else None
+        if events is None:
             found = await conn.execute(_UPDATE_COLLECTION, {"_pk": collection_id, **values})
         else:
             found = await conn.execute(
                 self._store_totals_with_events,
-                {
-                    **values,
-                    "id": collection_id,
-                    "now": now,
-                    "completed": totals.completed,
-                    "event_ids": [e["id"] for e in events],
-                    "event_names": [e["name"] for e in events],
-                    "event_data": [dumps(e["data"]) for e in events],
-                    "event_collections": [e["payment_collection_id"] for e in events],
-                    "event_requests": [e["request_id"] for e in events],
-                },
+                {**values, **events, "id": collection_id, "now": now, "completed": totals.completed},
             )
         row = found.mappings().first()
         return None if row is None else dict(row)
+
+    async def create_collection(self, conn: AsyncConnection, values: Mapping[str, Any]) -> Row:
+        """Writes a new collection (`values` has its id); on PostgreSQL with the events buffered so far,
+        in one statement (on SQLite they wait for the commit)."""
+        now = utc_now()
+        row = {
+            "status": PaymentCollectionStatus.NOT_PAID.value,
+            "metadata": None,
+            **values,
+            "created_at": now,
+            "updated_at": now,
+        }
+        events = outbox.buffered_events_params(conn) if self._locks else None
+        if events is None:
+            found = await conn.execute(_CREATE_COLLECTION, row)
+        else:
+            found = await conn.execute(self._create_collection_with_events, {**row, **events, "now": now})
+        return dict(found.mappings().one())
 
     async def collection_and_provider(
         self, conn: AsyncConnection, collection_id: str, provider_id: str

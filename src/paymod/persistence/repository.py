@@ -139,10 +139,11 @@ class Repository:
         try:
             result = await conn.execute(self._insert, values)
         except IntegrityError as exc:
-            raise self._integrity_error(exc, values) from exc
+            raise self.integrity_error(exc, values) from exc
         return [dict(r) for r in result.mappings()]
 
-    def _integrity_error(self, exc: IntegrityError, values: Sequence[Mapping[str, Any]]) -> PaymodError:
+    def integrity_error(self, exc: IntegrityError, values: Sequence[Mapping[str, Any]]) -> PaymodError:
+        """The error to raise for a constraint violated by writing `values`."""
         text = str(exc.orig)
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         ids = ", ".join(str(v.get("id")) for v in values)

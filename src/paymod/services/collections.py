@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import rules
@@ -13,6 +14,7 @@ from paymod.domain.errors import (
     InvalidDataError,
     NotAllowedError,
 )
+from paymod.domain.ids import PAYMENT_COLLECTION, new_id
 from paymod.domain.statuses import PaymentCollectionStatus
 from paymod.persistence import entities as e
 from paymod.persistence import tables as t
@@ -45,10 +47,16 @@ class CollectionsMixin(ModuleCore):
     ) -> PaymentCollectionDTO | list[PaymentCollectionDTO]:
         single, items = batch(data, "payment collection")
         rows = [self._collection_values(item) for item in items]
+        for row in rows:
+            row.setdefault("id", new_id(PAYMENT_COLLECTION))
         async with self.database.write() as conn:
-            created = await self._repo(e.PAYMENT_COLLECTION).insert(conn, rows)
-            for row in created:
+            created = []
+            for row in rows:
                 self._emit(conn, "payment-collection.created", row["id"], row["id"])
+                try:
+                    created.append(await self.ledger.create_collection(conn, row))
+                except IntegrityError as exc:
+                    raise self._repo(e.PAYMENT_COLLECTION).integrity_error(exc, [row]) from exc
         result = [
             PaymentCollectionDTO.model_validate(
                 {**row, "payment_providers": [], "payment_sessions": [], "payments": []}
