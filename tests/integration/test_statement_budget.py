@@ -105,7 +105,8 @@ async def test_the_flow_stays_within_its_statement_budget(module: PaymentModule)
         await measured("refund_payment", module.refund_payment({"payment_id": payment.id, "amount": 2000}))
 
     done = await module.retrieve_payment_collection(collection.id)
-    assert (done.status, done.captured_amount, done.refunded_amount) == ("completed", 5000, Decimal(2000))
+    assert done.status == "completed"
+    assert (done.captured_amount, done.refunded_amount) == (Decimal(5000), Decimal(2000))
     over = {op: (sent[op], limit) for op, limit in budget.items() if sent[op] > limit}
     assert not over, f"statements sent (budget): {over}"
     assert sent == budget, f"fewer statements than the budget: lower it to {sent}"
