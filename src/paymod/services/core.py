@@ -102,7 +102,8 @@ class ModuleCore:
         return dto.model_validate(row)
 
     def _reader(self, cfg: FindConfig) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
-        """One statement needs no transaction; a read with relations takes one snapshot for all."""
+        """One statement needs no transaction; a read with relations takes one snapshot for all on
+        SQLite (`Database.read`)."""
         return self.database.read() if cfg.relations else self.database.single()
 
     async def _list(self, entity: Entity, dto: type[D], filters: Filters | None, config: Config) -> list[D]:
