@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,6 +29,16 @@ async def _require_migrated(settings: Settings) -> None:
 
     async with database(settings):
         pass
+
+
+def _migrate_in_child(database_url: str) -> None:
+    """Runs `paymod migrate` in a child process, so the serving process never loads the migration
+    tool (Alembic and the template engine it brings: about 12 MB it would keep for its lifetime)."""
+    command = [sys.executable, "-m", "paymod.cli", "migrate", "--database-url", database_url]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        typer.echo((done.stderr or done.stdout).rstrip(), err=True)
+        raise typer.Exit(done.returncode)
 
 
 def serve(
@@ -83,11 +95,13 @@ def serve(
     }
     if limits:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=limits)})
-    if not migrate:
+    if migrate:
+        _migrate_in_child(settings.database_url)
+    else:
         # A replica started with --no-migrate on a database nobody migrated: say so in one line
         # rather than fail in the app's start-up with a traceback.
         run(_require_migrated(settings))
-    application = create_app(settings, migrate=migrate)
+    application = create_app(settings, migrate=False)
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
     def announce() -> None:

@@ -13,11 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from paymod.persistence.database import Database
-from paymod.persistence.migrate import alembic_config
 
 log = logging.getLogger("paymod.health")
 
@@ -39,7 +37,12 @@ class Readiness:
 
 @functools.cache
 def migration_heads() -> tuple[str, ...]:
-    """The revisions `paymod migrate` brings a database to (read once: the scripts ship with the code)."""
+    """The revisions `paymod migrate` brings a database to (read once: the scripts ship with the code).
+    Alembic is imported here, on the first readiness check, not when a server starts."""
+    from alembic.script import ScriptDirectory
+
+    from paymod.persistence.migrate import alembic_config
+
     return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 

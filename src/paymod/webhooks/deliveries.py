@@ -25,9 +25,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from paymod.persistence.repository import utc_now
 from paymod.persistence.webhook_endpoints import LaneRecord
@@ -35,6 +33,9 @@ from paymod.services.payment_module import PaymentModule
 from paymod.webhooks.outbox import backoff, event_document
 from paymod.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_payload
 from paymod.webhooks.stores import WebhookStores, stores_for
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("paymod.webhooks")
 
@@ -163,6 +164,8 @@ def signed_request(
 
 
 async def _send(client: httpx.AsyncClient, endpoint: Mapping[str, Any], row: Mapping[str, Any]) -> Outcome:
+    import httpx  # imported by the worker's client already: a lookup
+
     body, headers = signed_request(row, endpoint["secret"])
     try:
         response = await client.post(endpoint["url"], content=body, headers=headers, timeout=HTTP_TIMEOUT)

@@ -20,9 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from paymod.config import WorkerSettings
 from paymod.observability.context import request_id_bound
@@ -38,6 +36,9 @@ from paymod.webhooks.outbox import backoff, dispatch_outbox
 from paymod.webhooks.provider_sync import DEFAULT_SYNC_AFTER, DEFAULT_SYNC_MAX_AGE, sync_sessions
 from paymod.webhooks.stores import WebhookStores, stores_for
 from paymod.workflows.reconciler import reconcile
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("paymod.worker")
 
@@ -103,6 +104,8 @@ class Worker:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            import httpx  # only a process that delivers events pays for it (memory)
+
             self._client = httpx.AsyncClient()
         return self._client
 
