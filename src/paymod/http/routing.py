@@ -1,4 +1,5 @@
-"""The route class every paymod route uses: exact JSON bodies and text the databases can store."""
+"""The route and router classes every paymod route uses: exact JSON bodies, text the databases can
+store, and routers that pass over a request outside their prefix at once."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
 from paymod.exact_json import UnsafeInput, check_text, loads
 
@@ -40,3 +43,19 @@ class PaymodRoute(APIRoute):
             return await handler(ExactJSONRequest(request.scope, request.receive))
 
         return route
+
+
+class PaymodRouter(APIRouter):
+    """A router that answers "not mine" at once for a path outside its prefix.
+
+    The application asks each included router in turn whether a request is its own, and a router
+    answers by matching the path against each of its routes' patterns: a store request went through
+    every admin route first (about 0.1 ms per request, twice: once to find the router, once inside
+    it)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # The path a route sees is the request's path without the app's root path, so a request
+        # path that does not even contain the prefix cannot be this router's.
+        if self.prefix and self.prefix not in scope["path"]:
+            return Match.NONE, {}
+        return super().matches(scope)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from paymod.http import errors
 from paymod.http.fields import Resource, Selection, parse_fields, project, relation_paths
 from paymod.http.idempotency import HEADER, MAX_KEY_LENGTH
-from paymod.http.routing import PaymodRoute
+from paymod.http.routing import PaymodRoute, PaymodRouter
 from paymod.http.state import module
 from paymod.services.payment_module import PaymentModule
 
@@ -35,7 +35,7 @@ async def idempotency_key(
 
 
 def router(prefix: str, tag: str) -> APIRouter:
-    return APIRouter(prefix=prefix, tags=[tag], route_class=PaymodRoute)
+    return PaymodRouter(prefix=prefix, tags=[tag], route_class=PaymodRoute)
 
 
 # Error statuses each kind of route documents (see paymod.http.errors for what they mean).
