@@ -38,8 +38,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from paymod.domain import ids
 from paymod.domain.errors import NotFoundError
-from paymod.domain.rules import CollectionTotals, PaymentFacts, SessionFacts
+from paymod.domain.ids import new_id
+from paymod.domain.rules import (
+    ZERO,
+    CollectionTotals,
+    PaymentFacts,
+    SessionFacts,
+    payment_status,
+    total,
+)
 from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus, PaymentStatus
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
@@ -196,6 +205,7 @@ _STORE_PAYMENT_STATUS = (
     .where(t.payment.c.id == bindparam("_payment_id"), t.payment.c.status != bindparam("_status"))
     .values(status=bindparam("_status"))
 )
+_MOVEMENT_PREFIXES = {t.capture.name: ids.CAPTURE, t.refund.name: ids.REFUND}
 _CAPTURE_ONLY = ("refund_reason_id", "note")
 _LIVE_MOVEMENTS = (
     select(
@@ -266,6 +276,15 @@ class LockedPayment:
     refunds: list[Decimal]
     #: Its disputes, read with the movements (a dispute is recorded under the payment's lock).
     disputes: DisputeFacts
+
+    def status_with(self, *, captured: Decimal = ZERO, refunded: Decimal = ZERO) -> PaymentStatus:
+        """The payment's status once `captured` or `refunded` more is booked under this lock."""
+        return payment_status(
+            canceled=self.row["canceled_at"] is not None,
+            fully_captured=self.row["captured_at"] is not None,
+            captured=total(self.captures) + captured,
+            refunded=total(self.refunds) + refunded,
+        )
 
 
 class Ledger:
@@ -339,17 +358,17 @@ class Ledger:
 
     async def book_movement(
         self, conn: AsyncConnection, table: Table, row: Mapping[str, Any], *, status: PaymentStatus
-    ) -> None:
-        """Writes a capture or refund row (`row` has its id) and the payment's status after it, which
-        the caller derived from the facts it read under the payment's lock (`lock_payment`). On
-        PostgreSQL one statement writes both."""
+    ) -> str:
+        """Writes a capture or refund row and the payment's status after it, which the caller derived
+        from the facts it read under the payment's lock (`LockedPayment.status_with`); returns the
+        row's new id. On PostgreSQL one statement writes both."""
         now = utc_now()
-        values = {"created_at": now, "updated_at": now, **row}
+        values = {"id": new_id(_MOVEMENT_PREFIXES[table.name]), "created_at": now, "updated_at": now, **row}
         status_params = {"_payment_id": values["payment_id"], "_status": status.value}
         if not self._locks:
             await conn.execute(insert(table), values)
             await conn.execute(_STORE_PAYMENT_STATUS, status_params)
-            return
+            return str(values["id"])
         # The row's parameters are renamed: an UPDATE would take a parameter named like one of its
         # table's columns (`id`, `amount`) as a value to SET.
         names = tuple(sorted(values))
@@ -359,6 +378,7 @@ class Ledger:
             booked = insert(table).values({name: bindparam(f"_row_{name}") for name in names}).cte("booked")
             statement = self._book[key] = _STORE_PAYMENT_STATUS.add_cte(booked)
         await conn.execute(statement, {**{f"_row_{k}": v for k, v in values.items()}, **status_params})
+        return str(values["id"])
 
     async def refresh_status(self, conn: AsyncConnection, payment_id: str, *, locked: bool = True) -> None:
         """Stores the payment's status after a write that changed its facts (`payment_status`)."""

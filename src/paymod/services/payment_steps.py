@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from paymod.domain import rules
 from paymod.domain.disputes import check_no_open_dispute
 from paymod.domain.expiry import check_capturable
-from paymod.domain.ids import CAPTURE, REFUND, new_id
 from paymod.domain.money import round_amount
 from paymod.durable.engine import StepContext
 from paymod.persistence import entities as e
@@ -85,22 +84,15 @@ class PaymentStepsMixin(ModuleCore):
         )
         if plan is None:
             return self._nothing_to_capture(payment, captured, closes)
-        capture_id = new_id(CAPTURE)
-        await self.ledger.book_movement(
+        capture_id = await self.ledger.book_movement(
             conn,
             t.capture,
             {
-                "id": capture_id,
                 "payment_id": payment_id,
                 "amount": plan.amount,
                 "created_by": request.captured_by,
             },
-            status=rules.payment_status(
-                canceled=payment["canceled_at"] is not None,
-                fully_captured=payment["captured_at"] is not None,
-                captured=rules.total(captured) + plan.amount,
-                refunded=rules.total(locked.refunds),
-            ),
+            status=locked.status_with(captured=plan.amount),
         )
         return CaptureBooked(
             capture_id=capture_id,
@@ -224,12 +216,10 @@ class PaymentStepsMixin(ModuleCore):
             requested=request.amount,
             lost=disputes.lost,
         )
-        refund_id = new_id(REFUND)
-        await self.ledger.book_movement(
+        refund_id = await self.ledger.book_movement(
             conn,
             t.refund,
             {
-                "id": refund_id,
                 "payment_id": payment_id,
                 "amount": amount,
                 "refund_reason_id": request.refund_reason_id,
@@ -237,12 +227,7 @@ class PaymentStepsMixin(ModuleCore):
                 "created_by": request.created_by,
                 "metadata": request.metadata,
             },
-            status=rules.payment_status(
-                canceled=payment["canceled_at"] is not None,
-                fully_captured=payment["captured_at"] is not None,
-                captured=rules.total(locked.captures),
-                refunded=rules.total(locked.refunds) + amount,
-            ),
+            status=locked.status_with(refunded=amount),
         )
         return RefundBooked(
             refund_id=refund_id,
