@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -34,8 +35,11 @@ async def _require_migrated(settings: Settings) -> None:
 def _migrate_in_child(database_url: str) -> None:
     """Runs `paymod migrate` in a child process, so the serving process never loads the migration
     tool (Alembic and the template engine it brings: about 12 MB it would keep for its lifetime)."""
-    command = [sys.executable, "-m", "paymod.cli", "migrate", "--database-url", database_url]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # The URL goes by the environment, not the command line, where any local user could read its
+    # password (`ps`); the environment's URL wins over the config file's.
+    command = [sys.executable, "-m", "paymod.cli", "migrate"]
+    environment = {**os.environ, "PAYMOD_DATABASE_URL": database_url}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if done.returncode != 0:
         typer.echo((done.stderr or done.stdout).rstrip(), err=True)
         raise typer.Exit(done.returncode)
