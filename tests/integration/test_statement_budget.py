@@ -22,7 +22,7 @@ BUDGET = {
     "postgresql": {
         "create_payment_collections": 3,
         "create_payment_session": 7,
-        "authorize_payment_session": 13,
+        "authorize_payment_session": 12,
         "capture_payment": 15,
         "refund_payment": 13,
     },

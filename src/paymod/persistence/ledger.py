@@ -82,6 +82,14 @@ _LOCK_COLLECTION = (
     "SELECT c.id FROM payment_collection c WHERE c.id = :id AND c.deleted_at IS NULL FOR NO KEY UPDATE OF c"
 )
 
+# The collection a live session belongs to: locked on PostgreSQL, its id alone on SQLite (where the
+# write transaction holds the database's lock already).
+_COLLECTION_OF_SESSION = """
+SELECT c.id FROM payment_collection c JOIN payment_session s ON s.payment_collection_id = c.id
+WHERE s.id = :id AND s.deleted_at IS NULL AND c.deleted_at IS NULL
+"""
+_LOCK_COLLECTION_OF_SESSION = _COLLECTION_OF_SESSION + "FOR NO KEY UPDATE OF c"
+
 _COLLECTION = """
 SELECT c.id, c.amount, c.currency_code,
   (SELECT p.is_enabled FROM payment_provider p WHERE p.id = :provider) AS provider_enabled,
@@ -299,11 +307,13 @@ class Ledger:
             self._payment: TextualSelect = text(_LOCK_PAYMENT).columns(**_PAYMENT_TYPES)
             self._movements = text("SELECT " + _MOVEMENTS.format(**parts, payment=":id"))
             self._lock_collection = text(_LOCK_COLLECTION)
+            self._collection_of_session = text(_LOCK_COLLECTION_OF_SESSION)
         else:
             movements = _MOVEMENTS.format(**parts, payment="p.id")
             self._payment = text(
                 f"SELECT p.*, {movements} FROM payment p WHERE p.id = :id AND p.deleted_at IS NULL"
             ).columns(**_PAYMENT_TYPES)
+            self._collection_of_session = text(_COLLECTION_OF_SESSION)
         events_at = bindparam("events_at", type_=UTCDateTime())
         self._store_totals_with_events = (
             text(_STORE_TOTALS_WITH_EVENTS)
@@ -391,6 +401,15 @@ class Ledger:
         facts = await self.collection_facts(conn, collection_id)
         if facts is None:
             raise NotFoundError(f"PaymentCollection with id: {collection_id} was not found")
+        return facts
+
+    async def lock_collection_of_session(self, conn: AsyncConnection, session_id: str) -> CollectionFacts:
+        """The collection of a live session, locked, with what its status derives from (the session's
+        row need not be read first to know which collection to lock)."""
+        collection_id = (await conn.execute(self._collection_of_session, {"id": session_id})).scalar()
+        facts = None if collection_id is None else await self.collection_facts(conn, collection_id)
+        if facts is None or facts.session(session_id) is None:
+            raise NotFoundError(f"PaymentSession with id: {session_id} was not found")
         return facts
 
     async def collection_facts(

@@ -67,6 +67,9 @@ class AuthorizationMixin(ModuleCore):
         Returns None when the provider answers `pending_authorization`; raises `NotAllowedError` for
         any other non-authorized status, after recording it on the session.
 
+        The payment comes with its captures, refunds and session; when the collection has no other
+        session or payment, with the collection too (`payment_collection`, its sessions and payments).
+
         Under the collection's lock, first the session is claimed (the collection must be able to take
         its payment: the live payments, the authorizations in flight and this one stay within its
         amount), then the provider is asked, then the payment is written, checked again. A session
@@ -136,19 +139,11 @@ class AuthorizationMixin(ModuleCore):
     async def _claim_authorization(self, session_id: str) -> Row | str:
         """Claims the session for an authorization (under the collection's lock); the session row, or
         the id of its payment when it has one already."""
-        async with self.database.single() as conn:
-            found = await self.ledger.session_and_payment(conn, session_id)
-        if found is None:
-            raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
-        session, existing_id = found
-        if existing_id is not None and session["authorized_at"] is not None:
-            return existing_id
         table = t.payment_session
         async with self.database.write() as conn:
-            facts = await self.ledger.lock_collection(conn, session["payment_collection_id"])
+            facts = await self.ledger.lock_collection_of_session(conn, session_id)
             current = facts.session(session_id)
-            if current is None:
-                raise self._repo(e.PAYMENT_SESSION).not_found(session_id)
+            assert current is not None  # the ledger found it
             live = facts.live_payment_of(session_id)
             if live is not None:
                 return live.id
@@ -259,7 +254,7 @@ class AuthorizationMixin(ModuleCore):
                     session_id=session_id,
                     amount=payment["amount"],
                 )
-                await self._recompute_collection(
+                collection = await self._recompute_collection(
                     conn,
                     collection_id,
                     facts=facts.changed(
@@ -267,9 +262,21 @@ class AuthorizationMixin(ModuleCore):
                         payments=[*facts.payments, booked],
                     ),
                 )
-            return PaymentDTO.model_validate(
-                {**payment, "captures": captures, "refunds": [], "payment_session": locked}
-            )
+            recorded: dict[str, Any] = {
+                **payment,
+                "captures": captures,
+                "refunds": [],
+                "payment_session": locked,
+            }
+            if len(facts.sessions) == 1 and not facts.payments:
+                # The transaction wrote all there is of the collection: its row, its one session and
+                # this payment. It comes along, so the checkout need not read it again.
+                recorded["payment_collection"] = {
+                    **collection,
+                    "payment_sessions": [locked],
+                    "payments": [{**payment, "captures": captures, "refunds": []}],
+                }
+            return PaymentDTO.model_validate(recorded)
         except DuplicateError:
             # A concurrent authorization of the same session won the unique index: return its payment.
             async with self.database.single() as conn:

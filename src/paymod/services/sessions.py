@@ -24,6 +24,7 @@ from paymod.providers.base import (
 )
 from paymod.services.core import Config, Filters, ModuleCore
 from paymod.services.dto import (
+    PaymentCollectionDTO,
     PaymentSessionDTO,
 )
 from paymod.services.inputs import (
@@ -43,7 +44,9 @@ class SessionsMixin(ModuleCore):
     async def create_payment_session(
         self, payment_collection_id: str, data: Mapping[str, Any], *, replace: bool = False
     ) -> PaymentSessionDTO:
-        """Creates a session and initiates the payment with its provider.
+        """Creates a session and initiates the payment with its provider. When the collection then has
+        this one session and no payment, the session comes with it (`payment_collection`, with its
+        sessions and payments), as the transaction wrote it.
 
         The session id is minted first and is the provider's idempotency key; the row is written once
         the provider answered (a provider failure writes nothing), under the collection's lock, where
@@ -128,19 +131,23 @@ class SessionsMixin(ModuleCore):
                 created = SessionFacts(
                     status=status.value, amount=amount, currency_code=currency_code, id=session_id
                 )
-                await self._recompute_collection(
-                    conn,
-                    payment_collection_id,
-                    facts=facts.changed(
-                        sessions=[s for s in facts.sessions if s.id not in dropped] + [created]
-                    ),
+                kept = [s for s in facts.sessions if s.id not in dropped]
+                collection = await self._recompute_collection(
+                    conn, payment_collection_id, facts=facts.changed(sessions=[*kept, created])
                 )
         except BaseException:
             # Unlike Medusa, the provider gets its own data back, so it can cancel what it created.
             await self._quietly(provider.delete_payment(ProviderInput(data=dict(result.data or {}))))
             raise
         await self._drop_at_providers(replaced)
-        return PaymentSessionDTO.model_validate(rows[0])
+        session = PaymentSessionDTO.model_validate(rows[0])
+        if not kept and not facts.payments:
+            # The transaction wrote all there is of the collection: its row, this one session and no
+            # payment. It comes along, so a caller answering with the collection need not read it again.
+            session.payment_collection = PaymentCollectionDTO.model_validate(
+                {**collection, "payment_sessions": [rows[0]], "payments": []}
+            )
+        return session
 
     async def update_payment_session(self, data: Mapping[str, Any]) -> PaymentSessionDTO:
         """Updates amount, currency, data, status, context or metadata through the provider.

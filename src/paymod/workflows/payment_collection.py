@@ -24,6 +24,8 @@ from paymod.services.payment_module import PaymentModule
 log = logging.getLogger("paymod.workflows")
 
 COLLECTION_RELATIONS = ["payment_sessions", "payments", "payments.captures", "payments.refunds"]
+#: The relations a collection the module's transaction wrote whole comes with.
+_WRITTEN_WHOLE = set(COLLECTION_RELATIONS)
 
 # Sessions a checkout can still complete (Medusa's validate-cart-payments).
 _PROCESSABLE = {
@@ -140,8 +142,11 @@ async def authorize_payment_collection(
             raise InvalidDataError("Payment sessions are required to complete the payment collection")
         session_id = processable[-1]
     payment, session = await _authorize_session(module, session_id, context)
-    collection = await module.retrieve_payment_collection(
-        payment_collection_id, {"relations": list(relations)}
+    written = payment.payment_collection if payment is not None else None
+    collection = (
+        written
+        if written is not None and set(relations) <= _WRITTEN_WHOLE
+        else await module.retrieve_payment_collection(payment_collection_id, {"relations": list(relations)})
     )
     if payment is not None:
         return Authorization(collection, payment=payment)

@@ -25,6 +25,7 @@ from paymod.http.routes.common import (
     router,
     selection_config,
 )
+from paymod.services.dto import PaymentCollectionDTO
 from paymod.workflows import payment_collection as flows
 
 admin = router("/admin", "admin")
@@ -42,9 +43,12 @@ CollectionStatus = Literal[
 ]
 
 
-async def _collection_response(module: ModuleDep, id: str) -> JSONResponse:
+async def _collection_response(
+    module: ModuleDep, id: str, written: PaymentCollectionDTO | None = None
+) -> JSONResponse:
+    """The collection's document: the one the module's transaction wrote whole, or read again."""
     selection, config = selection_config(f.PAYMENT_COLLECTION, None)
-    collection = await module.retrieve_payment_collection(id, config)
+    collection = written or await module.retrieve_payment_collection(id, config)
     return JSONResponse({"payment_collection": document(selection, collection)})
 
 
@@ -117,10 +121,10 @@ async def create_payment_session(
     id: str, body: s.CreatePaymentSession, actor: Admin, module: ModuleDep
 ) -> JSONResponse:
     """Creates a payment session with a provider, replacing the collection's earlier sessions."""
-    await flows.create_payment_sessions(
+    session = await flows.create_payment_sessions(
         module, id, provider_id=body.provider_id, data=body.data, context=body.context
     )
-    return await _collection_response(module, id)
+    return await _collection_response(module, id, session.payment_collection)
 
 
 @admin.post(

@@ -27,15 +27,19 @@ from paymod.http.routes.common import (
     selection_config,
 )
 from paymod.http.state import AppState, app_state
+from paymod.services.dto import PaymentCollectionDTO
 from paymod.services.payment_module import PaymentModule
 from paymod.workflows import payment_collection as flows
 
 store = router("/store", "store")
 
 
-async def _collection(module: PaymentModule, id: str) -> dict[str, Any]:
+async def _collection(
+    module: PaymentModule, id: str, written: PaymentCollectionDTO | None = None
+) -> dict[str, Any]:
+    """The collection's document: the one the module's transaction wrote whole, or read again."""
     selection, config = selection_config(f.STORE_PAYMENT_COLLECTION, None)
-    return document(selection, await module.retrieve_payment_collection(id, config))
+    return document(selection, written or await module.retrieve_payment_collection(id, config))
 
 
 @store.get("/payment-providers", **get_options(s.PaymentProviderList, READ))
@@ -72,10 +76,10 @@ async def create_payment_session(
     id: str, body: s.CreatePaymentSession, shopper: Shopper, module: ModuleDep
 ) -> JSONResponse:
     """Starts paying with a provider; replaces the collection's earlier sessions."""
-    await flows.create_payment_sessions(
+    session = await flows.create_payment_sessions(
         module, id, provider_id=body.provider_id, data=body.data, context=body.context
     )
-    return JSONResponse({"payment_collection": await _collection(module, id)})
+    return JSONResponse({"payment_collection": await _collection(module, id, session.payment_collection)})
 
 
 @store.post("/payment-collections/{id}/authorize", **post_options(s.Authorization, (*PROVIDER_WRITE, 402)))
