@@ -23,7 +23,7 @@ BUDGET = {
         "create_payment_collections": 3,
         "create_payment_session": 7,
         "authorize_payment_session": 12,
-        "capture_payment": 15,
+        "capture_payment": 14,
         "refund_payment": 13,
     },
     "sqlite": {

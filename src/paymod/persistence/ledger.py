@@ -36,6 +36,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import ids
@@ -233,6 +234,19 @@ _LIVE_MOVEMENTS = (
 )
 
 
+def _split_movements(result: Result[Any]) -> tuple[list[Row], list[Row]]:
+    """Rows of `_LIVE_MOVEMENTS` as (captures, refunds)."""
+    rows: dict[str, list[Row]] = {"captures": [], "refunds": []}
+    for found in result.mappings():
+        row = dict(found)
+        kind = row.pop("kind")
+        if kind == "captures":
+            for name in _CAPTURE_ONLY:
+                del row[name]
+        rows[kind].append(row)
+    return rows["captures"], rows["refunds"]
+
+
 def _amounts(values: Any) -> list[Decimal]:
     return [Decimal(str(v)) for v in values or ()]
 
@@ -308,6 +322,11 @@ class Ledger:
             self._movements = text("SELECT " + _MOVEMENTS.format(**parts, payment=":id"))
             self._lock_collection = text(_LOCK_COLLECTION)
             self._collection_of_session = text(_LOCK_COLLECTION_OF_SESSION)
+            # The status written and the movements read by one statement: both see what was committed
+            # when it started, after the lock its transaction holds.
+            self._refresh_with_movements = _LIVE_MOVEMENTS.add_cte(
+                self._statuses.update.returning(t.payment.c.id).cte("refreshed")
+            )
         else:
             movements = _MOVEMENTS.format(**parts, payment="p.id")
             self._payment = text(
@@ -553,12 +572,14 @@ class Ledger:
 
     async def movements(self, conn: AsyncConnection, payment_id: str) -> tuple[list[Row], list[Row]]:
         """The payment's live capture rows and refund rows, oldest first, in one statement."""
-        rows: dict[str, list[Row]] = {"captures": [], "refunds": []}
-        for found in (await conn.execute(_LIVE_MOVEMENTS, {"payment_id": payment_id})).mappings():
-            row = dict(found)
-            kind = row.pop("kind")
-            if kind == "captures":
-                for name in _CAPTURE_ONLY:
-                    del row[name]
-            rows[kind].append(row)
-        return rows["captures"], rows["refunds"]
+        return _split_movements(await conn.execute(_LIVE_MOVEMENTS, {"payment_id": payment_id}))
+
+    async def refresh_status_with_movements(
+        self, conn: AsyncConnection, payment_id: str
+    ) -> tuple[list[Row], list[Row]]:
+        """`refresh_status` (the transaction holds the payment's lock), then `movements`: one statement
+        on PostgreSQL."""
+        if not self._locks:
+            await self.refresh_status(conn, payment_id)
+            return await self.movements(conn, payment_id)
+        return _split_movements(await conn.execute(self._refresh_with_movements, {"payment_id": payment_id}))

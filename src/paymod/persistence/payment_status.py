@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, bindparam, case, cast, func, select, text, update
+from sqlalchemy import ColumnElement, Float, Update, and_, bindparam, case, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.statuses import PaymentStatus
@@ -58,14 +58,14 @@ _LOCK = text("SELECT id FROM payment WHERE id = :id FOR NO KEY UPDATE")
 
 
 class PaymentStatusWriter:
-    """`refresh`, built once for a dialect."""
+    """`refresh`, built once for a dialect; `update` is its statement (`payment_id` bound)."""
 
     def __init__(self, dialect: str) -> None:
         self._locks = dialect == "postgresql"
         status = status_of_payment(self._locks)
         payment = t.payment
         # Only a changed status is written: a refresh that changes nothing leaves the row alone.
-        self._update = (
+        self.update: Update = (
             update(payment)
             .where(payment.c.id == bindparam("payment_id"), payment.c.status != status)
             .values(status=status)
@@ -77,4 +77,4 @@ class PaymentStatusWriter:
         the lock is taken first, by its own statement (see the module's docstring)."""
         if self._locks and not locked:
             await conn.execute(_LOCK, {"id": payment_id})
-        await conn.execute(self._update, {"payment_id": payment_id})
+        await conn.execute(self.update, {"payment_id": payment_id})

@@ -175,25 +175,33 @@ class PaymentStepsMixin(ModuleCore):
                 await self._recompute_collection(conn, collection_id)
             return str(payment_id)
         payment = ctx.scratch.get("payment")
+        movements = None
         if values:
             updated = await self._repo(e.PAYMENT).update_where(
                 conn, (t.payment.c.id == payment_id) & t.payment.c.captured_at.is_(None), values
             )
             payment = updated[0] if updated else None
             if updated:
-                await self.ledger.refresh_status(conn, payment_id)
+                movements = await self.ledger.refresh_status_with_movements(conn, payment_id)
         self._emit(conn, "capture.created", booked.capture_id, collection_id)
         self._emit(conn, "captured", payment_id, collection_id)
         await self._recompute_collection(conn, collection_id)
-        await self._hand_back(ctx, conn, payment)
+        await self._hand_back(ctx, conn, payment, movements)
         return str(payment_id)
 
-    async def _hand_back(self, ctx: StepContext, conn: AsyncConnection, payment: Row | None) -> None:
+    async def _hand_back(
+        self,
+        ctx: StepContext,
+        conn: AsyncConnection,
+        payment: Row | None,
+        movements: tuple[list[Row], list[Row]] | None = None,
+    ) -> None:
         """Leaves the payment as this flow wrote it, with its captures and refunds, for the caller (read
-        in the flow's last transaction, so the caller does not read it again)."""
+        in the flow's last transaction, so the caller does not read it again). `movements`: read
+        already by this transaction."""
         if payment is None:
             return  # resumed in another call, or changed by a concurrent one: the caller reads it
-        captures, refunds = await self.ledger.movements(conn, payment["id"])
+        captures, refunds = movements or await self.ledger.movements(conn, payment["id"])
         ctx.scratch["result"] = {**payment, "captures": captures, "refunds": refunds}
 
     # -- refund -------------------------------------------------------------------------
