@@ -161,8 +161,10 @@ def paymod_env(
     }
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> int:
-    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; returns the exit status."""
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; returns the exit status.
+    A worker stops within its grace (10 s) plus its last statements: on a machine the whole suite
+    loads, that once took longer than 15 s."""
     if process.poll() is None:
         process.terminate()
         try:
