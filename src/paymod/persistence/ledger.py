@@ -84,15 +84,22 @@ _LOCK_COLLECTION = (
 )
 
 # The collection a live session belongs to: locked on PostgreSQL, its id alone on SQLite (where the
-# write transaction holds the database's lock already).
+# write transaction holds the database's lock already). The session's collection id is a scalar
+# subquery so the collection is found by its primary key whatever the planner knows: written as a
+# join, a plan made before the tables had statistics scanned every live collection (by the partial
+# index on `deleted_at`), and authorizations slowed down as collections accumulated.
 _COLLECTION_OF_SESSION = """
-SELECT c.id FROM payment_collection c JOIN payment_session s ON s.payment_collection_id = c.id
-WHERE s.id = :id AND s.deleted_at IS NULL AND c.deleted_at IS NULL
+SELECT c.id FROM payment_collection c
+WHERE c.id = (SELECT s.payment_collection_id FROM payment_session s WHERE s.id = :id AND s.deleted_at IS NULL)
+  AND c.deleted_at IS NULL
 """
 _LOCK_COLLECTION_OF_SESSION = _COLLECTION_OF_SESSION + "FOR NO KEY UPDATE OF c"
 
+# Rows are found by their key alone; whether a collection is live is checked on the row found (in the
+# WHERE clause, `deleted_at IS NULL` lets a planner without statistics pick the partial index on
+# `deleted_at`, which lists every live collection: tests/integration/test_money_path_plans.py).
 _COLLECTION = """
-SELECT c.id, c.amount, c.currency_code,
+SELECT c.id, c.amount, c.currency_code, c.deleted_at IS NULL AS live,
   (SELECT p.is_enabled FROM payment_provider p WHERE p.id = :provider) AS provider_enabled,
   (SELECT CAST({agg}({arr}(s.id, s.status, s.amount, s.currency_code,
       CASE WHEN s.authorizing_until > :now AND (s.authorizing_by IS NULL OR EXISTS (
@@ -108,7 +115,7 @@ SELECT c.id, c.amount, c.currency_code,
     FROM payment p
     WHERE p.payment_collection_id = c.id AND p.deleted_at IS NULL) AS payments
 FROM payment_collection c
-WHERE c.id = :id AND c.deleted_at IS NULL
+WHERE c.id = :id
 """
 
 # A collection's derived status and totals, stored with the events its transaction buffered so far, in
@@ -191,7 +198,11 @@ _AUTHORIZE_SESSION = (
 # A live collection's live sessions, oldest first (the order the generic reads use); one row with a
 # NULL session for a collection without sessions, no row for a missing one.
 _SESSIONS_OF_COLLECTION = (
-    select(t.payment_session.c.id, t.payment_session.c.status)
+    select(
+        t.payment_session.c.id,
+        t.payment_session.c.status,
+        t.payment_collection.c.deleted_at.is_(None).label("live"),
+    )
     .select_from(
         t.payment_collection.outerjoin(
             t.payment_session,
@@ -199,7 +210,7 @@ _SESSIONS_OF_COLLECTION = (
             & t.payment_session.c.deleted_at.is_(None),
         )
     )
-    .where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
+    .where(t.payment_collection.c.id == bindparam("id"))
     .order_by(t.payment_session.c.created_at, t.payment_session.c.id)
 )
 _CREATE_COLLECTION = insert(t.payment_collection).returning(*t.payment_collection.c)
@@ -452,7 +463,7 @@ class Ledger:
             .mappings()
             .first()
         )
-        if found is None:
+        if found is None or not found["live"]:
             return None
         payments = _parse(found["payments"])
         canceled_sessions = {p[1] for p in payments if p[3]}
@@ -557,7 +568,7 @@ class Ledger:
         """The live collection's live sessions as (id, status), oldest first; None when there is no
         such collection."""
         rows = (await conn.execute(_SESSIONS_OF_COLLECTION, {"id": collection_id})).all()
-        if not rows:
+        if not rows or not rows[0].live:
             return None
         return [(row.id, row.status) for row in rows if row.id is not None]
 

@@ -119,7 +119,7 @@ class Repository:
         self._delete: ReturningDelete[Any] = (
             delete(self.table).where(self.table.c.id.in_(bindparam("_pks", expanding=True)))
         ).returning(self.table.c.id)
-        self._get: dict[tuple[bool, bool], Select[Any]] = {}
+        self._get: dict[bool, Select[Any]] = {}
 
     # -- writes ---------------------------------------------------------------------------
     async def insert(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
@@ -205,18 +205,22 @@ class Repository:
         """One row by id; `lock` takes `SELECT ... FOR NO KEY UPDATE`, which does not conflict with the
         KEY SHARE locks foreign keys take when a child row is inserted, so writers never deadlock on a
         parent."""
-        stmt = self._get.get((lock, with_deleted))
-        if stmt is None:
-            stmt = select(self.table).where(self.table.c.id == bindparam("_pk"))
-            if self._has_deleted_at and not with_deleted:
-                stmt = stmt.where(self.table.c.deleted_at.is_(None))
-            if lock:
-                stmt = stmt.with_for_update(key_share=True)
-            self._get[(lock, with_deleted)] = stmt
-        row = (await conn.execute(stmt, {"_pk": id})).mappings().first()
-        if row is None:
+        row = (await conn.execute(self.get_statement(lock=lock), {"_pk": id})).mappings().first()
+        if row is None or (self._has_deleted_at and not with_deleted and row["deleted_at"] is not None):
             raise self.not_found(id)
         return dict(row)
+
+    def get_statement(self, *, lock: bool = False) -> Select[Any]:
+        """`get`'s statement (`_pk` bound). It finds the row by its key alone and `get` checks that it
+        is live: with `deleted_at IS NULL` in the WHERE clause, a planner without statistics may pick
+        the partial index on `deleted_at`, which lists every live row."""
+        stmt = self._get.get(lock)
+        if stmt is None:
+            stmt = select(self.table).where(self.table.c.id == bindparam("_pk"))
+            if lock:
+                stmt = stmt.with_for_update(key_share=True)
+            self._get[lock] = stmt
+        return stmt
 
     async def find(
         self,
