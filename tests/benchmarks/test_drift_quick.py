@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = {"collection", "session", "authorize", "capture", "refund"}
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_the_drift_bench_runs(database: str) -> None:
+@pytest.mark.parametrize(("database", "read"), [("sqlite", True), ("postgresql", False)])
+def test_the_drift_bench_runs(database: str, read: bool) -> None:
+    options = ["--database", database, "--rounds", "2", "--n", "3", *(["--read"] if read else [])]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.drift", "--database", database, "--rounds", "2", "--n", "3"],
+        [sys.executable, "-m", "benchmarks.drift", *options],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -31,5 +32,5 @@ def test_the_drift_bench_runs(database: str) -> None:
     assert [r["round"] for r in summary["rounds"]] == [1, 2] and lines[:-1] == summary["rounds"]
     for result in summary["rounds"]:
         assert result["ms_per_flow"] > 0
-        assert set(result["ms_per_operation"]) == OPERATIONS
+        assert set(result["ms_per_operation"]) == (OPERATIONS | {"read"} if read else OPERATIONS)
     assert summary["last_over_first"] > 0

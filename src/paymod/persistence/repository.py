@@ -28,16 +28,19 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     true,
     tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import ReturningDelete
 
 from paymod.domain.errors import DuplicateError, InvalidDataError, NotFoundError, PaymodError
 from paymod.domain.ids import new_id
+from paymod.persistence.tables import LIVE
 from paymod.persistence.types import Amount
 
 Row = dict[str, Any]
@@ -237,6 +240,41 @@ class Repository:
             stmt = stmt.limit(config.take)
         return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
+    async def find_children(self, conn: AsyncConnection, column: str, keys: Sequence[Any]) -> list[Row]:
+        """The live rows whose `column` (a parent's key) is one of `keys`, oldest first: a relation's
+        rows (`services.relations`)."""
+        return [dict(r) for r in (await conn.execute(self.children_statement(column, keys))).mappings()]
+
+    def children_statement(self, column: str, keys: Sequence[Any]) -> Executable:
+        """`find_children`'s statement (`keys` bound). On SQLite it names the index on `column`
+        (`INDEXED BY`): without statistics, which SQLite gathers only when told to, its planner
+        preferred the partial index on `deleted_at`, which lists every live row. PostgreSQL's planner
+        chooses by the statistics autovacuum gathers."""
+        live_rows = self.where({column: list(keys)})
+        order = self._order({})
+        index = next(
+            (
+                i.name
+                for i in self.table.indexes
+                if [c.name for c in i.columns] == [column]
+                and _usable_for_live_rows(i.dialect_options["sqlite"]["where"])
+            ),
+            None,
+        )
+        if self.dialect != "sqlite" or index is None or not self._has_deleted_at:
+            return select(self.table).where(live_rows).order_by(*order)
+        table = self.table.name
+        columns = ", ".join(f"{table}.{c.name}" for c in self.table.c)
+        return (
+            text(
+                f'SELECT {columns} FROM {table} INDEXED BY "{index}" '
+                f"WHERE {table}.deleted_at IS NULL AND {table}.{column} IN :keys "
+                f"ORDER BY {', '.join(f'{table}.{c.element.name} ASC' for c in order)}"
+            )
+            .bindparams(bindparam("keys", value=list(keys), expanding=True))
+            .columns(*self.table.c)
+        )
+
     async def count(
         self, conn: AsyncConnection, filters: Mapping[str, Any] | None = None, *, with_deleted: bool = False
     ) -> int:
@@ -387,3 +425,8 @@ def _mentions(filters: Mapping[str, Any] | None, key: str) -> bool:
         if nested and any(isinstance(f, Mapping) and _mentions(f, key) for f in v):
             return True
     return False
+
+
+def _usable_for_live_rows(index_where: Any) -> bool:
+    """An index with no WHERE clause, or one on live rows only, serves a query for live rows."""
+    return index_where is None or str(index_where) == str(LIVE)

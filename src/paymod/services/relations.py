@@ -47,7 +47,7 @@ async def load_relations(
             by_id = {c["id"]: c for c in targets}
             children = [{**by_id[link[1]], "__parent": link[0]} for link in links if link[1] in by_id]
         else:
-            children = await repo.find(conn, {relation.remote: keys})
+            children = await repo.find_children(conn, relation.remote, keys)
         if nested:
             await load_relations(conn, repos, relation.target, children, nested)
         remote = "__parent" if relation.through is not None else relation.remote
