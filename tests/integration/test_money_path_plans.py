@@ -49,8 +49,8 @@ def _statements(ledger: Ledger, dialect: str) -> dict[str, Any]:
             (e.CAPTURE, "payment_id"),
             (e.REFUND, "payment_id"),
         ):
-            statement = Repository(entity, dialect).children_statement(parent, ["x", "y"])
-            found[f"{entity.name} of parents"] = statement
+            statement = Repository(entity, dialect).children_statement(parent)
+            found[f"{entity.name} of parents"] = statement.params(keys=["x", "y"])
     if ledger._locks:
         found |= {
             "lock a collection": ledger._lock_collection,

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import ReturningDelete
+from sqlalchemy.sql.elements import BindParameter
 
 from paymod.domain.errors import DuplicateError, InvalidDataError, NotFoundError, PaymodError
 from paymod.domain.ids import new_id
@@ -123,6 +124,7 @@ class Repository:
             delete(self.table).where(self.table.c.id.in_(bindparam("_pks", expanding=True)))
         ).returning(self.table.c.id)
         self._get: dict[bool, Select[Any]] = {}
+        self._children: dict[str, Executable] = {}
 
     # -- writes ---------------------------------------------------------------------------
     async def insert(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
@@ -243,14 +245,18 @@ class Repository:
     async def find_children(self, conn: AsyncConnection, column: str, keys: Sequence[Any]) -> list[Row]:
         """The live rows whose `column` (a parent's key) is one of `keys`, oldest first: a relation's
         rows (`services.relations`)."""
-        return [dict(r) for r in (await conn.execute(self.children_statement(column, keys))).mappings()]
+        found = await conn.execute(self.children_statement(column), {"keys": list(keys)})
+        return [dict(r) for r in found.mappings()]
 
-    def children_statement(self, column: str, keys: Sequence[Any]) -> Executable:
-        """`find_children`'s statement (`keys` bound). On SQLite it names the index on `column`
-        (`INDEXED BY`): without statistics, which SQLite gathers only when told to, its planner
-        preferred the partial index on `deleted_at`, which lists every live row. PostgreSQL's planner
-        chooses by the statistics autovacuum gathers."""
-        live_rows = self.where({column: list(keys)})
+    def children_statement(self, column: str) -> Executable:
+        """`find_children`'s statement (`keys` bound), built once per column. On SQLite it names the
+        index on `column` (`INDEXED BY`): without statistics, which SQLite gathers only when told to,
+        its planner preferred the partial index on `deleted_at`, which lists every live row.
+        PostgreSQL's planner chooses by the statistics autovacuum gathers."""
+        statement = self._children.get(column)
+        if statement is not None:
+            return statement
+        keys: BindParameter[Any] = bindparam("keys", expanding=True)
         order = self._order({})
         index = next(
             (
@@ -261,19 +267,23 @@ class Repository:
             ),
             None,
         )
-        if self.dialect != "sqlite" or index is None or not self._has_deleted_at:
-            return select(self.table).where(live_rows).order_by(*order)
-        table = self.table.name
-        columns = ", ".join(f"{table}.{c.name}" for c in self.table.c)
-        return (
-            text(
-                f'SELECT {columns} FROM {table} INDEXED BY "{index}" '
-                f"WHERE {table}.deleted_at IS NULL AND {table}.{column} IN :keys "
-                f"ORDER BY {', '.join(f'{table}.{c.element.name} ASC' for c in order)}"
+        if self.dialect == "sqlite" and index is not None and self._has_deleted_at:
+            table = self.table.name
+            columns = ", ".join(f"{table}.{c.name}" for c in self.table.c)
+            statement = (
+                text(
+                    f'SELECT {columns} FROM {table} INDEXED BY "{index}" '
+                    f"WHERE {table}.deleted_at IS NULL AND {table}.{column} IN :keys "
+                    f"ORDER BY {', '.join(f'{table}.{c.element.name} ASC' for c in order)}"
+                )
+                .bindparams(keys)
+                .columns(*self.table.c)
             )
-            .bindparams(bindparam("keys", value=list(keys), expanding=True))
-            .columns(*self.table.c)
-        )
+        else:
+            live = [self.table.c.deleted_at.is_(None)] if self._has_deleted_at else []
+            statement = select(self.table).where(*live, self.table.c[column].in_(keys)).order_by(*order)
+        self._children[column] = statement
+        return statement
 
     async def count(
         self, conn: AsyncConnection, filters: Mapping[str, Any] | None = None, *, with_deleted: bool = False
