@@ -6,13 +6,11 @@ are positive. No timing assertions: the numbers depend on the machine and its lo
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+RunBenchmark = Callable[..., list[dict[str, Any]]]  # the `run_benchmark` fixture (conftest.py)
 OPS = (
     "create_payment_collections",
     "create_payment_session",
@@ -20,19 +18,6 @@ OPS = (
     "capture_payment",
     "refund_payment",
 )
-
-
-def run_bench(workdir: Path, *args: str) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.flow", "--quick", "--workdir", str(workdir), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
 def check_line(line: dict[str, Any], target: str, database: str) -> None:
@@ -55,16 +40,20 @@ def check_line(line: dict[str, Any], target: str, database: str) -> None:
     assert line["peak_rss_mb"] > 0
 
 
-def test_module_on_sqlite(tmp_path: Path) -> None:
-    lines = run_bench(tmp_path, "--target", "module", "--database", "sqlite")
+def test_module_on_sqlite(tmp_path: Path, run_benchmark: RunBenchmark) -> None:
+    lines = run_benchmark(
+        "flow", "--quick", "--workdir", str(tmp_path), "--target", "module", "--database", "sqlite"
+    )
     assert len(lines) == 1
     check_line(lines[0], "module", "sqlite")
     assert str(lines[0]["sql_counted"]).startswith("in process")
 
 
-def test_http_on_sqlite(tmp_path: Path) -> None:
+def test_http_on_sqlite(tmp_path: Path, run_benchmark: RunBenchmark) -> None:
     """A real `paymod serve` subprocess, SQL counted on the server side, its peak RSS from /proc."""
-    lines = run_bench(tmp_path, "--target", "http", "--database", "sqlite")
+    lines = run_benchmark(
+        "flow", "--quick", "--workdir", str(tmp_path), "--target", "http", "--database", "sqlite"
+    )
     assert len(lines) == 1
     check_line(lines[0], "http", "sqlite")
     assert str(lines[0]["sql_counted"]).startswith("server side")

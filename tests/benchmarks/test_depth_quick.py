@@ -5,27 +5,14 @@ assertions."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from collections.abc import Callable
+from typing import Any
 
 
-def test_the_depth_bench_runs() -> None:
+def test_the_depth_bench_runs(run_benchmark: Callable[..., list[dict[str, Any]]]) -> None:
     name = f"paymod_bench_depth_test_{os.getpid()}"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.depth", "--quick", "--database-name", name, "--drop"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-    line = json.loads(done.stdout.strip().splitlines()[-1])
+    line = run_benchmark("depth", "--quick", "--database-name", name, "--drop", timeout=600)[-1]
     rows = line["seed"]["rows"]
     assert rows["payment"] == rows["payment_collection"] == rows["payment_session"] == 2000
     assert 0 < rows["refund"] < rows["capture"] < 2000

@@ -4,25 +4,15 @@ that no request waited for the pool until it timed out. No timing assertions."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_the_provider_latency_bench_runs(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.latency", "--quick", "--workdir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-    line = json.loads(done.stdout.strip().splitlines()[-1])
+def test_the_provider_latency_bench_runs(
+    tmp_path: Path, run_benchmark: Callable[..., list[dict[str, Any]]]
+) -> None:
+    line = run_benchmark("latency", "--quick", "--workdir", str(tmp_path))[-1]
     assert line["check"] == {"ok": True, "final_collection_status": "completed"}
     assert line["errors"] == 0 and line["pool_timeouts"] == 0 and line["server_log_errors"] == 0
     assert line["provider_latency_s"] == 0.05 and line["in_flight"] == 8

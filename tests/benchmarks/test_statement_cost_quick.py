@@ -4,27 +4,14 @@ assertion: only that each was measured), and leaves no scratch table behind."""
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_the_statement_cost_bench_runs() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.statement_cost", "--n", "20"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-    line = json.loads(done.stdout.strip().splitlines()[-1])
+def test_the_statement_cost_bench_runs(run_benchmark: Callable[..., list[dict[str, Any]]]) -> None:
+    line = run_benchmark("statement_cost", "--n", "20", timeout=120)[-1]
     assert line["bench"] == "statement_cost" and line["n"] == 20
     assert line["sqlalchemy_text_cpu_ms"] > 0 and line["asyncpg_cpu_ms"] > 0
     assert asyncio.run(_scratch_tables()) == 0
