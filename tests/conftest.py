@@ -9,10 +9,14 @@ truncated and the seed rows put back).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -146,3 +150,24 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"paymod test databases: sqlite (file per test), postgresql ({ADMIN_URL.rsplit('/', 1)[0]}/{TEST_DB})"
     ]
+
+
+def _run_benchmark(name: str, *args: str, timeout: float = 300) -> list[dict[str, Any]]:
+    """Runs `python -m benchmarks.<name> <args>` from the repository root, fails the test (with its
+    output) unless it exits 0, and returns the JSON lines of its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def run_benchmark() -> Callable[..., list[dict[str, Any]]]:
+    """The quick benchmark tests' runner (`tests/benchmarks`)."""
+    return _run_benchmark

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-RunBenchmark = Callable[..., list[dict[str, Any]]]  # the `run_benchmark` fixture (conftest.py)
+RunBenchmark = Callable[..., list[dict[str, Any]]]  # the `run_benchmark` fixture (tests/conftest.py)
 OPS = (
     "create_payment_collections",
     "create_payment_session",
