@@ -1,5 +1,6 @@
 """What one statement costs the Python process: the same primary-key SELECT through SQLAlchemy's
-asyncio layer (as paymod sends it) and on the raw asyncpg connection under it.
+asyncio layer, as a `DriverStatement` (compiled once by SQLAlchemy, sent on the driver's connection:
+how paymod sends its money path's statements) and on the raw asyncpg connection under both.
 
     python -m benchmarks.statement_cost [--n 3000]
 
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks.common import POSTGRES_ADMIN, now_iso
 from paymod.persistence.database import normalize_url
+from paymod.persistence.driver import DriverStatement
 
 _TABLE = f"paymod_bench_statement_cost_{os.getpid()}"
 _SELECT = f"SELECT id, amount FROM {_TABLE} WHERE id = $1"
@@ -52,6 +54,11 @@ async def measure(n: int) -> dict[str, Any]:
             async def sqlalchemy_text() -> Any:
                 return (await conn.execute(through_sqlalchemy, {"id": "a"})).mappings().first()
 
+            on_driver = DriverStatement(through_sqlalchemy)
+
+            async def driver_statement() -> Any:
+                return await on_driver.first(conn, {"id": "a"})
+
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None
 
@@ -64,6 +71,7 @@ async def measure(n: int) -> dict[str, Any]:
                 "at": now_iso(),
                 "n": n,
                 "sqlalchemy_text_cpu_ms": await _cpu_ms_per_call(sqlalchemy_text, n),
+                "driver_statement_cpu_ms": await _cpu_ms_per_call(driver_statement, n),
                 "asyncpg_cpu_ms": await _cpu_ms_per_call(asyncpg_raw, n),
             }
             await conn.rollback()

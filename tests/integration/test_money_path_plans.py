@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from paymod import PaymentModule
 from paymod.persistence import entities as e
 from paymod.persistence import ledger as ledger_sql
+from paymod.persistence.driver import DriverStatement
 from paymod.persistence.ledger import Ledger
 from paymod.persistence.repository import Repository
 
@@ -57,7 +58,7 @@ def _statements(ledger: Ledger, dialect: str) -> dict[str, Any]:
             "movements of a locked payment": ledger._movements,
             "payment status with movements": ledger._refresh_with_movements,
         }
-    return found
+    return {name: s.statement if isinstance(s, DriverStatement) else s for name, s in found.items()}
 
 
 async def _plan(conn: AsyncConnection, dialect: Any, statement: Any) -> list[str]:

@@ -23,6 +23,7 @@ from paymod.domain.ids import new_id
 from paymod.domain.statuses import RunStatus
 from paymod.durable.engine import Run
 from paymod.persistence.database import Database
+from paymod.persistence.driver import DriverStatement
 from paymod.persistence.processes import claim_free
 from paymod.persistence.repository import utc_now
 from paymod.persistence.tables import workflow_run
@@ -62,12 +63,14 @@ class DatabaseRunStore:
         self._by_key = select(workflow_run).where(
             workflow_run.c.name == bindparam("name"), workflow_run.c.idempotency_key == bindparam("key")
         )
-        self._insert = insert(workflow_run)
-        self._update_owned = update(workflow_run).where(
-            workflow_run.c.id == bindparam("_pk"), workflow_run.c.owner == bindparam("_owner")
+        self._insert = DriverStatement(insert(workflow_run))
+        self._update_owned = DriverStatement(
+            update(workflow_run).where(
+                workflow_run.c.id == bindparam("_pk"), workflow_run.c.owner == bindparam("_owner")
+            )
         )
-        self._update_unowned = update(workflow_run).where(
-            workflow_run.c.id == bindparam("_pk"), workflow_run.c.owner.is_(None)
+        self._update_unowned = DriverStatement(
+            update(workflow_run).where(workflow_run.c.id == bindparam("_pk"), workflow_run.c.owner.is_(None))
         )
 
     def _mine(self) -> ColumnElement[bool]:
@@ -152,8 +155,8 @@ class DatabaseRunStore:
         fingerprint = self._unsaved.get(run.id)
         if fingerprint is not None:
             try:
-                await conn.execute(
-                    self._insert,
+                await self._insert.execute(
+                    conn,
                     {
                         "id": run.id,
                         "name": run.name,
@@ -172,8 +175,8 @@ class DatabaseRunStore:
         else:
             owner = self._owner()
             statement = self._update_unowned if owner is None else self._update_owned
-            written = await conn.execute(statement, {"_pk": run.id, "_owner": owner, **values})
-            if not written.rowcount:
+            written = await statement.execute(conn, {"_pk": run.id, "_owner": owner, **values})
+            if not written:
                 # Another process took the run over (this one was taken for dead): nothing of this
                 # transaction may commit.
                 raise ConflictError(f"The {run.name} run was taken over by another process.")

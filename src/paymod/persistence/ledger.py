@@ -25,8 +25,6 @@ from typing import Any
 from sqlalchemy import (
     Table,
     Text,
-    TextualSelect,
-    Update,
     bindparam,
     func,
     insert,
@@ -36,7 +34,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain import ids
@@ -54,6 +51,7 @@ from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
 from paymod.persistence.disputes import DisputeFacts
+from paymod.persistence.driver import DriverStatement
 from paymod.persistence.payment_status import PaymentStatusWriter
 from paymod.persistence.processes import STALE_AFTER
 from paymod.persistence.repository import utc_now
@@ -165,18 +163,22 @@ _LIVE_PAYMENT_OF_SESSION = (
     .where(t.payment.c.payment_session_id == t.payment_session.c.id, t.payment.c.deleted_at.is_(None))
     .limit(1)
 )
-_COLLECTION_AND_PROVIDER = select(
-    t.payment_collection.c.currency_code,
-    select(t.payment_provider.c.is_enabled)
-    .where(t.payment_provider.c.id == bindparam("provider"))
-    .scalar_subquery()
-    .label("provider_enabled"),
-).where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
-_SESSION_AND_PAYMENT = select(
-    t.payment_session, _LIVE_PAYMENT_OF_SESSION.scalar_subquery().label("live_payment_id")
-).where(t.payment_session.c.id == bindparam("id"), t.payment_session.c.deleted_at.is_(None))
+_COLLECTION_AND_PROVIDER = DriverStatement(
+    select(
+        t.payment_collection.c.currency_code,
+        select(t.payment_provider.c.is_enabled)
+        .where(t.payment_provider.c.id == bindparam("provider"))
+        .scalar_subquery()
+        .label("provider_enabled"),
+    ).where(t.payment_collection.c.id == bindparam("id"), t.payment_collection.c.deleted_at.is_(None))
+)
+_SESSION_AND_PAYMENT = DriverStatement(
+    select(t.payment_session, _LIVE_PAYMENT_OF_SESSION.scalar_subquery().label("live_payment_id")).where(
+        t.payment_session.c.id == bindparam("id"), t.payment_session.c.deleted_at.is_(None)
+    )
+)
 # Marks a session authorized unless it has a payment already; the UPDATE takes the session's row lock.
-_AUTHORIZE_SESSION = (
+_AUTHORIZE_SESSION = DriverStatement(
     update(t.payment_session)
     .where(
         t.payment_session.c.id == bindparam("_pk"),
@@ -195,9 +197,25 @@ _AUTHORIZE_SESSION = (
     )
     .returning(*t.payment_session.c)
 )
+# A payment's fields, written unless it was fully captured already (the capture's last step).
+_UPDATE_UNCAPTURED_PAYMENT = DriverStatement(
+    update(t.payment)
+    .where(t.payment.c.id == bindparam("_pk"), t.payment.c.captured_at.is_(None))
+    .returning(*t.payment.c)
+)
+# Marks a session as being authorized by a process until a time (the claim before the provider call).
+_CLAIM_SESSION = DriverStatement(
+    update(t.payment_session)
+    .where(t.payment_session.c.id == bindparam("_pk"))
+    .values(
+        authorizing_until=bindparam("_until", type_=UTCDateTime()),
+        authorizing_by=bindparam("_by", type_=Text()),
+    )
+    .returning(*t.payment_session.c)
+)
 # A live collection's live sessions, oldest first (the order the generic reads use); one row with a
 # NULL session for a collection without sessions, no row for a missing one.
-_SESSIONS_OF_COLLECTION = (
+_SESSIONS_OF_COLLECTION = DriverStatement(
     select(
         t.payment_session.c.id,
         t.payment_session.c.status,
@@ -213,8 +231,8 @@ _SESSIONS_OF_COLLECTION = (
     .where(t.payment_collection.c.id == bindparam("id"))
     .order_by(t.payment_session.c.created_at, t.payment_session.c.id)
 )
-_CREATE_COLLECTION = insert(t.payment_collection).returning(*t.payment_collection.c)
-_UPDATE_COLLECTION = (
+_CREATE_COLLECTION = DriverStatement(insert(t.payment_collection).returning(*t.payment_collection.c))
+_UPDATE_COLLECTION = DriverStatement(
     update(t.payment_collection)
     .where(t.payment_collection.c.id == bindparam("_pk"))
     .returning(*t.payment_collection.c)
@@ -243,13 +261,13 @@ _LIVE_MOVEMENTS = (
     )
     .order_by("kind", "created_at", "id")
 )
+_LIVE_MOVEMENTS_STATEMENT = DriverStatement(_LIVE_MOVEMENTS)
 
 
-def _split_movements(result: Result[Any]) -> tuple[list[Row], list[Row]]:
+def _split_movements(found: list[Row]) -> tuple[list[Row], list[Row]]:
     """Rows of `_LIVE_MOVEMENTS` as (captures, refunds)."""
     rows: dict[str, list[Row]] = {"captures": [], "refunds": []}
-    for found in result.mappings():
-        row = dict(found)
+    for row in found:
         kind = row.pop("kind")
         if kind == "captures":
             for name in _CAPTURE_ONLY:
@@ -327,25 +345,27 @@ class Ledger:
         parts = _DIALECT[dialect]
         self._locks = dialect == "postgresql"
         self._statuses = PaymentStatusWriter(dialect)
-        self._book: dict[tuple[str, tuple[str, ...]], Update] = {}
+        self._book: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
         if self._locks:
-            self._payment: TextualSelect = text(_LOCK_PAYMENT).columns(**_PAYMENT_TYPES)
-            self._movements = text("SELECT " + _MOVEMENTS.format(**parts, payment=":id"))
-            self._lock_collection = text(_LOCK_COLLECTION)
-            self._collection_of_session = text(_LOCK_COLLECTION_OF_SESSION)
+            self._payment = DriverStatement(text(_LOCK_PAYMENT).columns(**_PAYMENT_TYPES))
+            self._movements = DriverStatement(text("SELECT " + _MOVEMENTS.format(**parts, payment=":id")))
+            self._lock_collection = DriverStatement(text(_LOCK_COLLECTION))
+            self._collection_of_session = DriverStatement(text(_LOCK_COLLECTION_OF_SESSION))
             # The status written and the movements read by one statement: both see what was committed
             # when it started, after the lock its transaction holds.
-            self._refresh_with_movements = _LIVE_MOVEMENTS.add_cte(
-                self._statuses.update.returning(t.payment.c.id).cte("refreshed")
+            self._refresh_with_movements = DriverStatement(
+                _LIVE_MOVEMENTS.add_cte(self._statuses.update.returning(t.payment.c.id).cte("refreshed"))
             )
         else:
             movements = _MOVEMENTS.format(**parts, payment="p.id")
-            self._payment = text(
-                f"SELECT p.*, {movements} FROM payment p WHERE p.id = :id AND p.deleted_at IS NULL"
-            ).columns(**_PAYMENT_TYPES)
-            self._collection_of_session = text(_COLLECTION_OF_SESSION)
+            self._payment = DriverStatement(
+                text(
+                    f"SELECT p.*, {movements} FROM payment p WHERE p.id = :id AND p.deleted_at IS NULL"
+                ).columns(**_PAYMENT_TYPES)
+            )
+            self._collection_of_session = DriverStatement(text(_COLLECTION_OF_SESSION))
         events_at = bindparam("events_at", type_=UTCDateTime())
-        self._store_totals_with_events = (
+        self._store_totals_with_events = DriverStatement(
             text(_STORE_TOTALS_WITH_EVENTS)
             .bindparams(
                 events_at,
@@ -357,7 +377,7 @@ class Ledger:
             )
             .columns(*t.payment_collection.c)
         )
-        self._create_collection_with_events = (
+        self._create_collection_with_events = DriverStatement(
             text(_CREATE_COLLECTION_WITH_EVENTS)
             .bindparams(
                 events_at,
@@ -367,7 +387,7 @@ class Ledger:
             )
             .columns(*t.payment_collection.c)
         )
-        self._collection = (
+        self._collection = DriverStatement(
             text(_COLLECTION.format(**parts))
             .bindparams(
                 bindparam("now", type_=UTCDateTime()),
@@ -379,12 +399,12 @@ class Ledger:
 
     async def lock_payment(self, conn: AsyncConnection, payment_id: str) -> LockedPayment:
         """The payment, locked, with its live capture and refund amounts and its disputes."""
-        found = (await conn.execute(self._payment, {"id": payment_id})).mappings().first()
-        if found is None:
+        row = await self._payment.first(conn, {"id": payment_id})
+        if row is None:
             raise NotFoundError(f"Payment with id: {payment_id} was not found")
-        row = dict(found)
         if self._locks:
-            movements = dict((await conn.execute(self._movements, {"id": payment_id})).mappings().one())
+            movements = await self._movements.first(conn, {"id": payment_id})
+            assert movements is not None  # a SELECT of subqueries returns one row
         else:
             movements = {name: row.pop(name) for name in ("captured", "refunded", "disputes")}
         return LockedPayment(
@@ -416,8 +436,8 @@ class Ledger:
         statement = self._book.get(key)
         if statement is None:
             booked = insert(table).values({name: bindparam(f"_row_{name}") for name in names}).cte("booked")
-            statement = self._book[key] = _STORE_PAYMENT_STATUS.add_cte(booked)
-        await conn.execute(statement, {**{f"_row_{k}": v for k, v in values.items()}, **status_params})
+            statement = self._book[key] = DriverStatement(_STORE_PAYMENT_STATUS.add_cte(booked))
+        await statement.execute(conn, {**{f"_row_{k}": v for k, v in values.items()}, **status_params})
         return str(values["id"])
 
     async def refresh_status(self, conn: AsyncConnection, payment_id: str, *, locked: bool = True) -> None:
@@ -426,7 +446,7 @@ class Ledger:
 
     async def lock_collection(self, conn: AsyncConnection, collection_id: str) -> CollectionFacts:
         """The collection, locked, with what its status derives from."""
-        if self._locks and (await conn.execute(self._lock_collection, {"id": collection_id})).first() is None:
+        if self._locks and await self._lock_collection.first(conn, {"id": collection_id}) is None:
             raise NotFoundError(f"PaymentCollection with id: {collection_id} was not found")
         facts = await self.collection_facts(conn, collection_id)
         if facts is None:
@@ -436,7 +456,7 @@ class Ledger:
     async def lock_collection_of_session(self, conn: AsyncConnection, session_id: str) -> CollectionFacts:
         """The collection of a live session, locked, with what its status derives from (the session's
         row need not be read first to know which collection to lock)."""
-        collection_id = (await conn.execute(self._collection_of_session, {"id": session_id})).scalar()
+        collection_id = await self._collection_of_session.scalar(conn, {"id": session_id})
         facts = None if collection_id is None else await self.collection_facts(conn, collection_id)
         if facts is None or facts.session(session_id) is None:
             raise NotFoundError(f"PaymentSession with id: {session_id} was not found")
@@ -448,20 +468,9 @@ class Ledger:
         """The live collection with its live sessions (which are being authorized) and payments; None
         when there is none. Without the lock (see `lock_collection`), a snapshot to check early."""
         now = utc_now()
-        found = (
-            (
-                await conn.execute(
-                    self._collection,
-                    {
-                        "id": collection_id,
-                        "provider": provider_id,
-                        "now": now,
-                        "alive_since": now - STALE_AFTER,
-                    },
-                )
-            )
-            .mappings()
-            .first()
+        found = await self._collection.first(
+            conn,
+            {"id": collection_id, "provider": provider_id, "now": now, "alive_since": now - STALE_AFTER},
         )
         if found is None or not found["live"]:
             return None
@@ -516,14 +525,10 @@ class Ledger:
             values["completed_at"] = now
         events = outbox.buffered_events_params(conn) if self._locks else None
         if events is None:
-            found = await conn.execute(_UPDATE_COLLECTION, {"_pk": collection_id, **values})
-        else:
-            found = await conn.execute(
-                self._store_totals_with_events,
-                {**values, **events, "id": collection_id, "now": now, "completed": totals.completed},
-            )
-        row = found.mappings().first()
-        return None if row is None else dict(row)
+            return await _UPDATE_COLLECTION.first(conn, {"_pk": collection_id, **values})
+        return await self._store_totals_with_events.first(
+            conn, {**values, **events, "id": collection_id, "now": now, "completed": totals.completed}
+        )
 
     async def create_collection(self, conn: AsyncConnection, values: Mapping[str, Any]) -> Row:
         """Writes a new collection (`values` has its id); on PostgreSQL with the events buffered so far,
@@ -538,27 +543,25 @@ class Ledger:
         }
         events = outbox.buffered_events_params(conn) if self._locks else None
         if events is None:
-            found = await conn.execute(_CREATE_COLLECTION, row)
+            found = await _CREATE_COLLECTION.first(conn, row)
         else:
-            found = await conn.execute(self._create_collection_with_events, {**row, **events, "now": now})
-        return dict(found.mappings().one())
+            found = await self._create_collection_with_events.first(conn, {**row, **events, "now": now})
+        assert found is not None  # an INSERT ... RETURNING returns its row
+        return found
 
     async def collection_and_provider(
         self, conn: AsyncConnection, collection_id: str, provider_id: str
     ) -> Row | None:
         """The live collection's `currency_code` and whether the provider is enabled (`provider_enabled`)."""
-        found = await conn.execute(_COLLECTION_AND_PROVIDER, {"id": collection_id, "provider": provider_id})
-        row = found.mappings().first()
-        return None if row is None else dict(row)
+        return await _COLLECTION_AND_PROVIDER.first(conn, {"id": collection_id, "provider": provider_id})
 
     async def session_and_payment(
         self, conn: AsyncConnection, session_id: str
     ) -> tuple[Row, str | None] | None:
         """The live session and the id of its live payment, if it has one."""
-        found = (await conn.execute(_SESSION_AND_PAYMENT, {"id": session_id})).mappings().first()
-        if found is None:
+        session = await _SESSION_AND_PAYMENT.first(conn, {"id": session_id})
+        if session is None:
             return None
-        session = dict(found)
         payment_id = session.pop("live_payment_id")
         return session, None if payment_id is None else str(payment_id)
 
@@ -567,23 +570,40 @@ class Ledger:
     ) -> list[tuple[str, str]] | None:
         """The live collection's live sessions as (id, status), oldest first; None when there is no
         such collection."""
-        rows = (await conn.execute(_SESSIONS_OF_COLLECTION, {"id": collection_id})).all()
-        if not rows or not rows[0].live:
+        rows = await _SESSIONS_OF_COLLECTION.rows(conn, {"id": collection_id})
+        if not rows or not rows[0]["live"]:
             return None
-        return [(row.id, row.status) for row in rows if row.id is not None]
+        return [(row["id"], row["status"]) for row in rows if row["id"] is not None]
 
     async def authorize_session(
         self, conn: AsyncConnection, session_id: str, data: dict[str, Any], now: datetime
     ) -> Row | None:
         """Marks the session authorized (taking its row lock) and returns it; None when it has a live
         payment already or is gone."""
-        found = await conn.execute(_AUTHORIZE_SESSION, {"_pk": session_id, "_data": data, "_now": now})
-        row = found.mappings().first()
-        return None if row is None else dict(row)
+        return await _AUTHORIZE_SESSION.first(conn, {"_pk": session_id, "_data": data, "_now": now})
+
+    async def claim_session(
+        self, conn: AsyncConnection, session_id: str, until: datetime, by: str | None
+    ) -> Row:
+        """Marks the session as being authorized by process `by` (None: no process named) until
+        `until`; the caller holds the collection's lock and found the session live. Returns its row."""
+        row = await _CLAIM_SESSION.first(conn, {"_pk": session_id, "_until": until, "_by": by})
+        if row is None:
+            raise NotFoundError(f"PaymentSession with id: {session_id} was not found")
+        return row
+
+    async def update_uncaptured_payment(
+        self, conn: AsyncConnection, payment_id: str, values: Mapping[str, Any]
+    ) -> Row | None:
+        """Writes `values` (and `updated_at`) to the payment unless it is fully captured already;
+        the row written, or None."""
+        return await _UPDATE_UNCAPTURED_PAYMENT.first(
+            conn, {"updated_at": utc_now(), **values, "_pk": payment_id}
+        )
 
     async def movements(self, conn: AsyncConnection, payment_id: str) -> tuple[list[Row], list[Row]]:
         """The payment's live capture rows and refund rows, oldest first, in one statement."""
-        return _split_movements(await conn.execute(_LIVE_MOVEMENTS, {"payment_id": payment_id}))
+        return _split_movements(await _LIVE_MOVEMENTS_STATEMENT.rows(conn, {"payment_id": payment_id}))
 
     async def refresh_status_with_movements(
         self, conn: AsyncConnection, payment_id: str
@@ -593,4 +613,4 @@ class Ledger:
         if not self._locks:
             await self.refresh_status(conn, payment_id)
             return await self.movements(conn, payment_id)
-        return _split_movements(await conn.execute(self._refresh_with_movements, {"payment_id": payment_id}))
+        return _split_movements(await self._refresh_with_movements.rows(conn, {"payment_id": payment_id}))

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paymod.domain.statuses import PaymentStatus
 from paymod.persistence import tables as t
+from paymod.persistence.driver import DriverStatement
 
 
 def live_sum(column: Any, is_postgresql: bool) -> ColumnElement[Any]:
@@ -54,7 +55,7 @@ def status_of_payment(is_postgresql: bool) -> ColumnElement[str]:
     )
 
 
-_LOCK = text("SELECT id FROM payment WHERE id = :id FOR NO KEY UPDATE")
+_LOCK = DriverStatement(text("SELECT id FROM payment WHERE id = :id FOR NO KEY UPDATE"))
 
 
 class PaymentStatusWriter:
@@ -70,11 +71,12 @@ class PaymentStatusWriter:
             .where(payment.c.id == bindparam("payment_id"), payment.c.status != status)
             .values(status=status)
         )
+        self._update = DriverStatement(self.update)
 
     async def refresh(self, conn: AsyncConnection, payment_id: str, *, locked: bool) -> None:
         """Stores the status the payment's facts derive, in the caller's transaction. `locked`: the
         transaction holds the payment's row lock already (it locked or updated the row); otherwise
         the lock is taken first, by its own statement (see the module's docstring)."""
         if self._locks and not locked:
-            await conn.execute(_LOCK, {"id": payment_id})
-        await conn.execute(self.update, {"payment_id": payment_id})
+            await _LOCK.execute(conn, {"id": payment_id})
+        await self._update.execute(conn, {"payment_id": payment_id})

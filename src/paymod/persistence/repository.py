@@ -17,7 +17,6 @@ from sqlalchemy import (
     Numeric,
     Select,
     Table,
-    Update,
     and_,
     bindparam,
     cast,
@@ -41,6 +40,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from paymod.domain.errors import DuplicateError, InvalidDataError, NotFoundError, PaymodError
 from paymod.domain.ids import new_id
+from paymod.persistence.driver import DriverStatement
 from paymod.persistence.tables import LIVE
 from paymod.persistence.types import Amount
 
@@ -117,13 +117,16 @@ class Repository:
         # Statements of the common single-row operations, built once: building a Core statement costs
         # about as much as sending it (issue 7's profile), and the compiled form is cached by SQLAlchemy.
         self._insert: Insert = insert(self.table).returning(*self.table.c)
-        self._update: Update = (
+        # One row at a time on the driver's connection (persistence.driver); many through SQLAlchemy.
+        self._insert_one = DriverStatement(self._insert)
+        self._update = DriverStatement(
             update(self.table).where(self.table.c.id == bindparam("_pk")).returning(*self.table.c)
         )
         self._delete: ReturningDelete[Any] = (
             delete(self.table).where(self.table.c.id.in_(bindparam("_pks", expanding=True)))
         ).returning(self.table.c.id)
         self._get: dict[bool, Select[Any]] = {}
+        self._get_on_driver: dict[bool, DriverStatement] = {}
         self._children: dict[str, Executable] = {}
 
     # -- writes ---------------------------------------------------------------------------
@@ -142,6 +145,8 @@ class Repository:
                 value.setdefault("updated_at", now)
             values.append(value)
         try:
+            if len(values) == 1:
+                return await self._insert_one.rows(conn, values[0])
             result = await conn.execute(self._insert, values)
         except IntegrityError as exc:
             raise self.integrity_error(exc, values) from exc
@@ -162,10 +167,10 @@ class Repository:
         changes = dict(values)
         if "updated_at" in self.table.c:
             changes.setdefault("updated_at", utc_now())
-        row = (await conn.execute(self._update, {"_pk": id, **changes})).mappings().first()
+        row = await self._update.first(conn, {"_pk": id, **changes})
         if row is None:
             raise self.not_found(id)
-        return dict(row)
+        return row
 
     async def update_where(
         self, conn: AsyncConnection, where: ColumnElement[bool], values: Mapping[str, Any]
@@ -210,10 +215,13 @@ class Repository:
         """One row by id; `lock` takes `SELECT ... FOR NO KEY UPDATE`, which does not conflict with the
         KEY SHARE locks foreign keys take when a child row is inserted, so writers never deadlock on a
         parent."""
-        row = (await conn.execute(self.get_statement(lock=lock), {"_pk": id})).mappings().first()
+        statement = self._get_on_driver.get(lock)
+        if statement is None:
+            statement = self._get_on_driver[lock] = DriverStatement(self.get_statement(lock=lock))
+        row = await statement.first(conn, {"_pk": id})
         if row is None or (self._has_deleted_at and not with_deleted and row["deleted_at"] is not None):
             raise self.not_found(id)
-        return dict(row)
+        return row
 
     def get_statement(self, *, lock: bool = False) -> Select[Any]:
         """`get`'s statement (`_pk` bound). It finds the row by its key alone and `get` checks that it

@@ -139,7 +139,6 @@ class AuthorizationMixin(ModuleCore):
     async def _claim_authorization(self, session_id: str) -> Row | str:
         """Claims the session for an authorization (under the collection's lock); the session row, or
         the id of its payment when it has one already."""
-        table = t.payment_session
         async with self.database.write() as conn:
             facts = await self.ledger.lock_collection_of_session(conn, session_id)
             current = facts.session(session_id)
@@ -148,14 +147,9 @@ class AuthorizationMixin(ModuleCore):
             if live is not None:
                 return live.id
             self._check_payment_fits(facts, current)
-            now = utc_now()
-            claimed = await conn.execute(
-                update(table)
-                .where(table.c.id == session_id)
-                .values(authorizing_until=now + AUTHORIZATION_CLAIM, authorizing_by=self.process_id)
-                .returning(*table.c)
+            return await self.ledger.claim_session(
+                conn, session_id, utc_now() + AUTHORIZATION_CLAIM, self.process_id
             )
-            return dict(claimed.mappings().one())
 
     @staticmethod
     def _check_payment_fits(facts: CollectionFacts, session: rules.SessionFacts) -> None:

@@ -177,11 +177,8 @@ class PaymentStepsMixin(ModuleCore):
         payment = ctx.scratch.get("payment")
         movements = None
         if values:
-            updated = await self._repo(e.PAYMENT).update_where(
-                conn, (t.payment.c.id == payment_id) & t.payment.c.captured_at.is_(None), values
-            )
-            payment = updated[0] if updated else None
-            if updated:
+            payment = await self.ledger.update_uncaptured_payment(conn, payment_id, values)
+            if payment is not None:
                 movements = await self.ledger.refresh_status_with_movements(conn, payment_id)
         self._emit(conn, "capture.created", booked.capture_id, collection_id)
         self._emit(conn, "captured", payment_id, collection_id)
