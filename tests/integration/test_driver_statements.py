@@ -150,3 +150,64 @@ async def test_driver_statements_are_counted(module: PaymentModule) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert any("FROM payment_collection c" in statement and "sessions" in statement for statement in seen)
+
+
+async def _collection_events(module: PaymentModule, collection_id: str) -> list[str]:
+    async with module.database.read() as conn:
+        found = await conn.execute(
+            select(t.event_outbox.c.name).where(t.event_outbox.c.payment_collection_id == collection_id)
+        )
+        return list(found.scalars())
+
+
+async def test_one_collection_is_written_with_its_event_in_one_statement(module: PaymentModule) -> None:
+    collection = await module.create_payment_collections(
+        {"id": "pay_col_single", "currency_code": "usd", "amount": "7"}
+    )
+    assert await _collection_events(module, collection.id) == ["payment.payment-collection.created"]
+    # A second row with that id fails as a whole: no event is written for it either.
+    with pytest.raises(DuplicateError):
+        await module.create_payment_collections(
+            {"id": "pay_col_single", "currency_code": "usd", "amount": "8"}
+        )
+    assert await _collection_events(module, collection.id) == ["payment.payment-collection.created"]
+    async with module.database.read() as conn:
+        amount = (
+            await conn.execute(
+                select(t.payment_collection.c.amount).where(t.payment_collection.c.id == collection.id)
+            )
+        ).scalar_one()
+    assert amount == Decimal("7")
+
+
+async def test_write_one_never_leaves_events_unwritten(module: PaymentModule) -> None:
+    """On PostgreSQL a `write_one` whose statement did not take the buffered events fails (nothing
+    would write them atomically); on SQLite it is a transaction that writes them at its commit."""
+
+    async def emit_only() -> None:
+        async with module.database.write_one() as conn:
+            module._emit(conn, "payment-collection.updated", "pay_col_nowhere", "pay_col_nowhere")
+
+    if module.database.is_postgresql:
+        with pytest.raises(RuntimeError, match="left events unwritten"):
+            await emit_only()
+        assert await _collection_events(module, "pay_col_nowhere") == []
+    else:
+        await emit_only()
+        assert await _collection_events(module, "pay_col_nowhere") == ["payment.payment-collection.updated"]
+
+
+async def test_a_row_written_with_the_totals_fails_with_them(module: PaymentModule) -> None:
+    """A session (or payment) is written by the statement that stores its collection's totals on
+    PostgreSQL: when the row is refused, the totals and events of that statement are not written."""
+    [collection] = await module.create_payment_collections([{"currency_code": "usd", "amount": "20"}])
+    session = {"id": "payses_once", "provider_id": SYSTEM, "amount": "20", "currency_code": "usd"}
+    created = await module.create_payment_session(collection.id, session)
+    assert created.id == "payses_once" and created.amount == Decimal("20")
+    with pytest.raises(DuplicateError):
+        await module.create_payment_session(collection.id, {**session, "amount": "5"})
+    events = await _collection_events(module, collection.id)
+    assert events.count("payment.payment-session.created") == 1
+    assert events.count("payment.payment-collection.updated") == 1
+    read = await module.retrieve_payment_collection(collection.id, {"relations": ["payment_sessions"]})
+    assert [(s.id, s.amount) for s in read.payment_sessions or []] == [("payses_once", Decimal("20"))]

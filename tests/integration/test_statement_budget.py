@@ -20,9 +20,9 @@ from paymod.persistence.database import AUTOCOMMIT_OPTION
 
 BUDGET = {
     "postgresql": {
-        "create_payment_collections": 3,
-        "create_payment_session": 7,
-        "authorize_payment_session": 12,
+        "create_payment_collections": 1,
+        "create_payment_session": 6,
+        "authorize_payment_session": 11,
         "capture_payment": 14,
         "refund_payment": 13,
     },

@@ -57,6 +57,25 @@ def _is_lock_failure(exc: DBAPIError) -> bool:
     return sqlstate in ("55P03", "40001", "40P01") or "database is locked" in text or "lock timeout" in text
 
 
+@asynccontextmanager
+async def _as_paymod_errors() -> AsyncIterator[None]:
+    """A lock that could not be taken in time becomes a 409 `conflict`, data the database cannot
+    store a 400 `invalid_data`."""
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_lock_failure(exc):
+            raise ConflictError(CONFLICT_MESSAGE) from exc
+        raise
+    except DBAPIError as exc:
+        if _is_lock_failure(exc):
+            raise ConflictError(CONFLICT_MESSAGE) from exc
+        if isinstance(exc, DataError) or str(_sqlstate(exc)).startswith("22"):
+            # A data exception (e.g. a NUL character PostgreSQL cannot store): bad input, not a fault.
+            raise InvalidDataError("A value cannot be stored (invalid characters or out of range).") from exc
+        raise
+
+
 class Database:
     """One engine and the transactions paymod runs on it."""
 
@@ -146,26 +165,30 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed on success, rolled back on any error."""
-        try:
-            async with self._turn(), self._writer.begin() as conn:
-                try:
-                    yield conn
-                    await outbox.flush(conn)
-                finally:
-                    outbox.discard(conn)
-        except OperationalError as exc:
-            if _is_lock_failure(exc):
-                raise ConflictError(CONFLICT_MESSAGE) from exc
-            raise
-        except DBAPIError as exc:
-            if _is_lock_failure(exc):
-                raise ConflictError(CONFLICT_MESSAGE) from exc
-            if isinstance(exc, DataError) or str(_sqlstate(exc)).startswith("22"):
-                # A data exception (e.g. a NUL character PostgreSQL cannot store): bad input, not a fault.
-                raise InvalidDataError(
-                    "A value cannot be stored (invalid characters or out of range)."
-                ) from exc
-            raise
+        async with _as_paymod_errors(), self._turn(), self._writer.begin() as conn:
+            try:
+                yield conn
+                await outbox.flush(conn)
+            finally:
+                outbox.discard(conn)
+
+    @asynccontextmanager
+    async def write_one(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one write statement, atomic by itself, which also writes the events
+        buffered before it (`outbox.BUFFERED_EVENTS`): on PostgreSQL it is sent without BEGIN and
+        COMMIT (two round trips fewer); on SQLite this is `write`, whose events are written at the
+        commit."""
+        if not self.is_postgresql:
+            async with self.write() as conn:
+                yield conn
+            return
+        async with _as_paymod_errors(), self._turn(), self._single.connect() as conn:
+            try:
+                yield conn
+                if outbox.take(conn):
+                    raise RuntimeError("write_one's statement left events unwritten: use write()")
+            finally:
+                outbox.discard(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    column,
     func,
     insert,
     literal,
@@ -34,7 +35,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
 from paymod.domain import ids
 from paymod.domain.errors import NotFoundError
@@ -54,7 +57,7 @@ from paymod.persistence.disputes import DisputeFacts
 from paymod.persistence.driver import DriverStatement
 from paymod.persistence.payment_status import PaymentStatusWriter
 from paymod.persistence.processes import STALE_AFTER
-from paymod.persistence.repository import utc_now
+from paymod.persistence.repository import Entity, Repository, utc_now
 from paymod.persistence.types import Amount, JSONDocument, UTCDateTime
 
 Row = dict[str, Any]
@@ -131,6 +134,20 @@ WHERE id = :id
 RETURNING payment_collection.*
 """
 )
+# The same, with a row the transaction adds to the collection (a session, a payment) written by the
+# statement too: `{insert}` is that row's INSERT, `{returning}` its columns, renamed `_new_<column>`.
+_STORE_TOTALS_WITH_NEW_ROW = """
+WITH {events}new_row AS ({insert} RETURNING *)
+UPDATE payment_collection SET
+  status = :status, authorized_amount = :authorized_amount, captured_amount = :captured_amount,
+  refunded_amount = :refunded_amount,
+  completed_at = CASE WHEN CAST(:completed AS BOOLEAN) THEN :now ELSE payment_collection.completed_at END,
+  updated_at = :now
+FROM new_row
+WHERE payment_collection.id = :id
+RETURNING payment_collection.*, {returning}
+"""
+_NEW = "_new_"
 _CREATE_COLLECTION_WITH_EVENTS = (
     "WITH "
     + outbox.BUFFERED_EVENTS
@@ -320,6 +337,17 @@ class CollectionFacts:
         )
 
 
+@dataclass(slots=True)
+class NewRow:
+    """A row written with the collection's totals (`Ledger.store_collection_totals`), by the same
+    statement on PostgreSQL. `values` gets an id and timestamps when it has none; `row` is the row
+    as written (the database's defaults included), once stored."""
+
+    entity: Entity
+    values: dict[str, Any]
+    row: Row | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class LockedPayment:
     row: Row
@@ -346,6 +374,9 @@ class Ledger:
         self._locks = dialect == "postgresql"
         self._statuses = PaymentStatusWriter(dialect)
         self._book: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
+        self._with_new_row: dict[tuple[str, tuple[str, ...], bool], DriverStatement] = {}
+        self._repositories: dict[str, Repository] = {}
+        self._dialect = dialect
         if self._locks:
             self._payment = DriverStatement(text(_LOCK_PAYMENT).columns(**_PAYMENT_TYPES))
             self._movements = DriverStatement(text("SELECT " + _MOVEMENTS.format(**parts, payment=":id")))
@@ -508,12 +539,25 @@ class Ledger:
         )
 
     async def store_collection_totals(
-        self, conn: AsyncConnection, collection_id: str, totals: CollectionTotals
+        self,
+        conn: AsyncConnection,
+        collection_id: str,
+        totals: CollectionTotals,
+        *,
+        new_row: NewRow | None = None,
     ) -> Row | None:
         """Stores the status and totals derived for the collection (stamping `completed_at` when it
         completed); None when it is gone. On PostgreSQL the events buffered so far are written by the
-        same statement; on SQLite they wait for the commit (`Database.write`)."""
+        same statement; on SQLite they wait for the commit (`Database.write`).
+
+        `new_row`: a row the transaction adds to the collection, written first (by the same statement
+        on PostgreSQL); its constraint violations raise what `Repository.insert` raises."""
         now = utc_now()
+        if new_row is not None:
+            self._complete(new_row, now)
+            if not self._locks:
+                [new_row.row] = await self._repository(new_row.entity).insert(conn, [new_row.values])
+                new_row = None
         values: dict[str, Any] = {
             "status": totals.status.value,
             "authorized_amount": totals.authorized_amount,
@@ -524,11 +568,96 @@ class Ledger:
         if totals.completed:
             values["completed_at"] = now
         events = outbox.buffered_events_params(conn) if self._locks else None
+        if new_row is not None:
+            return await self._store_totals_with_new_row(conn, collection_id, totals, now, events, new_row)
         if events is None:
             return await _UPDATE_COLLECTION.first(conn, {"_pk": collection_id, **values})
         return await self._store_totals_with_events.first(
             conn, {**values, **events, "id": collection_id, "now": now, "completed": totals.completed}
         )
+
+    def _totals_with_new_row(self, table: Table, names: tuple[str, ...], events: bool) -> DriverStatement:
+        key = (table.name, names, events)
+        statement = self._with_new_row.get(key)
+        if statement is None:
+            insert_sql = (
+                f"INSERT INTO {table.name} ({', '.join(names)}) "
+                f"VALUES ({', '.join(f':{_NEW}{name}' for name in names)})"
+            )
+            sql = _STORE_TOTALS_WITH_NEW_ROW.format(
+                events=outbox.BUFFERED_EVENTS + ",\n" if events else "",
+                insert=insert_sql,
+                returning=", ".join(f"new_row.{c.name} AS {_NEW}{c.name}" for c in table.c),
+            )
+            binds: list[BindParameter[Any]] = [
+                bindparam("now", type_=UTCDateTime()),
+                *(
+                    bindparam(name, type_=Amount())
+                    for name in ("authorized_amount", "captured_amount", "refunded_amount")
+                ),
+                *(bindparam(f"{_NEW}{name}", type_=table.c[name].type) for name in names),
+            ]
+            if events:
+                binds.append(bindparam("events_at", type_=UTCDateTime()))
+            statement = self._with_new_row[key] = DriverStatement(
+                text(sql)
+                .bindparams(*binds)
+                .columns(*t.payment_collection.c, *(column(f"{_NEW}{c.name}", c.type) for c in table.c))
+            )
+        return statement
+
+    def _complete(self, new_row: NewRow, now: datetime) -> None:
+        """Gives the new row an id and timestamps when it has none (as `Repository.insert` does)."""
+        values, table = new_row.values, new_row.entity.table
+        if new_row.entity.prefix and not values.get("id"):
+            values["id"] = new_id(new_row.entity.prefix)
+        for name in ("created_at", "updated_at"):
+            if name in table.c:
+                values.setdefault(name, now)
+
+    def _repository(self, entity: Entity) -> Repository:
+        found = self._repositories.get(entity.name)
+        if found is None:
+            found = self._repositories[entity.name] = Repository(entity, self._dialect)
+        return found
+
+    async def _store_totals_with_new_row(
+        self,
+        conn: AsyncConnection,
+        collection_id: str,
+        totals: CollectionTotals,
+        now: datetime,
+        events: dict[str, Any] | None,
+        new_row: NewRow,
+    ) -> Row | None:
+        names = tuple(sorted(new_row.values))
+        statement = self._totals_with_new_row(new_row.entity.table, names, events is not None)
+        params: dict[str, Any] = {
+            **(events or {}),
+            **{f"{_NEW}{name}": new_row.values[name] for name in names},
+            "id": collection_id,
+            "now": now,
+            "completed": totals.completed,
+            "status": totals.status.value,
+            "authorized_amount": totals.authorized_amount,
+            "captured_amount": totals.captured_amount,
+            "refunded_amount": totals.refunded_amount,
+        }
+        try:
+            found = await statement.first(conn, params)
+        except IntegrityError as exc:
+            raise self._repository(new_row.entity).integrity_error(exc, [new_row.values]) from exc
+        if found is None:
+            return None
+        collection: Row = {}
+        written: Row = {}
+        for name, value in found.items():
+            if name.startswith(_NEW):
+                written[name[len(_NEW) :]] = value
+            else:
+                collection[name] = value
+        new_row.row = written
+        return collection
 
     async def create_collection(self, conn: AsyncConnection, values: Mapping[str, Any]) -> Row:
         """Writes a new collection (`values` has its id); on PostgreSQL with the events buffered so far,

@@ -21,6 +21,7 @@ from paymod.domain.errors import (
     PaymodError,
     RetryableProviderError,
 )
+from paymod.domain.ids import PAYMENT, new_id
 from paymod.domain.money import round_amount
 from paymod.domain.rules import PaymentFacts
 from paymod.domain.statuses import PaymentSessionStatus
@@ -28,7 +29,7 @@ from paymod.durable.engine import fault_point
 from paymod.observability.metrics import measured_flow
 from paymod.persistence import entities as e
 from paymod.persistence import tables as t
-from paymod.persistence.ledger import CollectionFacts
+from paymod.persistence.ledger import CollectionFacts, NewRow
 from paymod.persistence.repository import Row, utc_now
 from paymod.providers.base import (
     ProviderInput,
@@ -205,29 +206,29 @@ class AuthorizationMixin(ModuleCore):
                     return await self._live_payment_id(conn, session_id)
                 # A payment holds what the provider can move: whole minor units.
                 amount = round_amount(locked["amount"], locked["currency_code"])
-                payment = (
-                    await self._repo(e.PAYMENT).insert(
-                        conn,
-                        [
-                            {
-                                "amount": amount,
-                                "currency_code": locked["currency_code"],
-                                "provider_id": locked["provider_id"],
-                                "payment_collection_id": collection_id,
-                                "payment_session_id": session_id,
-                                "data": data,
-                                "captured_at": now if captured else None,
-                                "authorization_expires_at": None if captured else expires_at,
-                                "status": rules.payment_status(
-                                    canceled=False,
-                                    fully_captured=captured,
-                                    captured=amount if captured else Decimal(0),
-                                    refunded=Decimal(0),
-                                ),
-                            }
-                        ],
-                    )
-                )[0]
+                payment_values = {
+                    "id": new_id(PAYMENT),
+                    "amount": amount,
+                    "currency_code": locked["currency_code"],
+                    "provider_id": locked["provider_id"],
+                    "payment_collection_id": collection_id,
+                    "payment_session_id": session_id,
+                    "data": data,
+                    "captured_at": now if captured else None,
+                    "authorization_expires_at": None if captured else expires_at,
+                    "status": rules.payment_status(
+                        canceled=False,
+                        fully_captured=captured,
+                        captured=amount if captured else Decimal(0),
+                        refunded=Decimal(0),
+                    ),
+                }
+                # The payment is written by the statement that stores the collection's totals, unless
+                # a capture must refer to it first.
+                new_payment = None if captured else NewRow(e.PAYMENT, payment_values)
+                payment: Row = payment_values
+                if captured:
+                    payment = (await self._repo(e.PAYMENT).insert(conn, [payment_values]))[0]
                 self._emit(conn, "payment-session.updated", session_id, collection_id)
                 self._emit(conn, "payment.created", payment["id"], collection_id)
                 captures: list[Row] = []
@@ -242,11 +243,11 @@ class AuthorizationMixin(ModuleCore):
                 booked = PaymentFacts(
                     currency_code=payment["currency_code"],
                     canceled=False,
-                    captures=[payment["amount"]] if captured else [],
+                    captures=[amount] if captured else [],
                     refunds=[],
                     id=payment["id"],
                     session_id=session_id,
-                    amount=payment["amount"],
+                    amount=amount,
                 )
                 collection = await self._recompute_collection(
                     conn,
@@ -255,7 +256,11 @@ class AuthorizationMixin(ModuleCore):
                         sessions=[authorized if s.id == session_id else s for s in facts.sessions],
                         payments=[*facts.payments, booked],
                     ),
+                    new_row=new_payment,
                 )
+                if new_payment is not None:
+                    assert new_payment.row is not None
+                    payment = new_payment.row
             recorded: dict[str, Any] = {
                 **payment,
                 "captures": captures,

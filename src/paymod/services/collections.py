@@ -49,7 +49,9 @@ class CollectionsMixin(ModuleCore):
         rows = [self._collection_values(item) for item in items]
         for row in rows:
             row.setdefault("id", new_id(PAYMENT_COLLECTION))
-        async with self.database.write() as conn:
+        # One collection is one statement (its row and its event): atomic without a transaction.
+        write = self.database.write_one if len(rows) == 1 else self.database.write
+        async with write() as conn:
             created = []
             for row in rows:
                 self._emit(conn, "payment-collection.created", row["id"], row["id"])

@@ -24,7 +24,7 @@ from paymod.persistence import entities as e
 from paymod.persistence import outbox
 from paymod.persistence import tables as t
 from paymod.persistence.database import Database
-from paymod.persistence.ledger import CollectionFacts, Ledger
+from paymod.persistence.ledger import CollectionFacts, Ledger, NewRow
 from paymod.persistence.processes import Heartbeat
 from paymod.persistence.repository import Entity, FindConfig, Repository, Row, utc_now
 from paymod.providers.base import PaymentProvider, ProviderInput
@@ -131,12 +131,14 @@ class ModuleCore:
         *,
         locked: bool = False,
         facts: CollectionFacts | None = None,
+        new_row: NewRow | None = None,
     ) -> Row:
         """Re-derives status and totals under a lock on the collection row (serializes recomputes).
 
         `locked`: this transaction holds the collection's lock already (the facts are read again, as
         the transaction changed them since), or `facts`: it holds the lock and knows the facts after
-        its own writes (`CollectionFacts.changed`), which are not read again."""
+        its own writes (`CollectionFacts.changed`), which are not read again. `new_row`: a row the
+        transaction adds to the collection, written with the totals (`Ledger.store_collection_totals`)."""
         if facts is None:
             facts = (
                 await self.ledger.collection_facts(conn, collection_id)
@@ -152,7 +154,7 @@ class ModuleCore:
             payments=facts.payments,
         )
         self._emit(conn, "payment-collection.updated", collection_id, collection_id)
-        row = await self.ledger.store_collection_totals(conn, collection_id, totals)
+        row = await self.ledger.store_collection_totals(conn, collection_id, totals, new_row=new_row)
         if row is None:
             raise self._repo(e.PAYMENT_COLLECTION).not_found(collection_id)
         return row

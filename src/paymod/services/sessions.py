@@ -16,6 +16,7 @@ from paymod.domain.ids import PAYMENT_SESSION, new_id
 from paymod.domain.rules import SessionFacts
 from paymod.domain.statuses import PaymentSessionStatus
 from paymod.persistence import entities as e
+from paymod.persistence.ledger import NewRow
 from paymod.persistence.repository import Row
 from paymod.providers.base import (
     InitiatePaymentInput,
@@ -110,21 +111,19 @@ class SessionsMixin(ModuleCore):
                     replaced = await self._soft_delete_sessions(
                         conn, [s.id for s in facts.sessions], payment_collection_id
                     )
-                rows = await self._repo(e.PAYMENT_SESSION).insert(
-                    conn,
-                    [
-                        {
-                            "id": session_id,
-                            "payment_collection_id": payment_collection_id,
-                            "provider_id": provider_id,
-                            "amount": amount,
-                            "currency_code": currency_code,
-                            "data": {**input_data, **(result.data or {})},
-                            "context": context,
-                            "metadata": metadata,
-                            "status": status.value,
-                        }
-                    ],
+                new_session = NewRow(
+                    e.PAYMENT_SESSION,
+                    {
+                        "id": session_id,
+                        "payment_collection_id": payment_collection_id,
+                        "provider_id": provider_id,
+                        "amount": amount,
+                        "currency_code": currency_code,
+                        "data": {**input_data, **(result.data or {})},
+                        "context": context,
+                        "metadata": metadata,
+                        "status": status.value,
+                    },
                 )
                 self._emit(conn, "payment-session.created", session_id, payment_collection_id)
                 dropped = {r["id"] for r in replaced}
@@ -132,9 +131,15 @@ class SessionsMixin(ModuleCore):
                     status=status.value, amount=amount, currency_code=currency_code, id=session_id
                 )
                 kept = [s for s in facts.sessions if s.id not in dropped]
+                # The session is written by the statement that stores the collection's totals.
                 collection = await self._recompute_collection(
-                    conn, payment_collection_id, facts=facts.changed(sessions=[*kept, created])
+                    conn,
+                    payment_collection_id,
+                    facts=facts.changed(sessions=[*kept, created]),
+                    new_row=new_session,
                 )
+                assert new_session.row is not None
+                rows = [new_session.row]
         except BaseException:
             # Unlike Medusa, the provider gets its own data back, so it can cancel what it created.
             await self._quietly(provider.delete_payment(ProviderInput(data=dict(result.data or {}))))
