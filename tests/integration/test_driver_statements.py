@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.exc import IntegrityError
 
 from paymod import PaymentModule
@@ -211,3 +211,14 @@ async def test_a_row_written_with_the_totals_fails_with_them(module: PaymentModu
     assert events.count("payment.payment-collection.updated") == 1
     read = await module.retrieve_payment_collection(collection.id, {"relations": ["payment_sessions"]})
     assert [(s.id, s.amount) for s in read.payment_sessions or []] == [("payses_once", Decimal("20"))]
+
+
+async def test_a_statement_the_driver_cannot_send_goes_through_sqlalchemy(module: PaymentModule) -> None:
+    """Expanding `IN` lists are SQLAlchemy's to render: such a statement still runs, with its rows."""
+    _, payment_id = await _paid_collection(module)
+    expanding = DriverStatement(
+        select(t.payment.c.id, t.payment.c.amount).where(t.payment.c.id.in_(bindparam("ids", expanding=True)))
+    )
+    async with module.database.read() as conn:
+        rows = await expanding.rows(conn, {"ids": [payment_id, "pay_missing"]})
+    assert rows == [{"id": payment_id, "amount": Decimal("50.00")}]

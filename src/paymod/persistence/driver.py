@@ -16,6 +16,10 @@ What stays the same as a statement sent through SQLAlchemy:
 
 A statement that needs SQLAlchemy's execution (defaults computed in Python, expanding `IN`
 parameters) is sent through SQLAlchemy.
+
+This leans on the internals of SQLAlchemy's asyncpg adapter (its transaction start, its cache of
+prepared statements, its error translation); `tests/integration/test_driver_statements.py` fails if
+they change, and the dependency is held below SQLAlchemy 2.2.
 """
 
 from __future__ import annotations
