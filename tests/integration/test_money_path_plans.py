@@ -17,10 +17,47 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from paymod import PaymentModule
 from paymod.persistence import entities as e
 from paymod.persistence import ledger as ledger_sql
+from paymod.persistence import tables as t
 from paymod.persistence.driver import DriverStatement
 from paymod.persistence.ledger import Ledger
 from paymod.persistence.repository import Repository
 
+# The columns a session's creation and an authorization write (services.sessions, .authorization).
+_NEW_SESSION_COLUMNS = tuple(
+    sorted(
+        [
+            "amount",
+            "context",
+            "created_at",
+            "currency_code",
+            "data",
+            "id",
+            "metadata",
+            "payment_collection_id",
+            "provider_id",
+            "status",
+            "updated_at",
+        ]
+    )
+)
+_NEW_PAYMENT_COLUMNS = tuple(
+    sorted(
+        [
+            "amount",
+            "authorization_expires_at",
+            "captured_at",
+            "created_at",
+            "currency_code",
+            "data",
+            "id",
+            "payment_collection_id",
+            "payment_session_id",
+            "provider_id",
+            "status",
+            "updated_at",
+        ]
+    )
+)
 MONEY_TABLES = ("payment_collection", "payment_session", "payment", "capture", "refund", "dispute")
 
 
@@ -57,6 +94,13 @@ def _statements(ledger: Ledger, dialect: str) -> dict[str, Any]:
             "lock a collection": ledger._lock_collection,
             "movements of a locked payment": ledger._movements,
             "payment status with movements": ledger._refresh_with_movements,
+            "collection totals with events": ledger._store_totals_with_events,
+            "collection totals with a new session": ledger._totals_with_new_row(
+                t.payment_session, _NEW_SESSION_COLUMNS, True
+            ),
+            "collection totals with a new payment": ledger._totals_with_new_row(
+                t.payment, _NEW_PAYMENT_COLUMNS, True
+            ),
         }
     return {name: s.statement if isinstance(s, DriverStatement) else s for name, s in found.items()}
 
