@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 from starlette.datastructures import Headers
 
 from e2e.support import ADMIN, STORE, TESTING_PROVIDER, Api, json_of
@@ -16,6 +18,7 @@ from paymod.config import Settings
 from paymod.http import create_app
 from paymod.http.idempotency import fingerprint, request_scope
 from paymod.persistence.api_keys import ApiKeyStore, ApiKeyType
+from paymod.persistence.database import AUTOCOMMIT_OPTION
 from paymod.persistence.idempotency import IdempotencyStore, Outcome, RequestIdentity
 from paymod.persistence.repository import utc_now
 from paymod.providers.testing import TestingPaymentProvider
@@ -223,6 +226,40 @@ async def test_an_expired_key_is_a_new_key(module: PaymentModule) -> None:
 
     assert (await store.claim(identity)).outcome is Outcome.CLAIMED
     assert (await store.claim(identity)).outcome is Outcome.IN_FLIGHT
+
+
+@pytest.mark.parametrize("owner", [None, "proc_idempotency"])
+async def test_a_new_keys_claim_and_its_response_are_one_statement_each(
+    module: PaymentModule, owner: str | None
+) -> None:
+    """On PostgreSQL a new key's claim and the stored response are single statements, sent without
+    BEGIN and COMMIT (each is atomic by itself); SQLite runs each in its write transaction."""
+    store = IdempotencyStore(module.database, owner=lambda: owner)
+    identity = RequestIdentity(scope="s", key=f"one-{owner}", method="POST", path="/admin/x", fingerprint="f")
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement.split()[0].upper())
+
+    def begin(conn: Any) -> None:
+        if not conn.get_execution_options().get(AUTOCOMMIT_OPTION):  # an autocommit read sends none
+            sent.append("BEGIN")
+
+    engine = module.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "begin", begin)
+    try:
+        assert (await store.claim(identity)).outcome is Outcome.CLAIMED
+        await store.complete(identity, 201, '{"ok":true}')
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "begin", begin)
+    if module.database.is_postgresql:
+        assert sent == ["INSERT", "UPDATE"]
+    else:
+        assert [s for s in sent if s != "BEGIN"] == ["INSERT", "UPDATE"]
+    replay = await store.claim(identity)
+    assert (replay.outcome, replay.status, replay.body) == (Outcome.REPLAY, 201, '{"ok":true}')
 
 
 @pytest.mark.parametrize("length", [0, 256])

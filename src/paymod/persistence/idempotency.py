@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from paymod.persistence import tables as t
 from paymod.persistence.database import Database
+from paymod.persistence.driver import DriverStatement
 from paymod.persistence.processes import owner_alive
 from paymod.persistence.repository import utc_now
 
@@ -61,6 +62,31 @@ class RequestIdentity:
     fingerprint: str
 
 
+_KEYS = t.idempotency_key
+# A new key's claim: one statement, atomic by itself (no transaction on PostgreSQL).
+_CLAIM_NEW = {
+    "postgresql": DriverStatement(pg_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)),
+    "sqlite": DriverStatement(sqlite_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)),
+}
+
+
+def _complete_statement(owned: bool) -> DriverStatement:
+    table = _KEYS
+    mine = table.c.owner == bindparam("_owner") if owned else table.c.owner.is_(None)
+    return DriverStatement(
+        update(table).where(
+            table.c.scope == bindparam("_scope"),
+            table.c.key == bindparam("_key"),
+            table.c.response_status.is_(None),
+            mine,
+        )
+    )
+
+
+# The response stored by the request that holds the claim (named by owner, or unowned).
+_COMPLETE = {True: _complete_statement(True), False: _complete_statement(False)}
+
+
 class IdempotencyStore:
     """`owner`: this process's id, named on the claims it makes (None: claims lapse with the lease)."""
 
@@ -87,6 +113,10 @@ class IdempotencyStore:
             "owner": self._owner(),
             "created_at": now,
         }
+        async with self.database.write_one() as conn:
+            if await _CLAIM_NEW[self.database.dialect].first(conn, values) is not None:
+                return Claim(Outcome.CLAIMED)
+        # The key exists (or existed a moment ago): decide under its row lock.
         dialect_insert = pg_insert if self.database.is_postgresql else sqlite_insert
         async with self.database.write() as conn:
             inserted = (
@@ -123,19 +153,21 @@ class IdempotencyStore:
             return Claim(Outcome.CLAIMED)
 
     async def complete(self, request: RequestIdentity, status: int, body: str) -> None:
-        table = t.idempotency_key
-        async with self.database.write() as conn:
-            stored = await conn.execute(
-                update(table)
-                .where(
-                    table.c.scope == request.scope,
-                    table.c.key == request.key,
-                    table.c.response_status.is_(None),
-                    self._mine(),
-                )
-                .values(response_status=status, response_body=body, completed_at=utc_now(), locked_until=None)
+        owner = self._owner()
+        async with self.database.write_one() as conn:
+            stored = await _COMPLETE[owner is not None].execute(
+                conn,
+                {
+                    "_scope": request.scope,
+                    "_key": request.key,
+                    "_owner": owner,
+                    "response_status": status,
+                    "response_body": body,
+                    "completed_at": utc_now(),
+                    "locked_until": None,
+                },
             )
-        if not stored.rowcount:
+        if not stored:
             # Taken over while this process was taken for dead: the request that took it answers.
             log.warning("an Idempotency-Key claim was taken over; this response is not stored")
 
