@@ -95,10 +95,10 @@ def _statements(ledger: Ledger, dialect: str) -> dict[str, Any]:
             "movements of a locked payment": ledger._movements,
             "payment status with movements": ledger._refresh_with_movements,
             "collection totals with events": ledger._store_totals_with_events,
-            "collection totals with a new session": ledger._totals_with_new_row(
+            "collection totals with a new session": ledger._totals_statement(
                 t.payment_session, _NEW_SESSION_COLUMNS, True
             ),
-            "collection totals with a new payment": ledger._totals_with_new_row(
+            "collection totals with a new payment": ledger._totals_statement(
                 t.payment, _NEW_PAYMENT_COLUMNS, True
             ),
         }

@@ -116,7 +116,8 @@ class IdempotencyStore:
         async with self.database.write_one() as conn:
             if await _CLAIM_NEW[self.database.dialect].first(conn, values) is not None:
                 return Claim(Outcome.CLAIMED)
-        # The key exists (or existed a moment ago): decide under its row lock.
+        # The key exists (or existed a moment ago: released meanwhile, it is inserted again below):
+        # decide under its row lock.
         dialect_insert = pg_insert if self.database.is_postgresql else sqlite_insert
         async with self.database.write() as conn:
             inserted = (

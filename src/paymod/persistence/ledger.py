@@ -119,33 +119,18 @@ FROM payment_collection c
 WHERE c.id = :id
 """
 
-# A collection's derived status and totals, stored with the events its transaction buffered so far, in
-# one statement (PostgreSQL runs a data-modifying WITH whatever the outer statement does).
-_STORE_TOTALS_WITH_EVENTS = (
-    "WITH "
-    + outbox.BUFFERED_EVENTS
-    + """
-UPDATE payment_collection SET
-  status = :status, authorized_amount = :authorized_amount, captured_amount = :captured_amount,
-  refunded_amount = :refunded_amount,
-  completed_at = CASE WHEN CAST(:completed AS BOOLEAN) THEN :now ELSE completed_at END,
-  updated_at = :now
-WHERE id = :id
-RETURNING payment_collection.*
-"""
-)
-# The same, with a row the transaction adds to the collection (a session, a payment) written by the
-# statement too: `{insert}` is that row's INSERT, `{returning}` its columns, renamed `_new_<column>`.
-_STORE_TOTALS_WITH_NEW_ROW = """
-WITH {events}new_row AS ({insert} RETURNING *)
-UPDATE payment_collection SET
+# A collection's derived status and totals, stored in one statement with what its transaction wrote
+# along: `{with_}` the events buffered so far (PostgreSQL runs a data-modifying WITH whatever the outer
+# statement does) and a row the transaction adds to the collection (a session, a payment): `new_row`,
+# joined by `{from_}`, its columns returned as `{returning}` (renamed `_new_<column>`).
+_STORE_TOTALS = """
+{with_}UPDATE payment_collection SET
   status = :status, authorized_amount = :authorized_amount, captured_amount = :captured_amount,
   refunded_amount = :refunded_amount,
   completed_at = CASE WHEN CAST(:completed AS BOOLEAN) THEN :now ELSE payment_collection.completed_at END,
   updated_at = :now
-FROM new_row
-WHERE payment_collection.id = :id
-RETURNING payment_collection.*, {returning}
+{from_}WHERE payment_collection.id = :id
+RETURNING payment_collection.*{returning}
 """
 _NEW = "_new_"
 _CREATE_COLLECTION_WITH_EVENTS = (
@@ -374,7 +359,7 @@ class Ledger:
         self._locks = dialect == "postgresql"
         self._statuses = PaymentStatusWriter(dialect)
         self._book: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
-        self._with_new_row: dict[tuple[str, tuple[str, ...], bool], DriverStatement] = {}
+        self._totals_statements: dict[tuple[str | None, tuple[str, ...], bool], DriverStatement] = {}
         self._repositories: dict[str, Repository] = {}
         self._dialect = dialect
         if self._locks:
@@ -396,18 +381,7 @@ class Ledger:
             )
             self._collection_of_session = DriverStatement(text(_COLLECTION_OF_SESSION))
         events_at = bindparam("events_at", type_=UTCDateTime())
-        self._store_totals_with_events = DriverStatement(
-            text(_STORE_TOTALS_WITH_EVENTS)
-            .bindparams(
-                events_at,
-                bindparam("now", type_=UTCDateTime()),
-                *(
-                    bindparam(name, type_=Amount())
-                    for name in ("authorized_amount", "captured_amount", "refunded_amount")
-                ),
-            )
-            .columns(*t.payment_collection.c)
-        )
+        self._store_totals_with_events = self._totals_statement(None, (), True)
         self._create_collection_with_events = DriverStatement(
             text(_CREATE_COLLECTION_WITH_EVENTS)
             .bindparams(
@@ -554,87 +528,25 @@ class Ledger:
         on PostgreSQL); its constraint violations raise what `Repository.insert` raises."""
         now = utc_now()
         if new_row is not None:
-            self._complete(new_row, now)
+            repository = self._repository(new_row.entity)
+            new_row.values = repository.with_defaults(new_row.values, now)
             if not self._locks:
-                [new_row.row] = await self._repository(new_row.entity).insert(conn, [new_row.values])
+                [new_row.row] = await repository.insert(conn, [new_row.values])
                 new_row = None
-        values: dict[str, Any] = {
-            "status": totals.status.value,
-            "authorized_amount": totals.authorized_amount,
-            "captured_amount": totals.captured_amount,
-            "refunded_amount": totals.refunded_amount,
-            "updated_at": now,
-        }
-        if totals.completed:
-            values["completed_at"] = now
         events = outbox.buffered_events_params(conn) if self._locks else None
-        if new_row is not None:
-            return await self._store_totals_with_new_row(conn, collection_id, totals, now, events, new_row)
-        if events is None:
+        if events is None and new_row is None:
+            values: dict[str, Any] = {
+                "status": totals.status.value,
+                "authorized_amount": totals.authorized_amount,
+                "captured_amount": totals.captured_amount,
+                "refunded_amount": totals.refunded_amount,
+                "updated_at": now,
+            }
+            if totals.completed:
+                values["completed_at"] = now
             return await _UPDATE_COLLECTION.first(conn, {"_pk": collection_id, **values})
-        return await self._store_totals_with_events.first(
-            conn, {**values, **events, "id": collection_id, "now": now, "completed": totals.completed}
-        )
-
-    def _totals_with_new_row(self, table: Table, names: tuple[str, ...], events: bool) -> DriverStatement:
-        key = (table.name, names, events)
-        statement = self._with_new_row.get(key)
-        if statement is None:
-            insert_sql = (
-                f"INSERT INTO {table.name} ({', '.join(names)}) "
-                f"VALUES ({', '.join(f':{_NEW}{name}' for name in names)})"
-            )
-            sql = _STORE_TOTALS_WITH_NEW_ROW.format(
-                events=outbox.BUFFERED_EVENTS + ",\n" if events else "",
-                insert=insert_sql,
-                returning=", ".join(f"new_row.{c.name} AS {_NEW}{c.name}" for c in table.c),
-            )
-            binds: list[BindParameter[Any]] = [
-                bindparam("now", type_=UTCDateTime()),
-                *(
-                    bindparam(name, type_=Amount())
-                    for name in ("authorized_amount", "captured_amount", "refunded_amount")
-                ),
-                *(bindparam(f"{_NEW}{name}", type_=table.c[name].type) for name in names),
-            ]
-            if events:
-                binds.append(bindparam("events_at", type_=UTCDateTime()))
-            statement = self._with_new_row[key] = DriverStatement(
-                text(sql)
-                .bindparams(*binds)
-                .columns(*t.payment_collection.c, *(column(f"{_NEW}{c.name}", c.type) for c in table.c))
-            )
-        return statement
-
-    def _complete(self, new_row: NewRow, now: datetime) -> None:
-        """Gives the new row an id and timestamps when it has none (as `Repository.insert` does)."""
-        values, table = new_row.values, new_row.entity.table
-        if new_row.entity.prefix and not values.get("id"):
-            values["id"] = new_id(new_row.entity.prefix)
-        for name in ("created_at", "updated_at"):
-            if name in table.c:
-                values.setdefault(name, now)
-
-    def _repository(self, entity: Entity) -> Repository:
-        found = self._repositories.get(entity.name)
-        if found is None:
-            found = self._repositories[entity.name] = Repository(entity, self._dialect)
-        return found
-
-    async def _store_totals_with_new_row(
-        self,
-        conn: AsyncConnection,
-        collection_id: str,
-        totals: CollectionTotals,
-        now: datetime,
-        events: dict[str, Any] | None,
-        new_row: NewRow,
-    ) -> Row | None:
-        names = tuple(sorted(new_row.values))
-        statement = self._totals_with_new_row(new_row.entity.table, names, events is not None)
         params: dict[str, Any] = {
             **(events or {}),
-            **{f"{_NEW}{name}": new_row.values[name] for name in names},
             "id": collection_id,
             "now": now,
             "completed": totals.completed,
@@ -643,6 +555,11 @@ class Ledger:
             "captured_amount": totals.captured_amount,
             "refunded_amount": totals.refunded_amount,
         }
+        if new_row is None:
+            return await self._store_totals_with_events.first(conn, params)
+        names = tuple(sorted(new_row.values))
+        statement = self._totals_statement(new_row.entity.table, names, events is not None)
+        params.update({f"{_NEW}{name}": new_row.values[name] for name in names})
         try:
             found = await statement.first(conn, params)
         except IntegrityError as exc:
@@ -658,6 +575,48 @@ class Ledger:
                 collection[name] = value
         new_row.row = written
         return collection
+
+    def _totals_statement(self, table: Table | None, names: tuple[str, ...], events: bool) -> DriverStatement:
+        """`_STORE_TOTALS` with the buffered events (`events`) and, unless `table` is None, the INSERT
+        of a new row of `table` with the columns `names`; built once per shape."""
+        key = (None if table is None else table.name, names, events)
+        statement = self._totals_statements.get(key)
+        if statement is None:
+            items = [outbox.BUFFERED_EVENTS] if events else []
+            binds: list[BindParameter[Any]] = [
+                bindparam("now", type_=UTCDateTime()),
+                *(
+                    bindparam(name, type_=Amount())
+                    for name in ("authorized_amount", "captured_amount", "refunded_amount")
+                ),
+            ]
+            if events:
+                binds.append(bindparam("events_at", type_=UTCDateTime()))
+            returned: list[Any] = []
+            if table is not None:
+                items.append(
+                    f"new_row AS (INSERT INTO {table.name} ({', '.join(names)}) "
+                    f"VALUES ({', '.join(f':{_NEW}{name}' for name in names)}) RETURNING *)"
+                )
+                binds += [bindparam(f"{_NEW}{name}", type_=table.c[name].type) for name in names]
+                returned = [column(f"{_NEW}{c.name}", c.type) for c in table.c]
+            sql = _STORE_TOTALS.format(
+                with_="WITH " + ",\n".join(items) + "\n" if items else "",
+                from_="" if table is None else "FROM new_row\n",
+                returning="".join(f", new_row.{c.name} AS {_NEW}{c.name}" for c in table.c)
+                if table is not None
+                else "",
+            )
+            statement = self._totals_statements[key] = DriverStatement(
+                text(sql).bindparams(*binds).columns(*t.payment_collection.c, *returned)
+            )
+        return statement
+
+    def _repository(self, entity: Entity) -> Repository:
+        found = self._repositories.get(entity.name)
+        if found is None:
+            found = self._repositories[entity.name] = Repository(entity, self._dialect)
+        return found
 
     async def create_collection(self, conn: AsyncConnection, values: Mapping[str, Any]) -> Row:
         """Writes a new collection (`values` has its id); on PostgreSQL with the events buffered so far,

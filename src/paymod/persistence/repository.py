@@ -134,16 +134,7 @@ class Repository:
         if not rows:
             return []
         now = utc_now()
-        values = []
-        for row in rows:
-            value = dict(row)
-            if self.entity.prefix and not value.get("id"):
-                value["id"] = new_id(self.entity.prefix)
-            if "created_at" in self.table.c:
-                value.setdefault("created_at", now)
-            if "updated_at" in self.table.c:
-                value.setdefault("updated_at", now)
-            values.append(value)
+        values = [self.with_defaults(row, now) for row in rows]
         try:
             if len(values) == 1:
                 return await self._insert_one.rows(conn, values[0])
@@ -151,6 +142,17 @@ class Repository:
         except IntegrityError as exc:
             raise self.integrity_error(exc, values) from exc
         return [dict(r) for r in result.mappings()]
+
+    def with_defaults(self, row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        """A new row's values with an id (the entity's prefix) and timestamps where it has none."""
+        value = dict(row)
+        if self.entity.prefix and not value.get("id"):
+            value["id"] = new_id(self.entity.prefix)
+        if "created_at" in self.table.c:
+            value.setdefault("created_at", now)
+        if "updated_at" in self.table.c:
+            value.setdefault("updated_at", now)
+        return value
 
     def integrity_error(self, exc: IntegrityError, values: Sequence[Mapping[str, Any]]) -> PaymodError:
         """The error to raise for a constraint violated by writing `values`."""
