@@ -149,7 +149,7 @@ async def test_driver_statements_are_counted(module: PaymentModule) -> None:
             await module.ledger.lock_collection(conn, collection.id)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert any("FROM payment_collection c" in statement and "sessions" in statement for statement in seen)
+    assert any("payment_collection c" in statement and "sessions" in statement for statement in seen)
 
 
 async def _collection_events(module: PaymentModule, collection_id: str) -> list[str]:

@@ -64,7 +64,6 @@ MONEY_TABLES = ("payment_collection", "payment_session", "payment", "capture", "
 def _statements(ledger: Ledger, dialect: str) -> dict[str, Any]:
     found = {
         "collection facts": ledger._collection,
-        "collection of a session": ledger._collection_of_session,
         "payment with its movements": ledger._payment,
         "session and its payment": ledger_sql._SESSION_AND_PAYMENT,
         "sessions of a collection": ledger_sql._SESSIONS_OF_COLLECTION,
@@ -89,9 +88,15 @@ def _statements(ledger: Ledger, dialect: str) -> dict[str, Any]:
         ):
             statement = Repository(entity, dialect).children_statement(parent)
             found[f"{entity.name} of parents"] = statement.params(keys=["x", "y"])
-    if ledger._locks:
+    if not ledger._locks:
+        found["collection of a session"] = ledger._collection_of_session
+    else:
         found |= {
-            "lock a collection": ledger._lock_collection,
+            "lock a collection with its facts": ledger._collection_locked["collection"],
+            "lock the collection of a session with its facts": ledger._collection_locked["session"],
+            "lock a collection": ledger._lock_collection_only["collection"],
+            "lock the collection of a session": ledger._lock_collection_only["session"],
+            "lock a payment": ledger._lock_payment,
             "movements of a locked payment": ledger._movements,
             "payment status with movements": ledger._refresh_with_movements,
             "collection totals with events": ledger._store_totals_with_events,

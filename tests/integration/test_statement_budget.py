@@ -21,10 +21,10 @@ from paymod.persistence.database import AUTOCOMMIT_OPTION
 BUDGET = {
     "postgresql": {
         "create_payment_collections": 1,
-        "create_payment_session": 6,
-        "authorize_payment_session": 11,
-        "capture_payment": 14,
-        "refund_payment": 13,
+        "create_payment_session": 5,
+        "authorize_payment_session": 9,
+        "capture_payment": 12,
+        "refund_payment": 11,
     },
     "sqlite": {
         "create_payment_collections": 4,

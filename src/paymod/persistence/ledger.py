@@ -6,11 +6,15 @@ The child rows come along as JSON arrays built by the database, so a guard or a 
 one statement instead of one per table. Amounts stay exact: PostgreSQL writes NUMERIC into JSON as
 its decimal text, SQLite stores them as strings, and both are parsed into `Decimal`.
 
-Locks: on PostgreSQL the row lock (`FOR NO KEY UPDATE`) is its own statement, and the facts are read
-by the next one. A statement reads with the snapshot it started with, so facts read by the statement
-that waited for the lock would miss what the lock holder committed (READ COMMITTED), and a guard or a
-total could be computed from stale rows. On SQLite, `BEGIN IMMEDIATE` already holds the database's
-write lock, so the facts come with the row in one statement.
+Locks: on PostgreSQL a statement reads with the snapshot it started with, so facts read by the
+statement that waited for a row lock would miss what the lock's holder committed (READ COMMITTED), and
+a guard or a total could be computed from stale rows. So every holder of a collection's or a payment's
+lock takes it with a write (an UPDATE that changes no value), which leaves its transaction id on the
+row (`xmin`); the lock and the facts are then one statement that updates the row only if the row's
+newest version is the one its snapshot sees. No holder committed after the snapshot: the facts are
+current and the lock is held. Otherwise it updates nothing, and the lock and the facts are taken
+again by two statements, the second one reading after the lock. On SQLite, `BEGIN IMMEDIATE` already
+holds the database's write lock, so the facts come with the row in one statement.
 """
 
 from __future__ import annotations
@@ -78,29 +82,30 @@ _MOVEMENTS = """
     WHERE d.payment_id = {payment}) AS disputes
 """
 
-_LOCK_PAYMENT = "SELECT p.* FROM payment p WHERE p.id = :id AND p.deleted_at IS NULL FOR NO KEY UPDATE OF p"
-
+# PostgreSQL's locks are taken by writes (see the module's docstring): `SET` keeps every value, and the
+# row's newest version is compared with the one the statement's snapshot sees (`_CURRENT`).
+_LOCK_PAYMENT = "UPDATE payment p SET status = p.status WHERE p.id = :id AND p.deleted_at IS NULL"
 _LOCK_COLLECTION = (
-    "SELECT c.id FROM payment_collection c WHERE c.id = :id AND c.deleted_at IS NULL FOR NO KEY UPDATE OF c"
+    "UPDATE payment_collection c SET updated_at = c.updated_at WHERE c.id = {key} AND c.deleted_at IS NULL"
 )
+_CURRENT = " AND {row}.xmin = (SELECT seen.xmin FROM {table} seen WHERE seen.id = {row}.id)"
 
 # The collection a live session belongs to: locked on PostgreSQL, its id alone on SQLite (where the
 # write transaction holds the database's lock already). The session's collection id is a scalar
 # subquery so the collection is found by its primary key whatever the planner knows: written as a
 # join, a plan made before the tables had statistics scanned every live collection (by the partial
 # index on `deleted_at`), and authorizations slowed down as collections accumulated.
-_COLLECTION_OF_SESSION = """
-SELECT c.id FROM payment_collection c
-WHERE c.id = (SELECT s.payment_collection_id FROM payment_session s WHERE s.id = :id AND s.deleted_at IS NULL)
-  AND c.deleted_at IS NULL
-"""
-_LOCK_COLLECTION_OF_SESSION = _COLLECTION_OF_SESSION + "FOR NO KEY UPDATE OF c"
+_COLLECTION_OF_SESSION_ID = (
+    "(SELECT s.payment_collection_id FROM payment_session s WHERE s.id = :id AND s.deleted_at IS NULL)"
+)
+_COLLECTION_OF_SESSION = (
+    f"SELECT c.id FROM payment_collection c WHERE c.id = {_COLLECTION_OF_SESSION_ID} AND c.deleted_at IS NULL"
+)
 
 # Rows are found by their key alone; whether a collection is live is checked on the row found (in the
 # WHERE clause, `deleted_at IS NULL` lets a planner without statistics pick the partial index on
 # `deleted_at`, which lists every live collection: tests/integration/test_money_path_plans.py).
-_COLLECTION = """
-SELECT c.id, c.amount, c.currency_code, c.deleted_at IS NULL AS live,
+_COLLECTION_FACTS = """c.id, c.amount, c.currency_code, c.deleted_at IS NULL AS live,
   (SELECT p.is_enabled FROM payment_provider p WHERE p.id = :provider) AS provider_enabled,
   (SELECT CAST({agg}({arr}(s.id, s.status, s.amount, s.currency_code,
       CASE WHEN s.authorizing_until > :now AND (s.authorizing_by IS NULL OR EXISTS (
@@ -115,9 +120,8 @@ SELECT c.id, c.amount, c.currency_code, c.deleted_at IS NULL AS live,
     )) AS TEXT)
     FROM payment p
     WHERE p.payment_collection_id = c.id AND p.deleted_at IS NULL) AS payments
-FROM payment_collection c
-WHERE c.id = :id
 """
+_COLLECTION = "SELECT " + _COLLECTION_FACTS + "FROM payment_collection c\nWHERE c.id = :id"
 
 # A collection's derived status and totals, stored in one statement with what its transaction wrote
 # along: `{with_}` the events buffered so far (PostgreSQL runs a data-modifying WITH whatever the outer
@@ -278,6 +282,44 @@ def _split_movements(found: list[Row]) -> tuple[list[Row], list[Row]]:
     return rows["captures"], rows["refunds"]
 
 
+def _collection_facts(found: Row) -> CollectionFacts | None:
+    """The facts of a collection row read by `_COLLECTION_FACTS`; None when it is deleted."""
+    if not found["live"]:
+        return None
+    payments = _parse(found["payments"])
+    canceled_sessions = {p[1] for p in payments if p[3]}
+    enabled = found["provider_enabled"]
+    return CollectionFacts(
+        id=found["id"],
+        amount=found["amount"],
+        currency_code=found["currency_code"],
+        sessions=[
+            SessionFacts(
+                status=s[1],
+                amount=Decimal(str(s[2])),
+                currency_code=s[3],
+                payment_canceled=s[0] in canceled_sessions,
+                id=s[0],
+                authorizing=bool(s[4]),
+            )
+            for s in _parse(found["sessions"])
+        ],
+        payments=[
+            PaymentFacts(
+                currency_code=p[2],
+                canceled=bool(p[3]),
+                captures=_amounts(p[4]),
+                refunds=_amounts(p[5]),
+                id=p[0],
+                session_id=p[1],
+                amount=Decimal(str(p[6])),
+            )
+            for p in payments
+        ],
+        provider_enabled=None if enabled is None else bool(enabled),
+    )
+
+
 def _amounts(values: Any) -> list[Decimal]:
     return [Decimal(str(v)) for v in values or ()]
 
@@ -362,11 +404,33 @@ class Ledger:
         self._totals_statements: dict[tuple[str | None, tuple[str, ...], bool], DriverStatement] = {}
         self._repositories: dict[str, Repository] = {}
         self._dialect = dialect
+        facts_binds = (
+            bindparam("now", type_=UTCDateTime()),
+            bindparam("alive_since", type_=UTCDateTime()),
+            bindparam("provider", type_=Text()),
+        )
         if self._locks:
-            self._payment = DriverStatement(text(_LOCK_PAYMENT).columns(**_PAYMENT_TYPES))
+            movements = _MOVEMENTS.format(**parts, payment="p.id")
+            current_payment = _CURRENT.format(row="p", table="payment")
+            current_collection = _CURRENT.format(row="c", table="payment_collection")
+            facts = _COLLECTION_FACTS.format(**parts)
+            self._payment = DriverStatement(
+                text(f"{_LOCK_PAYMENT}{current_payment} RETURNING p.*, {movements}").columns(**_PAYMENT_TYPES)
+            )
+            self._lock_payment = DriverStatement(
+                text(f"{_LOCK_PAYMENT} RETURNING p.*").columns(**_PAYMENT_TYPES)
+            )
             self._movements = DriverStatement(text("SELECT " + _MOVEMENTS.format(**parts, payment=":id")))
-            self._lock_collection = DriverStatement(text(_LOCK_COLLECTION))
-            self._collection_of_session = DriverStatement(text(_LOCK_COLLECTION_OF_SESSION))
+            self._collection_locked: dict[str, DriverStatement] = {}
+            self._lock_collection_only: dict[str, DriverStatement] = {}
+            for name, key in (("collection", ":id"), ("session", _COLLECTION_OF_SESSION_ID)):
+                lock = _LOCK_COLLECTION.format(key=key)
+                self._collection_locked[name] = DriverStatement(
+                    text(f"{lock}{current_collection} RETURNING {facts}")
+                    .bindparams(*facts_binds)
+                    .columns(amount=Amount())
+                )
+                self._lock_collection_only[name] = DriverStatement(text(f"{lock} RETURNING c.id"))
             # The status written and the movements read by one statement: both see what was committed
             # when it started, after the lock its transaction holds.
             self._refresh_with_movements = DriverStatement(
@@ -393,25 +457,21 @@ class Ledger:
             .columns(*t.payment_collection.c)
         )
         self._collection = DriverStatement(
-            text(_COLLECTION.format(**parts))
-            .bindparams(
-                bindparam("now", type_=UTCDateTime()),
-                bindparam("alive_since", type_=UTCDateTime()),
-                bindparam("provider", type_=Text()),
-            )
-            .columns(amount=Amount())
+            text(_COLLECTION.format(**parts)).bindparams(*facts_binds).columns(amount=Amount())
         )
 
     async def lock_payment(self, conn: AsyncConnection, payment_id: str) -> LockedPayment:
         """The payment, locked, with its live capture and refund amounts and its disputes."""
         row = await self._payment.first(conn, {"id": payment_id})
-        if row is None:
-            raise NotFoundError(f"Payment with id: {payment_id} was not found")
-        if self._locks:
-            movements = await self._movements.first(conn, {"id": payment_id})
-            assert movements is not None  # a SELECT of subqueries returns one row
-        else:
+        if row is not None:
             movements = {name: row.pop(name) for name in ("captured", "refunded", "disputes")}
+        elif self._locks and (row := await self._lock_payment.first(conn, {"id": payment_id})) is not None:
+            # A holder of the lock committed after the statement's snapshot: read again, after the lock.
+            found = await self._movements.first(conn, {"id": payment_id})
+            assert found is not None  # a SELECT of subqueries returns one row
+            movements = found
+        else:
+            raise NotFoundError(f"Payment with id: {payment_id} was not found")
         return LockedPayment(
             row=row,
             captures=_amounts(_parse(movements["captured"])),
@@ -451,9 +511,7 @@ class Ledger:
 
     async def lock_collection(self, conn: AsyncConnection, collection_id: str) -> CollectionFacts:
         """The collection, locked, with what its status derives from."""
-        if self._locks and await self._lock_collection.first(conn, {"id": collection_id}) is None:
-            raise NotFoundError(f"PaymentCollection with id: {collection_id} was not found")
-        facts = await self.collection_facts(conn, collection_id)
+        facts = await self._locked_facts(conn, "collection", collection_id)
         if facts is None:
             raise NotFoundError(f"PaymentCollection with id: {collection_id} was not found")
         return facts
@@ -461,56 +519,39 @@ class Ledger:
     async def lock_collection_of_session(self, conn: AsyncConnection, session_id: str) -> CollectionFacts:
         """The collection of a live session, locked, with what its status derives from (the session's
         row need not be read first to know which collection to lock)."""
-        collection_id = await self._collection_of_session.scalar(conn, {"id": session_id})
-        facts = None if collection_id is None else await self.collection_facts(conn, collection_id)
+        facts = await self._locked_facts(conn, "session", session_id)
         if facts is None or facts.session(session_id) is None:
             raise NotFoundError(f"PaymentSession with id: {session_id} was not found")
         return facts
+
+    async def _locked_facts(self, conn: AsyncConnection, by: str, key: str) -> CollectionFacts | None:
+        """The live collection (`by` "collection": its id; "session": a live session's id), locked,
+        with its facts; None when there is none."""
+        if not self._locks:
+            collection_id = (
+                key if by == "collection" else await self._collection_of_session.scalar(conn, {"id": key})
+            )
+            return None if collection_id is None else await self.collection_facts(conn, collection_id)
+        found = await self._collection_locked[by].first(conn, self._facts_params(key, None))
+        if found is not None:
+            return _collection_facts(found)
+        # A holder of the lock committed after the statement's snapshot (or there is no such
+        # collection): the lock, then the facts read after it.
+        collection_id = await self._lock_collection_only[by].scalar(conn, {"id": key})
+        return None if collection_id is None else await self.collection_facts(conn, collection_id)
+
+    @staticmethod
+    def _facts_params(key: str, provider_id: str | None) -> dict[str, Any]:
+        now = utc_now()
+        return {"id": key, "provider": provider_id, "now": now, "alive_since": now - STALE_AFTER}
 
     async def collection_facts(
         self, conn: AsyncConnection, collection_id: str, provider_id: str | None = None
     ) -> CollectionFacts | None:
         """The live collection with its live sessions (which are being authorized) and payments; None
         when there is none. Without the lock (see `lock_collection`), a snapshot to check early."""
-        now = utc_now()
-        found = await self._collection.first(
-            conn,
-            {"id": collection_id, "provider": provider_id, "now": now, "alive_since": now - STALE_AFTER},
-        )
-        if found is None or not found["live"]:
-            return None
-        payments = _parse(found["payments"])
-        canceled_sessions = {p[1] for p in payments if p[3]}
-        enabled = found["provider_enabled"]
-        return CollectionFacts(
-            id=found["id"],
-            amount=found["amount"],
-            currency_code=found["currency_code"],
-            sessions=[
-                SessionFacts(
-                    status=s[1],
-                    amount=Decimal(str(s[2])),
-                    currency_code=s[3],
-                    payment_canceled=s[0] in canceled_sessions,
-                    id=s[0],
-                    authorizing=bool(s[4]),
-                )
-                for s in _parse(found["sessions"])
-            ],
-            payments=[
-                PaymentFacts(
-                    currency_code=p[2],
-                    canceled=bool(p[3]),
-                    captures=_amounts(p[4]),
-                    refunds=_amounts(p[5]),
-                    id=p[0],
-                    session_id=p[1],
-                    amount=Decimal(str(p[6])),
-                )
-                for p in payments
-            ],
-            provider_enabled=None if enabled is None else bool(enabled),
-        )
+        found = await self._collection.first(conn, self._facts_params(collection_id, provider_id))
+        return None if found is None else _collection_facts(found)
 
     async def store_collection_totals(
         self,
