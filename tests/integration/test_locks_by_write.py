@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import event, select, text, update
 
 from paymod import PaymentModule
-from paymod.domain.errors import NotFoundError
+from paymod.domain.errors import NotAllowedError, NotFoundError
 from paymod.persistence import entities as e
 from paymod.persistence import payment_status
 from paymod.persistence import tables as t
-from paymod.persistence.repository import Repository
+from paymod.persistence.ledger import SessionWrite
+from paymod.persistence.repository import Repository, utc_now
 
 SYSTEM = "pp_system_default"
 T = TypeVar("T")
@@ -221,3 +223,72 @@ async def test_locking_what_is_not_there_is_not_found(module: PaymentModule) -> 
         with pytest.raises(NotFoundError):
             async with module.database.write() as conn:
                 await lock(conn)
+
+
+async def _session_row(module: PaymentModule, session_id: str) -> Any:
+    async with module.database.read() as conn:
+        return (
+            await conn.execute(select(t.payment_session).where(t.payment_session.c.id == session_id))
+        ).one()
+
+
+async def test_a_claim_refused_by_the_checks_is_not_left_behind(module: PaymentModule) -> None:
+    collection_id, _, _ = await _authorized(module)
+    # The collection's amount is taken: a second session's payment does not fit.
+    second = await module.create_payment_session(
+        collection_id, {"provider_id": SYSTEM, "amount": "50.00", "currency_code": "eur", "data": {}}
+    )
+    before = await _session_row(module, second.id)
+    with pytest.raises(NotAllowedError):
+        await module.authorize_payment_session(second.id, {})
+    after = await _session_row(module, second.id)
+    assert after.authorizing_until is None and after.authorizing_by is None
+    assert after == before
+
+
+async def test_authorizing_an_authorized_session_writes_nothing_to_it(module: PaymentModule) -> None:
+    _, session_id, payment_id = await _authorized(module)
+    before = await _session_row(module, session_id)
+    again = await module.authorize_payment_session(session_id, {})
+    assert again is not None and again.id == payment_id
+    assert await _session_row(module, session_id) == before
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_a_claim_riding_with_a_lock_taken_again_is_still_written(module: PaymentModule) -> None:
+    [collection] = await module.create_payment_collections([{"currency_code": "eur", "amount": "50.00"}])
+    session = await module.create_payment_session(
+        collection.id, {"provider_id": SYSTEM, "amount": "50.00", "currency_code": "eur", "data": {}}
+    )
+
+    async def hold(conn: Any) -> None:
+        await module.ledger.lock_collection(conn, collection.id)
+
+    async def claim(conn: Any) -> Any:
+        write = SessionWrite("claim", session.id, {"until": utc_now() + timedelta(minutes=1), "by": None})
+        facts = await module.ledger.lock_collection_of_session(conn, session.id, write=write)
+        assert not write.sent  # the lock was taken again, without the claim
+        assert facts.session(session.id) is not None
+        return await module.ledger.written_session(conn, write)
+
+    claimed, sent = await _after_holder(module, hold, claim)
+    assert claimed["id"] == session.id and claimed["authorizing_until"] is not None
+    assert len(sent) == 4, sent
+    assert (await _session_row(module, session.id)).authorizing_until is not None
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_an_uncontended_lock_sends_the_session_write_with_it(module: PaymentModule) -> None:
+    [collection] = await module.create_payment_collections([{"currency_code": "eur", "amount": "50.00"}])
+    session = await module.create_payment_session(
+        collection.id, {"provider_id": SYSTEM, "amount": "50.00", "currency_code": "eur", "data": {}}
+    )
+    write = SessionWrite("authorize", session.id, {"data": {"k": 1}, "now": utc_now()})
+    async with module.database.write() as conn:
+        facts = await module.ledger.lock_collection(conn, collection.id, write=write)
+        assert write.sent and write.row is not None
+        # The facts are those the checks need: read before the write.
+        assert facts.session(session.id).status == "pending"  # type: ignore[union-attr]
+        assert await module.ledger.written_session(conn, write) is write.row
+    row = await _session_row(module, session.id)
+    assert row.status == "authorized" and row.data == {"k": 1} and row.authorized_at is not None

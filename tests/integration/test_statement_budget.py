@@ -22,7 +22,7 @@ BUDGET = {
     "postgresql": {
         "create_payment_collections": 1,
         "create_payment_session": 5,
-        "authorize_payment_session": 9,
+        "authorize_payment_session": 7,
         "capture_payment": 12,
         "refund_payment": 11,
     },

@@ -89,6 +89,24 @@ _LOCK_COLLECTION = (
     "UPDATE payment_collection c SET updated_at = c.updated_at WHERE c.id = {key} AND c.deleted_at IS NULL"
 )
 _CURRENT = " AND {row}.xmin = (SELECT seen.xmin FROM {table} seen WHERE seen.id = {row}.id)"
+# A session's write riding with the lock of its collection (`SessionWrite`): only to a live session of
+# that collection without a live payment, and only when the lock's statement locked it (`locked`).
+_SESSION_WRITES = {
+    "claim": "authorizing_until = :_until, authorizing_by = :_by",
+    "authorize": (
+        f"status = '{PaymentSessionStatus.AUTHORIZED.value}', data = :_data, "
+        "authorized_at = coalesce(s.authorized_at, :_now), authorizing_until = NULL, "
+        "authorizing_by = NULL, updated_at = :_now"
+    ),
+}
+_LOCK_WITH_SESSION_WRITE = """WITH locked AS ({lock} RETURNING {facts}),
+written AS (
+  UPDATE payment_session s SET {values} FROM locked
+  WHERE s.id = :_pk AND s.payment_collection_id = locked.id AND s.deleted_at IS NULL
+    AND NOT EXISTS (SELECT 1 FROM payment p WHERE p.payment_session_id = s.id AND p.deleted_at IS NULL)
+  RETURNING s.*)
+SELECT locked.*, {written} FROM locked LEFT JOIN written ON true"""
+_WRITTEN = "_session_"
 
 # The collection a live session belongs to: locked on PostgreSQL, its id alone on SQLite (where the
 # write transaction holds the database's lock already). The session's collection id is a scalar
@@ -375,6 +393,24 @@ class NewRow:
     row: Row | None = None
 
 
+@dataclass(slots=True)
+class SessionWrite:
+    """A write to one session that the caller makes after checking the facts read under its
+    collection's lock. On PostgreSQL it is sent by the same statement as the lock and the facts, before
+    the checks: a check that fails must raise, so that the transaction's rollback undoes it.
+    `Ledger.written_session` returns the row written, writing it then if the lock's statement did not
+    (on SQLite, and when the lock had to be taken again).
+
+    `kind` "claim": `params` has `until` and `by` (see `Ledger.claim_session`); "authorize": `data` and
+    `now` (see `Ledger.authorize_session`)."""
+
+    kind: str
+    session_id: str
+    params: dict[str, Any]
+    row: Row | None = None
+    sent: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class LockedPayment:
     row: Row
@@ -431,6 +467,37 @@ class Ledger:
                     .columns(amount=Amount())
                 )
                 self._lock_collection_only[name] = DriverStatement(text(f"{lock} RETURNING c.id"))
+                for kind, values in _SESSION_WRITES.items():
+                    self._collection_locked[f"{name}+{kind}"] = DriverStatement(
+                        text(
+                            _LOCK_WITH_SESSION_WRITE.format(
+                                lock=lock + current_collection,
+                                facts=facts,
+                                values=values,
+                                written=", ".join(
+                                    f"written.{c.name} AS {_WRITTEN}{c.name}" for c in t.payment_session.c
+                                ),
+                            )
+                        )
+                        .bindparams(
+                            *facts_binds,
+                            *(
+                                [
+                                    bindparam("_until", type_=UTCDateTime()),
+                                    bindparam("_by", type_=Text()),
+                                ]
+                                if kind == "claim"
+                                else [
+                                    bindparam("_data", type_=t.payment_session.c.data.type),
+                                    bindparam("_now", type_=UTCDateTime()),
+                                ]
+                            ),
+                        )
+                        .columns(
+                            column("amount", Amount()),
+                            *(column(f"{_WRITTEN}{c.name}", c.type) for c in t.payment_session.c),
+                        )
+                    )
             # The status written and the movements read by one statement: both see what was committed
             # when it started, after the lock its transaction holds.
             self._refresh_with_movements = DriverStatement(
@@ -509,22 +576,28 @@ class Ledger:
         """Stores the payment's status after a write that changed its facts (`payment_status`)."""
         await self._statuses.refresh(conn, payment_id, locked=locked)
 
-    async def lock_collection(self, conn: AsyncConnection, collection_id: str) -> CollectionFacts:
-        """The collection, locked, with what its status derives from."""
-        facts = await self._locked_facts(conn, "collection", collection_id)
+    async def lock_collection(
+        self, conn: AsyncConnection, collection_id: str, *, write: SessionWrite | None = None
+    ) -> CollectionFacts:
+        """The collection, locked, with what its status derives from; `write`: see `SessionWrite`."""
+        facts = await self._locked_facts(conn, "collection", collection_id, write)
         if facts is None:
             raise NotFoundError(f"PaymentCollection with id: {collection_id} was not found")
         return facts
 
-    async def lock_collection_of_session(self, conn: AsyncConnection, session_id: str) -> CollectionFacts:
+    async def lock_collection_of_session(
+        self, conn: AsyncConnection, session_id: str, *, write: SessionWrite | None = None
+    ) -> CollectionFacts:
         """The collection of a live session, locked, with what its status derives from (the session's
-        row need not be read first to know which collection to lock)."""
-        facts = await self._locked_facts(conn, "session", session_id)
+        row need not be read first to know which collection to lock); `write`: see `SessionWrite`."""
+        facts = await self._locked_facts(conn, "session", session_id, write)
         if facts is None or facts.session(session_id) is None:
             raise NotFoundError(f"PaymentSession with id: {session_id} was not found")
         return facts
 
-    async def _locked_facts(self, conn: AsyncConnection, by: str, key: str) -> CollectionFacts | None:
+    async def _locked_facts(
+        self, conn: AsyncConnection, by: str, key: str, write: SessionWrite | None
+    ) -> CollectionFacts | None:
         """The live collection (`by` "collection": its id; "session": a live session's id), locked,
         with its facts; None when there is none."""
         if not self._locks:
@@ -532,13 +605,41 @@ class Ledger:
                 key if by == "collection" else await self._collection_of_session.scalar(conn, {"id": key})
             )
             return None if collection_id is None else await self.collection_facts(conn, collection_id)
-        found = await self._collection_locked[by].first(conn, self._facts_params(key, None))
+        params = self._facts_params(key, None)
+        if write is None:
+            found = await self._collection_locked[by].first(conn, params)
+        else:
+            params.update({f"_{name}": value for name, value in write.params.items()}, _pk=write.session_id)
+            found = await self._collection_locked[f"{by}+{write.kind}"].first(conn, params)
+            if found is not None:
+                written = {
+                    name[len(_WRITTEN) :]: found.pop(name)
+                    for name in list(found)
+                    if name.startswith(_WRITTEN)
+                }
+                write.sent = True
+                write.row = written if written["id"] is not None else None
         if found is not None:
             return _collection_facts(found)
         # A holder of the lock committed after the statement's snapshot (or there is no such
         # collection): the lock, then the facts read after it.
         collection_id = await self._lock_collection_only[by].scalar(conn, {"id": key})
         return None if collection_id is None else await self.collection_facts(conn, collection_id)
+
+    async def written_session(self, conn: AsyncConnection, write: SessionWrite) -> Row | None:
+        """The session row `write` wrote with the collection's lock, or writes it now if the lock's
+        statement did not send it; None (an authorization) when the session has a live payment
+        already. A claim of a session that is gone raises `NotFoundError`."""
+        if not write.sent:
+            p = write.params
+            if write.kind == "claim":
+                write.row = await self.claim_session(conn, write.session_id, p["until"], p["by"])
+            else:
+                write.row = await self.authorize_session(conn, write.session_id, p["data"], p["now"])
+            write.sent = True
+        if write.row is None and write.kind == "claim":
+            raise NotFoundError(f"PaymentSession with id: {write.session_id} was not found")
+        return write.row
 
     @staticmethod
     def _facts_params(key: str, provider_id: str | None) -> dict[str, Any]:

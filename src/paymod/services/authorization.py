@@ -29,7 +29,7 @@ from paymod.durable.engine import fault_point
 from paymod.observability.metrics import measured_flow
 from paymod.persistence import entities as e
 from paymod.persistence import tables as t
-from paymod.persistence.ledger import CollectionFacts, NewRow
+from paymod.persistence.ledger import CollectionFacts, NewRow, SessionWrite
 from paymod.persistence.repository import Row, utc_now
 from paymod.providers.base import (
     ProviderInput,
@@ -140,17 +140,20 @@ class AuthorizationMixin(ModuleCore):
     async def _claim_authorization(self, session_id: str) -> Row | str:
         """Claims the session for an authorization (under the collection's lock); the session row, or
         the id of its payment when it has one already."""
+        claim = SessionWrite(
+            "claim", session_id, {"until": utc_now() + AUTHORIZATION_CLAIM, "by": self.process_id}
+        )
         async with self.database.write() as conn:
-            facts = await self.ledger.lock_collection_of_session(conn, session_id)
+            facts = await self.ledger.lock_collection_of_session(conn, session_id, write=claim)
             current = facts.session(session_id)
             assert current is not None  # the ledger found it
             live = facts.live_payment_of(session_id)
             if live is not None:
-                return live.id
+                return live.id  # the claim was not written: the session has a payment
             self._check_payment_fits(facts, current)
-            return await self.ledger.claim_session(
-                conn, session_id, utc_now() + AUTHORIZATION_CLAIM, self.process_id
-            )
+            claimed = await self.ledger.written_session(conn, claim)
+            assert claimed is not None  # a claim of a session that is gone raises
+            return claimed
 
     @staticmethod
     def _check_payment_fits(facts: CollectionFacts, session: rules.SessionFacts) -> None:
@@ -183,8 +186,10 @@ class AuthorizationMixin(ModuleCore):
         session_id = session["id"]
         collection_id = session["payment_collection_id"]
         try:
+            now = utc_now()
+            authorization = SessionWrite("authorize", session_id, {"data": data, "now": now})
             async with self.database.write() as conn:
-                facts = await self.ledger.lock_collection(conn, collection_id)
+                facts = await self.ledger.lock_collection(conn, collection_id, write=authorization)
                 live = facts.live_payment_of(session_id)
                 if live is not None:
                     return live.id
@@ -200,8 +205,7 @@ class AuthorizationMixin(ModuleCore):
                     self._check_payment_fits(facts, current)
                 except NotAllowedError as exc:
                     raise Refused(exc) from None
-                now = utc_now()
-                locked = await self.ledger.authorize_session(conn, session_id, data, now)
+                locked = await self.ledger.written_session(conn, authorization)
                 if locked is None:
                     return await self._live_payment_id(conn, session_id)
                 # A payment holds what the provider can move: whole minor units.
