@@ -27,11 +27,17 @@ SYSTEM = "pp_system_default"
 T = TypeVar("T")
 
 
-async def _authorized(module: PaymentModule) -> tuple[str, str, str]:
+async def _with_session(module: PaymentModule) -> tuple[Any, Any]:
+    """A collection of 50.00 EUR and its pending session of the whole amount."""
     [collection] = await module.create_payment_collections([{"currency_code": "eur", "amount": "50.00"}])
     session = await module.create_payment_session(
         collection.id, {"provider_id": SYSTEM, "amount": "50.00", "currency_code": "eur", "data": {}}
     )
+    return collection, session
+
+
+async def _authorized(module: PaymentModule) -> tuple[str, str, str]:
+    collection, session = await _with_session(module)
     payment = await module.authorize_payment_session(session.id, {})
     assert payment is not None
     return collection.id, session.id, payment.id
@@ -118,10 +124,7 @@ async def test_a_collection_locked_after_a_holder_has_the_holders_sessions(modul
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 async def test_a_session_claimed_by_a_holder_is_seen_by_the_next_authorization(module: PaymentModule) -> None:
-    [collection] = await module.create_payment_collections([{"currency_code": "eur", "amount": "50.00"}])
-    session = await module.create_payment_session(
-        collection.id, {"provider_id": SYSTEM, "amount": "50.00", "currency_code": "eur", "data": {}}
-    )
+    _, session = await _with_session(module)
 
     async def hold(conn: Any) -> None:
         facts = await module.ledger.lock_collection_of_session(conn, session.id)
@@ -256,10 +259,7 @@ async def test_authorizing_an_authorized_session_writes_nothing_to_it(module: Pa
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 async def test_a_claim_riding_with_a_lock_taken_again_is_still_written(module: PaymentModule) -> None:
-    [collection] = await module.create_payment_collections([{"currency_code": "eur", "amount": "50.00"}])
-    session = await module.create_payment_session(
-        collection.id, {"provider_id": SYSTEM, "amount": "50.00", "currency_code": "eur", "data": {}}
-    )
+    collection, session = await _with_session(module)
 
     async def hold(conn: Any) -> None:
         await module.ledger.lock_collection(conn, collection.id)
@@ -279,10 +279,7 @@ async def test_a_claim_riding_with_a_lock_taken_again_is_still_written(module: P
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 async def test_an_uncontended_lock_sends_the_session_write_with_it(module: PaymentModule) -> None:
-    [collection] = await module.create_payment_collections([{"currency_code": "eur", "amount": "50.00"}])
-    session = await module.create_payment_session(
-        collection.id, {"provider_id": SYSTEM, "amount": "50.00", "currency_code": "eur", "data": {}}
-    )
+    collection, session = await _with_session(module)
     write = SessionWrite("authorize", session.id, {"data": {"k": 1}, "now": utc_now()})
     async with module.database.write() as conn:
         facts = await module.ledger.lock_collection(conn, collection.id, write=write)

@@ -90,7 +90,8 @@ _LOCK_COLLECTION = (
 )
 _CURRENT = " AND {row}.xmin = (SELECT seen.xmin FROM {table} seen WHERE seen.id = {row}.id)"
 # A session's write riding with the lock of its collection (`SessionWrite`): only to a live session of
-# that collection without a live payment, and only when the lock's statement locked it (`locked`).
+# that collection without a live payment, and only when the statement took the lock (`locked` has the
+# collection's row).
 _SESSION_WRITES = {
     "claim": "authorizing_until = :_until, authorizing_by = :_by",
     "authorize": (
@@ -108,11 +109,11 @@ written AS (
 SELECT locked.*, {written} FROM locked LEFT JOIN written ON true"""
 _WRITTEN = "_session_"
 
-# The collection a live session belongs to: locked on PostgreSQL, its id alone on SQLite (where the
-# write transaction holds the database's lock already). The session's collection id is a scalar
-# subquery so the collection is found by its primary key whatever the planner knows: written as a
-# join, a plan made before the tables had statistics scanned every live collection (by the partial
-# index on `deleted_at`), and authorizations slowed down as collections accumulated.
+# The collection a live session belongs to: locked on PostgreSQL (`_LOCK_COLLECTION`), its id alone
+# on SQLite (where the write transaction holds the database's lock already). The session's collection
+# id is a scalar subquery so the collection is found by its primary key whatever the planner knows:
+# written as a join, a plan made before the tables had statistics scanned every live collection (by
+# the partial index on `deleted_at`), and authorizations slowed down as collections accumulated.
 _COLLECTION_OF_SESSION_ID = (
     "(SELECT s.payment_collection_id FROM payment_session s WHERE s.id = :id AND s.deleted_at IS NULL)"
 )
