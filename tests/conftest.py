@@ -171,3 +171,21 @@ def _run_benchmark(name: str, *args: str, timeout: float = 300) -> list[dict[str
 def run_benchmark() -> Callable[..., list[dict[str, Any]]]:
     """The quick benchmark tests' runner (`tests/benchmarks`)."""
     return _run_benchmark
+
+
+# The database the benchmarks connect to for their scratch tables and to create their own databases.
+BENCH_ADMIN_URL = os.environ.get("PAYMOD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _bench_postgres_count(query: str) -> int:
+    conn = await asyncpg.connect(BENCH_ADMIN_URL)
+    try:
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def bench_postgres_count() -> Callable[[str], int]:
+    """A `SELECT count(*) ...` in the benchmarks' PostgreSQL database: what a benchmark left behind."""
+    return lambda query: asyncio.run(_bench_postgres_count(query))

@@ -43,9 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
-from paymod.domain import ids
 from paymod.domain.errors import NotFoundError
-from paymod.domain.ids import new_id
 from paymod.domain.rules import (
     ZERO,
     CollectionTotals,
@@ -55,7 +53,7 @@ from paymod.domain.rules import (
     total,
 )
 from paymod.domain.statuses import PaymentCollectionStatus, PaymentSessionStatus, PaymentStatus
-from paymod.persistence import outbox
+from paymod.persistence import entities, outbox
 from paymod.persistence import tables as t
 from paymod.persistence.disputes import DisputeFacts
 from paymod.persistence.driver import DriverStatement
@@ -268,7 +266,7 @@ _STORE_PAYMENT_STATUS = (
     .where(t.payment.c.id == bindparam("_payment_id"), t.payment.c.status != bindparam("_status"))
     .values(status=bindparam("_status"))
 )
-_MOVEMENT_PREFIXES = {t.capture.name: ids.CAPTURE, t.refund.name: ids.REFUND}
+_MOVEMENT_ENTITIES = {entity.table.name: entity for entity in (entities.CAPTURE, entities.REFUND)}
 _CAPTURE_ONLY = ("refund_reason_id", "note")
 _LIVE_MOVEMENTS = (
     select(
@@ -337,6 +335,18 @@ def _collection_facts(found: Row) -> CollectionFacts | None:
         ],
         provider_enabled=None if enabled is None else bool(enabled),
     )
+
+
+def _prefixed(table: Table, source: str, prefix: str) -> tuple[str, list[Any]]:
+    """The columns of `table` as `source` returns them, renamed `<prefix><column>` so they can share a
+    result row with another table's: the SELECT list and the typed result columns."""
+    sql = ", ".join(f"{source}.{c.name} AS {prefix}{c.name}" for c in table.c)
+    return sql, [column(f"{prefix}{c.name}", c.type) for c in table.c]
+
+
+def _take_prefixed(row: Row, prefix: str) -> Row:
+    """Removes the `<prefix><column>` values from `row` and returns them by column name."""
+    return {name[len(prefix) :]: row.pop(name) for name in list(row) if name.startswith(prefix)}
 
 
 def _amounts(values: Any) -> list[Decimal]:
@@ -460,6 +470,7 @@ class Ledger:
             self._movements = DriverStatement(text("SELECT " + _MOVEMENTS.format(**parts, payment=":id")))
             self._collection_locked: dict[str, DriverStatement] = {}
             self._lock_collection_only: dict[str, DriverStatement] = {}
+            written, written_columns = _prefixed(t.payment_session, "written", _WRITTEN)
             for name, key in (("collection", ":id"), ("session", _COLLECTION_OF_SESSION_ID)):
                 lock = _LOCK_COLLECTION.format(key=key)
                 self._collection_locked[name] = DriverStatement(
@@ -475,9 +486,7 @@ class Ledger:
                                 lock=lock + current_collection,
                                 facts=facts,
                                 values=values,
-                                written=", ".join(
-                                    f"written.{c.name} AS {_WRITTEN}{c.name}" for c in t.payment_session.c
-                                ),
+                                written=written,
                             )
                         )
                         .bindparams(
@@ -494,10 +503,7 @@ class Ledger:
                                 ]
                             ),
                         )
-                        .columns(
-                            column("amount", Amount()),
-                            *(column(f"{_WRITTEN}{c.name}", c.type) for c in t.payment_session.c),
-                        )
+                        .columns(column("amount", Amount()), *written_columns)
                     )
             # The status written and the movements read by one statement: both see what was committed
             # when it started, after the lock its transaction holds.
@@ -556,7 +562,7 @@ class Ledger:
         from the facts it read under the payment's lock (`LockedPayment.status_with`); returns the
         row's new id. On PostgreSQL one statement writes both."""
         now = utc_now()
-        values = {"id": new_id(_MOVEMENT_PREFIXES[table.name]), "created_at": now, "updated_at": now, **row}
+        values = self._repository(_MOVEMENT_ENTITIES[table.name]).with_defaults(row, now)
         status_params = {"_payment_id": values["payment_id"], "_status": status.value}
         if not self._locks:
             await conn.execute(insert(table), values)
@@ -613,13 +619,9 @@ class Ledger:
             params.update({f"_{name}": value for name, value in write.params.items()}, _pk=write.session_id)
             found = await self._collection_locked[f"{by}+{write.kind}"].first(conn, params)
             if found is not None:
-                written = {
-                    name[len(_WRITTEN) :]: found.pop(name)
-                    for name in list(found)
-                    if name.startswith(_WRITTEN)
-                }
+                session = _take_prefixed(found, _WRITTEN)
                 write.sent = True
-                write.row = written if written["id"] is not None else None
+                write.row = session if session["id"] is not None else None
         if found is not None:
             return _collection_facts(found)
         # A holder of the lock committed after the statement's snapshot (or there is no such
@@ -709,15 +711,8 @@ class Ledger:
             raise self._repository(new_row.entity).integrity_error(exc, [new_row.values]) from exc
         if found is None:
             return None
-        collection: Row = {}
-        written: Row = {}
-        for name, value in found.items():
-            if name.startswith(_NEW):
-                written[name[len(_NEW) :]] = value
-            else:
-                collection[name] = value
-        new_row.row = written
-        return collection
+        new_row.row = _take_prefixed(found, _NEW)
+        return found
 
     def _totals_statement(self, table: Table | None, names: tuple[str, ...], events: bool) -> DriverStatement:
         """`_STORE_TOTALS` with the buffered events (`events`) and, unless `table` is None, the INSERT
@@ -735,6 +730,7 @@ class Ledger:
             ]
             if events:
                 binds.append(bindparam("events_at", type_=UTCDateTime()))
+            returning = ""
             returned: list[Any] = []
             if table is not None:
                 items.append(
@@ -742,13 +738,12 @@ class Ledger:
                     f"VALUES ({', '.join(f':{_NEW}{name}' for name in names)}) RETURNING *)"
                 )
                 binds += [bindparam(f"{_NEW}{name}", type_=table.c[name].type) for name in names]
-                returned = [column(f"{_NEW}{c.name}", c.type) for c in table.c]
+                columns, returned = _prefixed(table, "new_row", _NEW)
+                returning = ", " + columns
             sql = _STORE_TOTALS.format(
                 with_="WITH " + ",\n".join(items) + "\n" if items else "",
                 from_="" if table is None else "FROM new_row\n",
-                returning="".join(f", new_row.{c.name} AS {_NEW}{c.name}" for c in table.c)
-                if table is not None
-                else "",
+                returning=returning,
             )
             statement = self._totals_statements[key] = DriverStatement(
                 text(sql).bindparams(*binds).columns(*t.payment_collection.c, *returned)
